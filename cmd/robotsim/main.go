@@ -1,0 +1,157 @@
+// Command robotsim serves the DingTalk/POPO robot simulator of package
+// robotsim on a local address, for demos and manual testing.
+//
+//	robotsim -addr 127.0.0.1:8089 \
+//	    -dingtalk 'token:SECsecret:alert,warn' \
+//	    -popo 'hookid:secret::120' \
+//	    -window 1m -ban 10m
+//
+// A robot is written token[:secret[:keyword1,keyword2[:limit]]]; an empty
+// secret means no signature check, no keywords means no keyword check and
+// no limit the platform default. Tokens and secrets cannot contain ':'.
+// The webhook URLs are printed at start; GET /_sim/robots lists every
+// robot's counters and GET /_sim/robots/{token}/received its messages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/botrelay/botrelay/pkg/robotsim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "robotsim:", err)
+		os.Exit(1)
+	}
+}
+
+// listFlag collects a repeated flag's values. They are parsed after
+// flag.Parse so that an error never echoes a value, which holds a secret.
+type listFlag []string
+
+func (f *listFlag) String() string { return "" }
+
+func (f *listFlag) Set(v string) error {
+	*f = append(*f, v)
+	return nil
+}
+
+// parseRobot parses token[:secret[:keyword1,keyword2[:limit]]]. Errors
+// never repeat the value, which holds a secret.
+func parseRobot(platform, v string) (robotsim.Robot, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) > 4 {
+		return robotsim.Robot{}, errors.New("want token[:secret[:keywords[:limit]]]: too many ':'")
+	}
+	parts = append(parts, "", "", "")
+	r := robotsim.Robot{Platform: platform, Token: parts[0], Secret: parts[1]}
+	if r.Token == "" {
+		return robotsim.Robot{}, errors.New("empty token")
+	}
+	for _, k := range strings.Split(parts[2], ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			r.Keywords = append(r.Keywords, k)
+		}
+	}
+	if parts[3] != "" {
+		n, err := strconv.Atoi(parts[3])
+		if err != nil || n < 0 {
+			return robotsim.Robot{}, fmt.Errorf("limit %q is not a non-negative integer", parts[3])
+		}
+		r.Limit = n
+	}
+	return r, nil
+}
+
+// run serves until ctx is done. It prints the base URL and the webhook
+// URLs to stdout, refusals (with -v) to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("robotsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var dingtalk, popo listFlag
+	addr := fs.String("addr", "127.0.0.1:8089", "listen address")
+	window := fs.Duration("window", time.Minute, "rolling rate window")
+	ban := fs.Duration("ban", 10*time.Minute, "ban after a breach")
+	verbose := fs.Bool("v", false, "log every refused request")
+	fs.Var(&dingtalk, "dingtalk",
+		"DingTalk robot token[:secret[:kw1,kw2[:limit]]] (repeatable)")
+	fs.Var(&popo, "popo",
+		"POPO robot hookid[:secret[:kw1,kw2[:limit]]] (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var robots []robotsim.Robot
+	for _, l := range []struct {
+		platform string
+		values   listFlag
+	}{{robotsim.PlatformDingTalk, dingtalk}, {robotsim.PlatformPOPO, popo}} {
+		for i, v := range l.values {
+			r, err := parseRobot(l.platform, v)
+			if err != nil {
+				return fmt.Errorf("-%s robot #%d: %w", l.platform, i+1, err)
+			}
+			robots = append(robots, r)
+		}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	sim := robotsim.New(robotsim.Config{
+		Window: *window,
+		Ban:    *ban,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	})
+	for _, r := range robots {
+		if err := sim.AddRobot(r); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := robotsim.Serve(ln, sim)
+	defer srv.Close()
+
+	fmt.Fprintf(stdout, "robotsim listening on %s (window %s, ban %s)\n", srv.URL, *window, *ban)
+	for _, r := range robots {
+		desc := []string{"unsigned"}
+		if r.Secret != "" {
+			desc[0] = "signed"
+		}
+		if len(r.Keywords) > 0 {
+			desc = append(desc, "keywords "+strings.Join(r.Keywords, ","))
+		}
+		if r.Limit > 0 {
+			desc = append(desc, "limit "+strconv.Itoa(r.Limit))
+		}
+		fmt.Fprintf(stdout, "%-8s %s (%s)\n", r.Platform, srv.WebhookURL(r.Token), strings.Join(desc, ", "))
+	}
+	fmt.Fprintf(stdout, "inspect  %s/_sim/robots\n", srv.URL)
+
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,357 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/botrelay/botrelay/pkg/delivery"
+	"github.com/botrelay/botrelay/pkg/limiter"
+)
+
+// Platforms botrelay delivers to.
+const (
+	DingTalk = "dingtalk"
+	POPO     = "popo"
+)
+
+// ErrInvalid is matched by every validation error.
+var ErrInvalid = errors.New("config: invalid")
+
+// Duration is a time.Duration read from YAML as "90s", "10m" or "1h".
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 90s, 10m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// PlatformLimits is the rate policy of one platform.
+type PlatformLimits struct {
+	// Limit is messages per Window; default 20 (DingTalk) / 60 (POPO).
+	Limit int `yaml:"limit"`
+	// Window is the platform's counting window; default 1m.
+	Window Duration `yaml:"window"`
+	// Margin is added to the window as a safety margin; default 2s.
+	Margin Duration `yaml:"margin"`
+	// CoolOff is how long a throttled robot is left alone; default 10m.
+	CoolOff Duration `yaml:"cool_off"`
+}
+
+// Robot is one configured robot.
+type Robot struct {
+	Name       string   `yaml:"name"`
+	Platform   string   `yaml:"platform"`
+	Webhook    string   `yaml:"webhook"`
+	Secret     string   `yaml:"secret"`
+	SecretEnv  string   `yaml:"secret_env"`
+	SecretFile string   `yaml:"secret_file"`
+	Keywords   []string `yaml:"keywords"`
+	// Limit and Window override the platform's rate for this robot (a
+	// robot can only be given less than the platform allows).
+	Limit  int      `yaml:"limit"`
+	Window Duration `yaml:"window"`
+}
+
+// Retry is the retry policy for retryable failures.
+type Retry struct {
+	// MaxAttempts is how many HTTP attempts a message gets; default 8.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxElapsed bounds the time from the first attempt; default 1h.
+	MaxElapsed Duration `yaml:"max_elapsed"`
+	// InitialInterval, MaxInterval and Multiplier shape the exponential
+	// backoff (with ±50% jitter); defaults 1s, 5m, 2.
+	InitialInterval Duration `yaml:"initial_interval"`
+	MaxInterval     Duration `yaml:"max_interval"`
+	Multiplier      float64  `yaml:"multiplier"`
+}
+
+// Config is the whole file.
+type Config struct {
+	// Prefix names subjects and streams; default "botrelay".
+	Prefix string `yaml:"prefix"`
+	// Concurrency bounds simultaneous HTTP deliveries per worker; default 32.
+	Concurrency int `yaml:"concurrency"`
+	// Retry policy.
+	Retry Retry `yaml:"retry"`
+	// Platforms maps "dingtalk" / "popo" to limits overriding the defaults.
+	Platforms map[string]PlatformLimits `yaml:"platforms"`
+	// Robots to deliver to.
+	Robots []Robot `yaml:"robots"`
+}
+
+// Defaults of each platform, from the platforms' documentation.
+func defaultLimits(platform string) PlatformLimits {
+	l := PlatformLimits{Limit: 20, Window: Duration(time.Minute), Margin: Duration(2 * time.Second), CoolOff: Duration(10 * time.Minute)}
+	if platform == POPO {
+		l.Limit = 60
+	}
+	return l
+}
+
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	envRE  = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+)
+
+// Load reads, expands, parses and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse expands ${NAME} with lookup, parses YAML (unknown keys are errors)
+// and validates. Secrets named by secret_env and secret_file are read here.
+func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var missing []string
+	expanded := envRE.ReplaceAllStringFunc(string(data), func(m string) string {
+		name := envRE.FindStringSubmatch(m)[1]
+		v, ok := lookup(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: environment variables not set: %s", ErrInvalid, strings.Join(missing, ", "))
+	}
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: yaml: %v", ErrInvalid, err)
+	}
+	if err := c.resolve(lookup); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// resolve fills defaults, loads secrets and validates, reporting every problem.
+func (c *Config) resolve(lookup func(string) (string, bool)) error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if c.Prefix == "" {
+		c.Prefix = "botrelay"
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 32
+	}
+	if c.Concurrency < 0 {
+		bad("concurrency: must be positive, got %d", c.Concurrency)
+	}
+	r := &c.Retry
+	if r.MaxAttempts == 0 {
+		r.MaxAttempts = 8
+	}
+	setDur(&r.MaxElapsed, time.Hour)
+	setDur(&r.InitialInterval, time.Second)
+	setDur(&r.MaxInterval, 5*time.Minute)
+	if r.Multiplier == 0 {
+		r.Multiplier = 2
+	}
+	if r.MaxAttempts < 1 {
+		bad("retry.max_attempts: must be at least 1, got %d", r.MaxAttempts)
+	}
+	if r.Multiplier < 1 {
+		bad("retry.multiplier: must be at least 1, got %g", r.Multiplier)
+	}
+	if r.InitialInterval <= 0 || r.MaxInterval < r.InitialInterval || r.MaxElapsed <= 0 {
+		bad("retry: need 0 < initial_interval <= max_interval and max_elapsed > 0")
+	}
+
+	for name := range c.Platforms {
+		if name != DingTalk && name != POPO {
+			bad("platforms.%s: unknown platform (want dingtalk or popo)", name)
+		}
+	}
+	if c.Platforms == nil {
+		c.Platforms = map[string]PlatformLimits{}
+	}
+	for _, p := range []string{DingTalk, POPO} {
+		l, d := c.Platforms[p], defaultLimits(p)
+		if l.Limit == 0 {
+			l.Limit = d.Limit
+		}
+		setDur(&l.Window, time.Duration(d.Window))
+		setDur(&l.Margin, time.Duration(d.Margin))
+		setDur(&l.CoolOff, time.Duration(d.CoolOff))
+		if l.Limit < 0 || l.Window < 0 || l.Margin < 0 || l.CoolOff < 0 {
+			bad("platforms.%s: limit, window, margin and cool_off must not be negative", p)
+		}
+		c.Platforms[p] = l
+	}
+
+	if len(c.Robots) == 0 {
+		bad("robots: at least one robot is required")
+	}
+	seen := map[string]int{}
+	for i := range c.Robots {
+		rb := &c.Robots[i]
+		at := fmt.Sprintf("robots[%d]", i)
+		if rb.Name != "" {
+			at += fmt.Sprintf(" %q", rb.Name)
+		}
+		switch {
+		case rb.Name == "":
+			bad("%s: name: required", at)
+		case !nameRE.MatchString(rb.Name):
+			bad("%s: name: must be 1-64 characters of [A-Za-z0-9_-]", at)
+		default:
+			if j, dup := seen[rb.Name]; dup {
+				bad("%s: name: duplicate of robots[%d]", at, j)
+			}
+			seen[rb.Name] = i
+		}
+		if rb.Platform != DingTalk && rb.Platform != POPO {
+			bad("%s: platform: %q is not supported (want dingtalk or popo)", at, rb.Platform)
+		}
+		if err := checkWebhook(rb.Webhook); err != nil {
+			bad("%s: webhook: %v", at, err)
+		}
+		if err := rb.loadSecret(lookup); err != nil {
+			bad("%s: %v", at, err)
+		}
+		for k, kw := range rb.Keywords {
+			if strings.TrimSpace(kw) == "" {
+				bad("%s: keywords[%d]: empty keyword", at, k)
+			}
+		}
+		if len(rb.Keywords) > 10 {
+			bad("%s: keywords: at most 10 (the platforms' limit), got %d", at, len(rb.Keywords))
+		}
+		if rb.Limit < 0 || rb.Window < 0 {
+			bad("%s: limit and window must not be negative", at)
+		}
+		if pl, ok := c.Platforms[rb.Platform]; ok && rb.Limit > 0 && rb.Window == 0 && rb.Limit > pl.Limit {
+			bad("%s: limit: %d exceeds the %s limit of %d per %s", at, rb.Limit, rb.Platform, pl.Limit, time.Duration(pl.Window))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w:\n  %w", ErrInvalid, joinIndented(errs))
+	}
+	return nil
+}
+
+func joinIndented(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+func setDur(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+// checkWebhook validates a webhook without ever echoing it (it holds a token).
+func checkWebhook(s string) error {
+	if s == "" {
+		return errors.New("required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return errors.New("scheme must be https (or http for a local simulator)")
+	}
+	if u.Host == "" {
+		return errors.New("no host")
+	}
+	return nil
+}
+
+func (rb *Robot) loadSecret(lookup func(string) (string, bool)) error {
+	n := 0
+	for _, s := range []string{rb.Secret, rb.SecretEnv, rb.SecretFile} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("secret: set only one of secret, secret_env, secret_file")
+	}
+	switch {
+	case rb.SecretEnv != "":
+		v, ok := lookup(rb.SecretEnv)
+		if !ok || v == "" {
+			return fmt.Errorf("secret_env: environment variable %s is not set", rb.SecretEnv)
+		}
+		rb.Secret = v
+	case rb.SecretFile != "":
+		b, err := os.ReadFile(rb.SecretFile)
+		if err != nil {
+			return fmt.Errorf("secret_file: cannot read %s: %v", rb.SecretFile, errors.Unwrap(err))
+		}
+		rb.Secret = strings.TrimSpace(string(b))
+		if rb.Secret == "" {
+			return fmt.Errorf("secret_file: %s is empty", rb.SecretFile)
+		}
+	}
+	return nil
+}
+
+// Names returns the robots' names in file order.
+func (c *Config) Names() []string {
+	out := make([]string, len(c.Robots))
+	for i, r := range c.Robots {
+		out[i] = r.Name
+	}
+	return out
+}
+
+// Robot returns the named robot.
+func (c *Config) Robot(name string) (Robot, bool) {
+	i := slices.IndexFunc(c.Robots, func(r Robot) bool { return r.Name == name })
+	if i < 0 {
+		return Robot{}, false
+	}
+	return c.Robots[i], true
+}
+
+// Delivery returns what pkg/delivery needs of rb.
+func (rb Robot) Delivery() delivery.Robot {
+	return delivery.Robot{Name: rb.Name, Platform: rb.Platform, Webhook: rb.Webhook, Secret: rb.Secret, Keywords: rb.Keywords}
+}
+
+// Limit returns rb's rate limit under the platform policy.
+func (c *Config) Limit(rb Robot) limiter.Limit {
+	pl := c.Platforms[rb.Platform]
+	l := limiter.Limit{Max: pl.Limit, Window: time.Duration(pl.Window), Margin: time.Duration(pl.Margin)}
+	if rb.Limit > 0 {
+		l.Max = rb.Limit
+	}
+	if rb.Window > 0 {
+		l.Window = time.Duration(rb.Window)
+	}
+	return l
+}
+
+// CoolOff returns how long rb is left alone after the platform throttles it.
+func (c *Config) CoolOff(rb Robot) time.Duration {
+	return time.Duration(c.Platforms[rb.Platform].CoolOff)
+}

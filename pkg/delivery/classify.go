@@ -1,0 +1,431 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Platform names, as in [Robot.Platform].
+const (
+	PlatformDingTalk = "dingtalk"
+	PlatformPOPO     = "popo"
+)
+
+// DefaultQuotaDelay is the RetryAfter of DingTalk's 90030 "webhook over
+// limit": a quota (reportedly monthly) is used up and will not come back
+// within a normal backoff.
+const DefaultQuotaDelay = time.Hour
+
+// DefaultGatewayWait is the RetryAfter of an anti-abuse gateway answer
+// ({"status":1111,…}) that names no "wait".
+const DefaultGatewayWait = 5 * time.Second
+
+// POPO errcodes. POPO publishes no error-code list: these are the values
+// of the project's simulator (pkg/robotsim), which the default POPO rules
+// mirror. Override them with [WithRules] once the real codes are known.
+const (
+	POPOErrRobotNotFound = 10001
+	POPOErrBadRequest    = 10002
+	POPOErrSignature     = 10003
+	POPOErrKeywords      = 10004
+	POPOErrThrottled     = 10005
+)
+
+// Response is a platform's HTTP answer as [Deliverer.Classify] sees it.
+type Response struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Header holds the response headers (Retry-After is read).
+	Header http.Header
+	// Body is the response body, possibly truncated.
+	Body []byte
+}
+
+// Rule maps a platform errcode (and/or errmsg wording) to an [Outcome].
+//
+// A rule with Codes matches when the errcode is one of them and, if
+// Contains is also set, the errmsg contains one of Contains. A rule with
+// Contains only is a text fallback, tried only when no rule with Codes
+// matched: classification is by errcode first, by wording second. Contains
+// matches case-insensitively, as substrings. Rules are tried in order;
+// the first match wins.
+type Rule struct {
+	// Codes are the errcodes the rule matches.
+	Codes []int
+	// Contains are errmsg substrings the rule matches.
+	Contains []string
+	// Outcome is the classification when the rule matches.
+	Outcome Outcome
+	// Reason is the [Result.Reason]; "" uses the errmsg.
+	Reason string
+	// RetryAfter is the [Result.RetryAfter] when the rule matches.
+	RetryAfter time.Duration
+}
+
+func (r Rule) validate() error {
+	if len(r.Codes) == 0 && len(r.Contains) == 0 {
+		return fmt.Errorf("%w: rule matches nothing: set Codes or Contains", ErrInvalidOption)
+	}
+	if r.Outcome < Success || r.Outcome > Permanent {
+		return fmt.Errorf("%w: rule has invalid outcome %d", ErrInvalidOption, r.Outcome)
+	}
+	for _, c := range r.Codes {
+		if c == 0 {
+			return fmt.Errorf("%w: errcode 0 is always success", ErrInvalidOption)
+		}
+	}
+	for _, s := range r.Contains {
+		if s == "" {
+			return fmt.Errorf("%w: rule has an empty Contains entry", ErrInvalidOption)
+		}
+	}
+	if r.RetryAfter < 0 {
+		return fmt.Errorf("%w: rule has negative RetryAfter", ErrInvalidOption)
+	}
+	return nil
+}
+
+func (r Rule) matchesCode(code int, lowerMsg string) bool {
+	for _, c := range r.Codes {
+		if c == code {
+			return len(r.Contains) == 0 || r.matchesText(lowerMsg)
+		}
+	}
+	return false
+}
+
+func (r Rule) matchesText(lowerMsg string) bool {
+	for _, s := range r.Contains {
+		if strings.Contains(lowerMsg, strings.ToLower(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultRules returns a copy of the built-in rules of platform
+// ([PlatformDingTalk] or [PlatformPOPO]), nil for an unknown platform.
+//
+// DingTalk follows the errcode table of PLATFORMS.md; POPO mirrors the
+// simulator's codes and falls back on wording. An errcode no rule matches
+// is Permanent (a retry loop on an unknown refusal is worse than a
+// dead-lettered message that can be replayed).
+func DefaultRules(platform string) []Rule {
+	var src []Rule
+	switch platform {
+	case PlatformDingTalk:
+		src = dingTalkRules
+	case PlatformPOPO:
+		src = popoRules
+	default:
+		return nil
+	}
+	return cloneRules(src)
+}
+
+// cloneRules deep-copies rs, so that no caller shares the tables' slices.
+func cloneRules(rs []Rule) []Rule {
+	out := make([]Rule, len(rs))
+	for i, r := range rs {
+		r.Codes = append([]int(nil), r.Codes...)
+		r.Contains = append([]string(nil), r.Contains...)
+		out[i] = r
+	}
+	return out
+}
+
+// securityText holds the wordings of a failed security check, both
+// platforms, English first and Chinese as a fallback.
+var securityText = []Rule{
+	{Contains: []string{"keywords not in content", "keyword", "关键词"}, Outcome: Permanent, Reason: "keywords not in content"},
+	// Exact phrases before the bare words: DingTalk's Chinese "sign not
+	// match" advice mentions the timestamp, and the reverse may hold too.
+	{Contains: []string{"sign not match", "签名不匹配"}, Outcome: Permanent, Reason: "sign not match"},
+	{Contains: []string{"invalid timestamp", "timestamp", "时间戳"}, Outcome: Permanent, Reason: "invalid timestamp (check the clock)"},
+	{Contains: []string{"sign", "签名"}, Outcome: Permanent, Reason: "sign not match"},
+	{Contains: []string{"whitelist", "白名单"}, Outcome: Permanent, Reason: "ip not in whitelist"},
+}
+
+// withCodes returns rs with codes set on each.
+func withCodes(rs []Rule, codes ...int) []Rule {
+	out := make([]Rule, len(rs))
+	for i, r := range rs {
+		r.Codes = codes
+		out[i] = r
+	}
+	return out
+}
+
+func concat(parts ...[]Rule) []Rule {
+	var out []Rule
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+var dingTalkRules = concat(
+	[]Rule{
+		{Codes: []int{-1}, Outcome: Retryable, Reason: "system busy"},
+		{Codes: []int{130101, 410100}, Outcome: Throttled, Reason: "send too fast"},
+		{Codes: []int{90030}, Outcome: Retryable, Reason: "webhook over limit: quota used up", RetryAfter: DefaultQuotaDelay},
+	},
+	withCodes(securityText, 310000),
+	[]Rule{
+		{Codes: []int{310000}, Outcome: Permanent, Reason: "security check failed"},
+		{Codes: []int{300001, 300005, 400101}, Outcome: Permanent, Reason: "token does not exist"},
+		{Codes: []int{400013}, Outcome: Permanent, Reason: "group disbanded"},
+		{Codes: []int{400102}, Outcome: Permanent, Reason: "robot disabled"},
+		{Codes: []int{400105}, Outcome: Permanent, Reason: "unsupported msgtype"},
+		{Codes: []int{400106}, Outcome: Permanent, Reason: "robot does not exist"},
+		{Codes: []int{430101, 430102, 430103, 430104}, Outcome: Permanent, Reason: "content rejected"},
+		{Codes: []int{460101, 101002}, Outcome: Permanent, Reason: "message too long"},
+		{Codes: []int{40035}, Outcome: Permanent, Reason: "missing parameter"},
+		{Codes: []int{43002}, Outcome: Permanent, Reason: "must be POST"},
+		{Codes: []int{43004}, Outcome: Permanent, Reason: "wrong content type"},
+		// Text fallbacks for codes not in the table.
+		{Contains: []string{"send too fast", "too fast", "发送速度太快", "发送过快"}, Outcome: Throttled, Reason: "send too fast"},
+		{Contains: []string{"webhook over limit"}, Outcome: Retryable, Reason: "webhook over limit: quota used up", RetryAfter: DefaultQuotaDelay},
+		{Contains: []string{"system busy", "busy", "系统繁忙"}, Outcome: Retryable, Reason: "system busy"},
+	},
+	securityText,
+	[]Rule{
+		{Contains: []string{"not exist", "不存在"}, Outcome: Permanent, Reason: "token does not exist"},
+	},
+)
+
+var popoRules = concat(
+	[]Rule{
+		{Codes: []int{POPOErrRobotNotFound}, Outcome: Permanent, Reason: "robot not found"},
+		{Codes: []int{POPOErrBadRequest}, Outcome: Permanent, Reason: "bad request"},
+		{Codes: []int{POPOErrSignature}, Contains: []string{"timestamp"}, Outcome: Permanent, Reason: "invalid timestamp (check the clock)"},
+		{Codes: []int{POPOErrSignature}, Outcome: Permanent, Reason: "sign not match"},
+		{Codes: []int{POPOErrKeywords}, Outcome: Permanent, Reason: "keywords not in content"},
+		{Codes: []int{POPOErrThrottled}, Outcome: Throttled, Reason: "send too fast"},
+		// Text fallbacks. "too long" comes before "limit" so that a length
+		// limit is not taken for a rate limit.
+		{Contains: []string{"too long", "length"}, Outcome: Permanent, Reason: "message too long"},
+		{Contains: []string{"too fast", "frequency", "limit", "频率", "太快"}, Outcome: Throttled, Reason: "send too fast"},
+	},
+	securityText,
+	[]Rule{
+		{Contains: []string{"not found", "not exist", "不存在"}, Outcome: Permanent, Reason: "robot not found"},
+		{Contains: []string{"busy", "timeout", "繁忙"}, Outcome: Retryable, Reason: "platform busy"},
+	},
+)
+
+// platformAnswer is the JSON both platforms answer with, plus the fields
+// of DingTalk's anti-abuse gateway.
+type platformAnswer struct {
+	ErrCode *jsonNumber `json:"errcode"`
+	ErrMsg  string      `json:"errmsg"`
+	Data    *struct {
+		MsgID json.RawMessage `json:"msgId"`
+	} `json:"data"`
+	Status *jsonNumber `json:"status"`
+	Wait   *jsonNumber `json:"wait"`
+}
+
+// jsonNumber reads a JSON number or a string holding one.
+type jsonNumber float64
+
+func (n *jsonNumber) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %w", err)
+	}
+	*n = jsonNumber(f)
+	return nil
+}
+
+func (a platformAnswer) messageID() string {
+	if a.Data == nil || len(a.Data.MsgID) == 0 || string(a.Data.MsgID) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(a.Data.MsgID, &s) == nil {
+		return s
+	}
+	return string(a.Data.MsgID)
+}
+
+// Classify maps one HTTP answer of platform to a [Result]. It is the one
+// place where platform answers are classified:
+//
+//   - An anti-abuse gateway answer {"status":N≠0,"wait":S} (no errcode), at
+//     any HTTP status: Retryable, RetryAfter S seconds ([DefaultGatewayWait]
+//     when absent).
+//   - HTTP 429, 408 and 5xx: Retryable; a Retry-After header (seconds or
+//     HTTP date) sets RetryAfter.
+//   - Any other status outside 2xx (other 4xx; 1xx and 3xx: redirects are
+//     not followed, a webhook that redirects is misconfigured): Permanent.
+//   - 2xx whose body is not JSON, or JSON without "errcode": Retryable with
+//     [ErrBadResponse]. Such bodies come from proxies and captive portals,
+//     not from the platforms; DingTalk's msgUuid makes the retry safe.
+//   - errcode 0: Success, MessageID from data.msgId.
+//   - nonzero errcode: the first matching [Rule] (the [WithRules]
+//     overrides, then [DefaultRules]); no match: Permanent, with ErrCode and
+//     ErrMsg kept and Reason "unknown errcode N".
+//
+// The result carries ErrCode and ErrMsg verbatim; [Deliverer.Deliver]
+// removes the robot's token and secret from them.
+func (d *Deliverer) Classify(platform string, resp Response) Result {
+	res := Result{HTTPStatus: resp.StatusCode}
+	var ans platformAnswer
+	isJSON := json.Unmarshal(resp.Body, &ans) == nil
+	if isJSON && ans.ErrCode != nil {
+		res.ErrCode = int(*ans.ErrCode)
+		res.ErrMsg = ans.ErrMsg
+	}
+
+	// Anti-abuse gateway.
+	if isJSON && ans.ErrCode == nil && ans.Status != nil && *ans.Status != 0 {
+		wait := DefaultGatewayWait
+		if ans.Wait != nil && *ans.Wait > 0 {
+			wait = time.Duration(float64(*ans.Wait) * float64(time.Second))
+		}
+		res.Outcome = Retryable
+		res.ErrCode = int(*ans.Status)
+		res.RetryAfter = wait
+		res.Reason = fmt.Sprintf("anti-abuse gateway: wait %s", wait)
+		res.Err = fmt.Errorf("%w: anti-abuse gateway status %d", ErrRefused, res.ErrCode)
+		return res
+	}
+
+	switch s := resp.StatusCode; {
+	case s == http.StatusTooManyRequests || s == http.StatusRequestTimeout || s >= 500:
+		res.Outcome = Retryable
+		res.RetryAfter = retryAfter(resp.Header, d.now())
+		res.Reason = fmt.Sprintf("HTTP %d", s)
+		res.Err = fmt.Errorf("%w: %d %s", ErrHTTPStatus, s, http.StatusText(s))
+		return res
+	case s < 200 || s > 299:
+		res.Outcome = Permanent
+		res.Reason = fmt.Sprintf("HTTP %d", s)
+		res.Err = fmt.Errorf("%w: %d %s", ErrHTTPStatus, s, http.StatusText(s))
+		return res
+	}
+
+	if !isJSON || ans.ErrCode == nil {
+		res.Outcome = Retryable
+		res.Reason = "response is not a platform answer"
+		what := "not JSON"
+		if isJSON {
+			what = "no errcode"
+		}
+		res.Err = fmt.Errorf("%w: HTTP %d, %s", ErrBadResponse, resp.StatusCode, what)
+		return res
+	}
+
+	if res.ErrCode == 0 {
+		res.Outcome = Success
+		res.MessageID = ans.messageID()
+		return res
+	}
+
+	res.Outcome = Permanent
+	res.Reason = fmt.Sprintf("unknown errcode %d", res.ErrCode)
+	if r, ok := d.match(platform, res.ErrCode, res.ErrMsg); ok {
+		res.Outcome = r.Outcome
+		res.RetryAfter = r.RetryAfter
+		res.Reason = r.Reason
+		if res.Reason == "" {
+			res.Reason = res.ErrMsg
+		}
+	}
+	if res.Outcome != Success {
+		res.Err = fmt.Errorf("%w: errcode %d: %s", ErrRefused, res.ErrCode, res.ErrMsg)
+	}
+	return res
+}
+
+// match finds the rule for code and msg: codes first, then wording.
+func (d *Deliverer) match(platform string, code int, msg string) (Rule, bool) {
+	rules := d.rules[platform]
+	lower := strings.ToLower(msg)
+	for _, r := range rules {
+		if len(r.Codes) > 0 && r.matchesCode(code, lower) {
+			return r, true
+		}
+	}
+	for _, r := range rules {
+		if len(r.Codes) == 0 && r.matchesText(lower) {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
+
+// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d.Round(time.Second)
+		}
+	}
+	return 0
+}
+
+// ClassifyError maps an error of [http.Client.Do] (no response arrived) to
+// a Retryable [Result] whose Err wraps [ErrRequest]:
+//
+//   - parent ctx cancelled: Err also wraps [context.Canceled], so the
+//     worker can tell a shutdown from a failure (Reason "cancelled");
+//   - parent ctx past its deadline: Err wraps [context.DeadlineExceeded];
+//   - the request's own timeout, or any net timeout: Reason "request timed out";
+//   - connection refused or reset, DNS failure, any other transport error.
+//
+// A *url.Error's URL (which holds the webhook's token) is replaced by
+// [Redact]'s form.
+func ClassifyError(ctx context.Context, err error) Result {
+	res := Result{Outcome: Retryable}
+	if err == nil {
+		res.Reason = "request failed"
+		res.Err = ErrRequest
+		return res
+	}
+	err = redactURLError(err)
+	if perr := ctx.Err(); perr != nil {
+		res.Reason = "cancelled"
+		if errors.Is(perr, context.DeadlineExceeded) {
+			res.Reason = "deadline exceeded"
+		}
+		res.Err = fmt.Errorf("%w: %w (%v)", ErrRequest, perr, err)
+		return res
+	}
+	var nerr net.Error
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &nerr) && nerr.Timeout():
+		res.Reason = "request timed out"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		res.Reason = "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		res.Reason = "connection reset"
+	case errors.As(err, &dnsErr):
+		res.Reason = "DNS lookup failed"
+	default:
+		res.Reason = "transport error"
+	}
+	res.Err = fmt.Errorf("%w: %w", ErrRequest, err)
+	return res
+}

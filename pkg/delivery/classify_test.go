@@ -1,0 +1,314 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var testNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func newTestDeliverer(t *testing.T, opts ...Option) *Deliverer {
+	t.Helper()
+	d, err := New(append([]Option{WithClock(func() time.Time { return testNow })}, opts...)...)
+	require.NoError(t, err)
+	return d
+}
+
+type classifyCase struct {
+	name       string
+	status     int
+	header     http.Header
+	body       string
+	want       Outcome
+	code       int
+	reason     string
+	retryAfter time.Duration
+	msgID      string
+	errIs      error
+}
+
+func runClassify(t *testing.T, d *Deliverer, platform string, tests []classifyCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status := tt.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			res := d.Classify(platform, Response{StatusCode: status, Header: tt.header, Body: []byte(tt.body)})
+			require.Equal(t, tt.want, res.Outcome, "result %+v", res)
+			require.Equal(t, status, res.HTTPStatus)
+			require.Equal(t, tt.code, res.ErrCode)
+			if tt.reason != "" {
+				require.Equal(t, tt.reason, res.Reason)
+			}
+			require.Equal(t, tt.retryAfter, res.RetryAfter)
+			require.Equal(t, tt.msgID, res.MessageID)
+			if tt.want == Success {
+				require.NoError(t, res.Err)
+				return
+			}
+			require.Error(t, res.Err)
+			require.NotEmpty(t, res.Reason)
+			if tt.errIs != nil {
+				require.ErrorIs(t, res.Err, tt.errIs)
+			}
+		})
+	}
+}
+
+func dt(code int, msg string) string {
+	return fmt.Sprintf(`{"errcode":%d,"errmsg":%q}`, code, msg)
+}
+
+func TestClassifyDingTalk(t *testing.T) {
+	d := newTestDeliverer(t)
+	security := func(name, msg, reason string) classifyCase {
+		return classifyCase{name: name, body: dt(310000, msg), want: Permanent, code: 310000, reason: reason, errIs: ErrRefused}
+	}
+	perm := func(code int, reason string) classifyCase {
+		return classifyCase{name: fmt.Sprint(code), body: dt(code, "x"), want: Permanent, code: code, reason: reason, errIs: ErrRefused}
+	}
+	tests := []classifyCase{
+		{name: "ok", body: dt(0, "ok"), want: Success},
+		{name: "ok string errcode", body: `{"errcode":"0","errmsg":"ok"}`, want: Success},
+		{name: "system busy", body: dt(-1, "系统繁忙"), want: Retryable, code: -1, reason: "system busy", errIs: ErrRefused},
+		{name: "130101 too fast", body: dt(130101, "send too fast, exceed 20 times per minute"), want: Throttled, code: 130101, reason: "send too fast"},
+		{name: "410100 too fast", body: dt(410100, "发送速度太快而限流"), want: Throttled, code: 410100, reason: "send too fast"},
+		{name: "90030 quota", body: dt(90030, "webhook over limit"), want: Retryable, code: 90030, reason: "webhook over limit: quota used up", retryAfter: time.Hour},
+		security("310000 keywords", "keywords not in content", "keywords not in content"),
+		security("310000 keywords zh", "description:关键词不匹配;solution:请联系群管理员查看此机器人的关键词", "keywords not in content"),
+		security("310000 timestamp", "invalid timestamp", "invalid timestamp (check the clock)"),
+		security("310000 timestamp zh", "description:时间戳无效;solution:…", "invalid timestamp (check the clock)"),
+		security("310000 sign", "sign not match", "sign not match"),
+		security("310000 sign zh", "description:签名不匹配;solution:请确认签名和生成签名的时间戳", "sign not match"),
+		security("310000 whitelist", "ip 10.1.2.3 not in whitelist", "ip not in whitelist"),
+		security("310000 whitelist zh", "description:ip地址不在白名单;solution:…", "ip not in whitelist"),
+		security("310000 other", "something new", "security check failed"),
+		perm(300001, "token does not exist"),
+		perm(300005, "token does not exist"),
+		perm(400101, "token does not exist"),
+		perm(400013, "group disbanded"),
+		perm(400102, "robot disabled"),
+		perm(400105, "unsupported msgtype"),
+		perm(400106, "robot does not exist"),
+		perm(430101, "content rejected"),
+		perm(430102, "content rejected"),
+		perm(430103, "content rejected"),
+		perm(430104, "content rejected"),
+		perm(460101, "message too long"),
+		perm(101002, "message too long"),
+		perm(40035, "missing parameter"),
+		perm(43002, "must be POST"),
+		perm(43004, "wrong content type"),
+		{name: "unknown code", body: dt(777777, "brand new"), want: Permanent, code: 777777, reason: "unknown errcode 777777", errIs: ErrRefused},
+		{name: "unknown code, too fast text", body: dt(777778, "send too fast"), want: Throttled, code: 777778, reason: "send too fast"},
+		{name: "unknown code, too fast zh", body: dt(777779, "发送速度太快"), want: Throttled, code: 777779, reason: "send too fast"},
+		{name: "unknown code, busy text", body: dt(777780, "system busy, try later"), want: Retryable, code: 777780, reason: "system busy"},
+		{name: "unknown code, over limit text", body: dt(777781, "webhook over limit"), want: Retryable, code: 777781, retryAfter: time.Hour},
+		{name: "unknown code, sign text", body: dt(777782, "sign not match"), want: Permanent, code: 777782, reason: "sign not match"},
+		{name: "code wins over text", body: dt(400102, "send too fast"), want: Permanent, code: 400102, reason: "robot disabled"},
+		{name: "anti-abuse gateway", body: `{"status":1111,"wait":5,"msg":"busy"}`, want: Retryable, code: 1111, retryAfter: 5 * time.Second},
+		{name: "anti-abuse gateway on 403", status: 403, body: `{"status":1111,"wait":7}`, want: Retryable, code: 1111, retryAfter: 7 * time.Second},
+		{name: "anti-abuse gateway no wait", body: `{"status":1111}`, want: Retryable, code: 1111, retryAfter: DefaultGatewayWait},
+		{name: "not JSON", body: "<html>proxy</html>", want: Retryable, reason: "response is not a platform answer", errIs: ErrBadResponse},
+		{name: "empty body", body: "", want: Retryable, errIs: ErrBadResponse},
+		{name: "JSON without errcode", body: `{"hello":1}`, want: Retryable, errIs: ErrBadResponse},
+		{name: "204", status: 204, body: "", want: Retryable, errIs: ErrBadResponse},
+		{name: "500", status: 500, body: "oops", want: Retryable, reason: "HTTP 500", errIs: ErrHTTPStatus},
+		{name: "502 with errcode kept", status: 502, body: dt(-1, "busy"), want: Retryable, code: -1, errIs: ErrHTTPStatus},
+		{name: "503 retry-after", status: 503, header: http.Header{"Retry-After": {"30"}}, want: Retryable, retryAfter: 30 * time.Second, errIs: ErrHTTPStatus},
+		{name: "429", status: 429, want: Retryable, reason: "HTTP 429", errIs: ErrHTTPStatus},
+		{name: "429 retry-after seconds", status: 429, header: http.Header{"Retry-After": {"12"}}, want: Retryable, retryAfter: 12 * time.Second},
+		{name: "429 retry-after date", status: 429, header: http.Header{"Retry-After": {testNow.Add(90 * time.Second).Format(http.TimeFormat)}}, want: Retryable, retryAfter: 90 * time.Second},
+		{name: "408", status: 408, want: Retryable},
+		{name: "400", status: 400, body: "bad", want: Permanent, reason: "HTTP 400", errIs: ErrHTTPStatus},
+		{name: "401", status: 401, want: Permanent},
+		{name: "403", status: 403, want: Permanent},
+		{name: "404 with errcode kept", status: 404, body: dt(300001, "token is not exist"), want: Permanent, code: 300001, reason: "HTTP 404"},
+		{name: "302 not followed", status: 302, want: Permanent},
+	}
+	runClassify(t, d, PlatformDingTalk, tests)
+}
+
+func TestClassifyPOPO(t *testing.T) {
+	d := newTestDeliverer(t)
+	p := func(code int, msg string) string { return dt(code, msg) }
+	tests := []classifyCase{
+		{name: "ok with numeric msgId", body: `{"data":{"msgId":12345},"errcode":0,"errmsg":"ok"}`, want: Success, msgID: "12345"},
+		{name: "ok with string msgId", body: `{"data":{"msgId":"m-1"},"errcode":0,"errmsg":"ok"}`, want: Success, msgID: "m-1"},
+		{name: "ok no data", body: `{"errcode":0,"errmsg":"ok"}`, want: Success},
+		{name: "robot not found", body: p(POPOErrRobotNotFound, "robot not found"), want: Permanent, code: 10001, reason: "robot not found", errIs: ErrRefused},
+		{name: "bad request", body: p(POPOErrBadRequest, "message missing"), want: Permanent, code: 10002, reason: "bad request"},
+		{name: "invalid timestamp", body: p(POPOErrSignature, "invalid timestamp"), want: Permanent, code: 10003, reason: "invalid timestamp (check the clock)"},
+		{name: "sign not match", body: p(POPOErrSignature, "sign not match"), want: Permanent, code: 10003, reason: "sign not match"},
+		{name: "keywords", body: p(POPOErrKeywords, "keywords not in content"), want: Permanent, code: 10004, reason: "keywords not in content"},
+		{name: "throttled", body: p(POPOErrThrottled, "send too fast, robot banned for 10 minutes"), want: Throttled, code: 10005, reason: "send too fast"},
+		{name: "text too fast", body: p(20001, "request too fast"), want: Throttled, code: 20001},
+		{name: "text frequency", body: p(20002, "frequency exceeded"), want: Throttled, code: 20002},
+		{name: "text limit", body: p(20003, "rate limit"), want: Throttled, code: 20003},
+		{name: "text length limit is not a rate limit", body: p(20004, "message length limit exceeded"), want: Permanent, code: 20004, reason: "message too long"},
+		{name: "text sign", body: p(20005, "sign error"), want: Permanent, code: 20005, reason: "sign not match"},
+		{name: "text keyword", body: p(20006, "keyword missing"), want: Permanent, code: 20006, reason: "keywords not in content"},
+		{name: "text whitelist", body: p(20007, "ip not in whitelist"), want: Permanent, code: 20007, reason: "ip not in whitelist"},
+		{name: "text not found", body: p(20008, "hook not found"), want: Permanent, code: 20008, reason: "robot not found"},
+		{name: "text not exist", body: p(20009, "robot not exist"), want: Permanent, code: 20009, reason: "robot not found"},
+		{name: "text busy", body: p(20010, "server busy"), want: Retryable, code: 20010, reason: "platform busy"},
+		{name: "text timeout", body: p(20011, "upstream timeout"), want: Retryable, code: 20011, reason: "platform busy"},
+		{name: "unknown", body: p(20012, "??"), want: Permanent, code: 20012, reason: "unknown errcode 20012", errIs: ErrRefused},
+		{name: "not JSON", body: "Bad Gateway", want: Retryable, errIs: ErrBadResponse},
+		{name: "500", status: 500, want: Retryable},
+		{name: "429", status: 429, header: http.Header{"Retry-After": {"3"}}, want: Retryable, retryAfter: 3 * time.Second},
+		{name: "404", status: 404, want: Permanent},
+	}
+	runClassify(t, d, PlatformPOPO, tests)
+}
+
+func TestClassifyWithRules(t *testing.T) {
+	d := newTestDeliverer(t,
+		WithRules(PlatformPOPO,
+			Rule{Codes: []int{42}, Outcome: Throttled, Reason: "popo says slow down"},
+			Rule{Codes: []int{POPOErrKeywords}, Outcome: Retryable}, // override a default
+			Rule{Contains: []string{"Maintenance"}, Outcome: Retryable, RetryAfter: time.Minute},
+		),
+		WithRules(PlatformDingTalk, Rule{Codes: []int{90030}, Outcome: Retryable, Reason: "quota", RetryAfter: 6 * time.Hour}),
+	)
+	runClassify(t, d, PlatformPOPO, []classifyCase{
+		{name: "new code", body: dt(42, "x"), want: Throttled, code: 42, reason: "popo says slow down"},
+		{name: "override, reason from errmsg", body: dt(POPOErrKeywords, "kw"), want: Retryable, code: POPOErrKeywords, reason: "kw"},
+		{name: "text rule, case-insensitive", body: dt(99, "under maintenance"), want: Retryable, code: 99, retryAfter: time.Minute},
+		{name: "default still there", body: dt(POPOErrThrottled, "x"), want: Throttled, code: POPOErrThrottled},
+	})
+	runClassify(t, d, PlatformDingTalk, []classifyCase{
+		{name: "override 90030", body: dt(90030, "webhook over limit"), want: Retryable, code: 90030, reason: "quota", retryAfter: 6 * time.Hour},
+		{name: "popo rule does not leak", body: dt(42, "x"), want: Permanent, code: 42},
+	})
+	// The defaults are copies: changing them changes nothing.
+	rs := DefaultRules(PlatformDingTalk)
+	rs[0].Outcome = Success
+	rs[0].Codes[0] = 12345
+	require.Equal(t, Retryable, DefaultRules(PlatformDingTalk)[0].Outcome)
+	require.Equal(t, []int{-1}, DefaultRules(PlatformDingTalk)[0].Codes)
+	require.Nil(t, DefaultRules("feishu"))
+}
+
+func TestNewOptionErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  Option
+	}{
+		{"nil client", WithHTTPClient(nil)},
+		{"nil clock", WithClock(nil)},
+		{"zero timeout", WithTimeout(0)},
+		{"negative timeout", WithTimeout(-time.Second)},
+		{"unknown platform", WithRules("feishu", Rule{Codes: []int{1}, Outcome: Permanent})},
+		{"empty rule", WithRules(PlatformPOPO, Rule{Outcome: Permanent})},
+		{"rule without outcome", WithRules(PlatformPOPO, Rule{Codes: []int{1}})},
+		{"rule for code 0", WithRules(PlatformPOPO, Rule{Codes: []int{0}, Outcome: Permanent})},
+		{"rule with empty text", WithRules(PlatformPOPO, Rule{Contains: []string{""}, Outcome: Permanent})},
+		{"rule with negative wait", WithRules(PlatformPOPO, Rule{Codes: []int{1}, Outcome: Retryable, RetryAfter: -1})},
+		{"nil proxy", WithProxy(nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.opt)
+			require.ErrorIs(t, err, ErrInvalidOption)
+		})
+	}
+	t.Run("proxy with own client", func(t *testing.T) {
+		_, err := New(WithHTTPClient(&http.Client{}), WithProxy(http.ProxyFromEnvironment))
+		require.ErrorIs(t, err, ErrInvalidOption)
+	})
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestClassifyError(t *testing.T) {
+	const token = "tok3nSECRETvalue"
+	rawURL := "https://oapi.dingtalk.com/robot/send?access_token=" + token + "&timestamp=1&sign=abc"
+	urlErr := func(err error) error { return &url.Error{Op: "Post", URL: rawURL, Err: err} }
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		err    error
+		reason string
+		is     []error
+	}{
+		{"parent cancelled", cancelled, urlErr(context.Canceled), "cancelled", []error{context.Canceled, ErrRequest}},
+		{"parent deadline", expired, urlErr(context.DeadlineExceeded), "deadline exceeded", []error{context.DeadlineExceeded, ErrRequest}},
+		{"request deadline", context.Background(), urlErr(context.DeadlineExceeded), "request timed out", []error{context.DeadlineExceeded, ErrRequest}},
+		{"net timeout", context.Background(), urlErr(timeoutErr{}), "request timed out", []error{ErrRequest}},
+		{"refused", context.Background(), urlErr(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), "connection refused", []error{syscall.ECONNREFUSED}},
+		{"reset", context.Background(), urlErr(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), "connection reset", []error{syscall.ECONNRESET}},
+		{"dns", context.Background(), urlErr(&net.DNSError{Err: "no such host", Name: "oapi.dingtalk.com", IsNotFound: true}), "DNS lookup failed", []error{ErrRequest}},
+		{"other", context.Background(), urlErr(errors.New("EOF")), "transport error", []error{ErrRequest}},
+		{"nil", context.Background(), nil, "request failed", []error{ErrRequest}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := ClassifyError(tt.ctx, tt.err)
+			require.Equal(t, Retryable, res.Outcome)
+			require.Equal(t, tt.reason, res.Reason)
+			require.Zero(t, res.HTTPStatus)
+			for _, target := range tt.is {
+				require.ErrorIs(t, res.Err, target)
+			}
+			s := fmt.Sprintf("%+v", res)
+			require.NotContains(t, s, token)
+			require.NotContains(t, s, "access_token")
+		})
+	}
+	// A shutdown is told apart from a timeout.
+	require.NotErrorIs(t, ClassifyError(context.Background(), urlErr(context.DeadlineExceeded)).Err, context.Canceled)
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		v    string
+		want time.Duration
+	}{
+		{"absent", "", 0},
+		{"seconds", "120", 2 * time.Minute},
+		{"zero", "0", 0},
+		{"negative", "-5", 0},
+		{"date", testNow.Add(time.Hour).Format(http.TimeFormat), time.Hour},
+		{"date in the past", testNow.Add(-time.Hour).Format(http.TimeFormat), 0},
+		{"garbage", "soon", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.v != "" {
+				h.Set("Retry-After", tt.v)
+			}
+			require.Equal(t, tt.want, retryAfter(h, testNow))
+		})
+	}
+}
+
+func TestOutcomeString(t *testing.T) {
+	for o, s := range map[Outcome]string{Success: "success", Retryable: "retryable", Throttled: "throttled", Permanent: "permanent", 0: "unknown"} {
+		require.Equal(t, s, o.String())
+	}
+}

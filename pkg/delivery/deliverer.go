@@ -1,0 +1,198 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/signer"
+)
+
+// maxResponse bounds how much of a response body is read.
+const maxResponse = 64 << 10
+
+// userAgent is sent with every request.
+const userAgent = "botrelay/1"
+
+// Deliverer renders, signs and posts envelopes to robots and classifies the
+// answers. It is safe for concurrent use; one Deliverer (and so one
+// keep-alive HTTP client) serves a whole process.
+type Deliverer struct {
+	client  *http.Client
+	now     func() time.Time
+	timeout time.Duration
+	rules   map[string][]Rule
+	logger  *slog.Logger
+}
+
+// New returns a Deliverer. Options:
+//
+//   - [WithHTTPClient]: the client to send with (default [NewHTTPClient]);
+//   - [WithProxy]: the default client's proxy function (default
+//     [http.ProxyFromEnvironment]);
+//   - [WithClock]: the signing clock (default [time.Now]);
+//   - [WithTimeout]: the per-request timeout (default [DefaultTimeout]);
+//   - [WithRules]: errcode rules overriding [DefaultRules];
+//   - [WithLogger]: the logger (default [slog.Default]).
+//
+// A bad option gives an error matching [ErrInvalidOption].
+func New(opts ...Option) (*Deliverer, error) {
+	o := options{now: time.Now, timeout: DefaultTimeout, rules: map[string][]Rule{}}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.client != nil && o.proxy != nil {
+		return nil, fmt.Errorf("%w: WithProxy applies to the default client only, not with WithHTTPClient", ErrInvalidOption)
+	}
+	if o.client == nil {
+		o.client = NewHTTPClient(o.timeout)
+		if o.proxy != nil {
+			o.client.Transport.(*http.Transport).Proxy = o.proxy
+		}
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	rules := map[string][]Rule{}
+	for _, p := range []string{PlatformDingTalk, PlatformPOPO} {
+		rules[p] = append(append([]Rule(nil), o.rules[p]...), DefaultRules(p)...)
+	}
+	return &Deliverer{client: o.client, now: o.now, timeout: o.timeout, rules: rules, logger: o.logger}, nil
+}
+
+// Deliver makes one attempt to post env to robot and classifies the
+// outcome; it never retries (the worker owns retries).
+//
+// It renders env for robot.Platform (DingTalk JSON with msgUuid = env.ID,
+// or POPO text), refuses without any request what cannot succeed
+// (invalid robot or message, missing keyword: [CheckKeywords], body over
+// [DingTalkMaxBody]) as Permanent, signs with the clock at this very call
+// (DingTalk: timestamp and sign on the URL; POPO: in the body), posts and
+// classifies with [Deliverer.Classify] or [ClassifyError].
+//
+// The Result never holds the robot's secret, webhook token or hook id.
+func (d *Deliverer) Deliver(ctx context.Context, robot Robot, env *envelope.Envelope) Result {
+	sc := newScrubber(robot)
+	res := sc.result(d.deliver(ctx, robot, env))
+	attrs := []slog.Attr{
+		slog.String("robot", robot.Name),
+		slog.String("platform", robot.Platform),
+		slog.String("webhook", Redact(robot.Webhook)),
+		slog.String("outcome", res.Outcome.String()),
+		slog.Int("http_status", res.HTTPStatus),
+	}
+	if env != nil {
+		attrs = append(attrs, slog.String("id", env.ID))
+	}
+	if res.Outcome != Success {
+		attrs = append(attrs, slog.Int("errcode", res.ErrCode), slog.String("reason", res.Reason))
+	}
+	d.logger.LogAttrs(ctx, slog.LevelDebug, "delivery attempt", attrs...)
+	return res
+}
+
+func permanent(reason string, err error) Result {
+	return Result{Outcome: Permanent, Reason: reason, Err: err}
+}
+
+func (d *Deliverer) deliver(ctx context.Context, robot Robot, env *envelope.Envelope) Result {
+	if u, err := url.Parse(robot.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return permanent("invalid webhook", fmt.Errorf("%w: webhook of robot %q is not an http(s) URL", ErrInvalidRobot, robot.Name))
+	}
+	if robot.Platform != PlatformDingTalk && robot.Platform != PlatformPOPO {
+		return permanent("unknown platform", fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, robot.Platform))
+	}
+	if env == nil {
+		return permanent("invalid message", fmt.Errorf("%w: nil envelope", ErrInvalidMessage))
+	}
+	if err := CheckKeywords(robot, env); err != nil {
+		reason := "invalid message"
+		if errors.Is(err, ErrMissingKeyword) {
+			reason = "keywords not in content"
+		}
+		return permanent(reason, err)
+	}
+
+	var (
+		target = robot.Webhook
+		body   any
+		err    error
+	)
+	switch robot.Platform {
+	case PlatformDingTalk:
+		body, err = renderDingTalk(env)
+		if err == nil && robot.Secret != "" {
+			target, err = signer.SignDingTalkURL(robot.Webhook, robot.Secret, d.now())
+			if err != nil {
+				err = fmt.Errorf("%w: %w", ErrInvalidRobot, err)
+			}
+		}
+	case PlatformPOPO:
+		body, err = renderPOPO(env, robot.Secret, d.now())
+	default:
+		return permanent("unknown platform", fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, robot.Platform))
+	}
+	if err != nil {
+		return permanent("invalid message", err)
+	}
+	payload, err := encodeJSON(body)
+	if err != nil {
+		return permanent("invalid message", fmt.Errorf("%w: %w", ErrInvalidMessage, err))
+	}
+	if robot.Platform == PlatformDingTalk && len(payload) > DingTalkMaxBody {
+		return permanent("message too long", fmt.Errorf("%w: %d bytes, DingTalk accepts %d", ErrTooLong, len(payload), DingTalkMaxBody))
+	}
+
+	if ctx.Err() != nil {
+		return ClassifyError(ctx, ctx.Err())
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, target, bytes.NewReader(payload))
+	if err != nil {
+		return permanent("invalid webhook", fmt.Errorf("%w: cannot build the request of robot %q", ErrInvalidRobot, robot.Name))
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return ClassifyError(ctx, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		res := ClassifyError(ctx, fmt.Errorf("reading the response: %w", err))
+		res.HTTPStatus = resp.StatusCode
+		return res
+	}
+	// Drain a little more so the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse))
+	return d.Classify(robot.Platform, Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: data})
+}
+
+// encodeJSON marshals v without HTML escaping ("<" stays "<"), which keeps
+// markdown readable and the byte count the platform sees.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}

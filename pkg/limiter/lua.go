@@ -1,0 +1,76 @@
+package limiter
+
+import "github.com/redis/go-redis/v9"
+
+// reserveScript makes one decision for one robot, atomically.
+//
+// Times are microseconds of the Redis server's clock (TIME), so the clocks of
+// the workers do not matter. Redis >= 5 replicates scripts by effects, so
+// reading TIME before writing is allowed.
+//
+//   - KEYS[1]: the robot's window log, a sorted set; score = grant time (µs),
+//     member = "<grant time>:<token>".
+//   - KEYS[2]: the robot's cool-off, a string holding its end (µs).
+//   - ARGV[1]: Max, the grants allowed in any rolling span.
+//   - ARGV[2]: span = Window + Margin, in µs.
+//   - ARGV[3]: span in ms, rounded up: the TTL given to KEYS[1] on a grant.
+//   - ARGV[4]: token, a random string making the member unique.
+//   - Returns {allowed, retry_after_us, cooling, now_us}: {1, 0, 0, now} when
+//     granted (recorded at now); {0, left, 1, now} when cooling off for left
+//     more µs; {0, retry, 0, now} when the window is full and a slot frees in
+//     retry µs. A cool-off value that is not a number makes the script fail
+//     (fail closed).
+//
+// A grant at t occupies [t, t+span): entries with score <= now-span are
+// dropped, so at most Max grants fall in any half-open span.
+var reserveScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+local cool = redis.call('GET', KEYS[2])
+if cool then
+  local left = tonumber(cool) - now
+  if left > 0 then
+    return {0, left, 1, now}
+  end
+end
+
+local max = tonumber(ARGV[1])
+local span = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
+local n = redis.call('ZCARD', KEYS[1])
+if n < max then
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), string.format('%.0f:%s', now, ARGV[4]))
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {1, 0, 0, now}
+end
+
+-- The slot frees when the (n-max+1)-th oldest grant leaves the window.
+local e = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
+local retry = tonumber(e[2]) + span - now
+if retry < 1 then
+  retry = 1
+end
+return {0, retry, 0, now}
+`)
+
+// coolOffScript starts or extends a robot's cool-off, never shortening one.
+//
+//   - KEYS[1]: the robot's cool-off, a string holding its end (µs of the
+//     Redis clock), expiring with it.
+//   - ARGV[1]: the duration in µs.
+//   - ARGV[2]: the duration in ms, rounded up, plus one: the key's TTL.
+//   - Returns 1 when the cool-off was set or extended, 0 when an existing one
+//     already lasts at least as long.
+var coolOffScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local stop = now + tonumber(ARGV[1])
+local cur = redis.call('GET', KEYS[1])
+cur = cur and tonumber(cur)
+if cur and cur >= stop then
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%.0f', stop), 'PX', ARGV[2])
+return 1
+`)

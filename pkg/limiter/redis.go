@@ -1,0 +1,133 @@
+package limiter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a [Limiter] shared by every process that uses the same Redis (or
+// Redis Cluster) and key prefix. Each Reserve is one EVALSHA of one Lua
+// script: one round trip, atomic, timed by the Redis server's clock.
+//
+// Keys, for robot R and prefix P (both keys share the hash tag {R}, so they
+// live in one cluster slot):
+//
+//   - P:{R}:w    sorted set, the log of grants within the window; it expires
+//     Window+Margin after the last grant.
+//   - P:{R}:cool string, the end of R's cool-off; it expires with it.
+//
+// An idle robot therefore has no keys. Redis is safe for concurrent use.
+type Redis struct {
+	rdb    redis.Scripter
+	prefix string
+
+	// observe, when set (by tests), sees every decision with the Redis
+	// server time at which it was made.
+	observe func(robot string, d Decision, at time.Time)
+}
+
+var _ Limiter = (*Redis)(nil)
+
+// NewRedis returns a [Redis] limiter over rdb, typically a *redis.Client or
+// a *redis.ClusterClient. Options: [WithPrefix].
+//
+// NewRedis does not contact Redis; call [Redis.Load] to load the scripts and
+// check the connection at start-up, or let the first Reserve load them.
+func NewRedis(rdb redis.Scripter, opts ...Option) (*Redis, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: nil redis client", ErrInvalidOption)
+	}
+	o := redisOptions{prefix: DefaultPrefix}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	return &Redis{rdb: rdb, prefix: o.prefix}, nil
+}
+
+// Load loads the Lua scripts into Redis's script cache (every shard of a
+// cluster), so that even the first decision is a single EVALSHA. It doubles
+// as a start-up connectivity check. Calling it is optional: a script missing
+// from the cache (after a restart or SCRIPT FLUSH) is sent again with EVAL.
+func (r *Redis) Load(ctx context.Context) error {
+	for _, s := range []*redis.Script{reserveScript, coolOffScript} {
+		if err := s.Load(ctx, r.rdb).Err(); err != nil {
+			return fmt.Errorf("limiter: load scripts: %w: %w", ErrUnavailable, err)
+		}
+	}
+	return nil
+}
+
+// windowKey and coolKey name robot's keys; both carry the hash tag {robot}.
+func (r *Redis) windowKey(robot string) string { return r.prefix + ":{" + robot + "}:w" }
+func (r *Redis) coolKey(robot string) string   { return r.prefix + ":{" + robot + "}:cool" }
+
+// Reserve implements [Limiter]. It returns an error wrapping [ErrInvalidLimit]
+// or [ErrInvalidRobot] for bad arguments and [ErrUnavailable] when Redis
+// cannot decide; with an error, the Decision is never Allowed.
+func (r *Redis) Reserve(ctx context.Context, robot string, l Limit) (Decision, error) {
+	span, err := checkLimit(l)
+	if err != nil {
+		return Decision{}, fmt.Errorf("limiter: reserve %q: %w", robot, err)
+	}
+	if err := checkRobot(robot); err != nil {
+		return Decision{}, fmt.Errorf("limiter: reserve: %w", err)
+	}
+	spanUS := ceilDiv(span, time.Microsecond)
+	spanMS := ceilDiv(span, time.Millisecond)
+	token := strconv.FormatUint(rand.Uint64(), 36)
+
+	vals, err := reserveScript.Run(ctx, r.rdb,
+		[]string{r.windowKey(robot), r.coolKey(robot)},
+		l.Max, spanUS, spanMS, token,
+	).Int64Slice()
+	if err != nil {
+		return Decision{}, fmt.Errorf("limiter: reserve %q: %w: %w", robot, ErrUnavailable, err)
+	}
+	if len(vals) != 4 {
+		return Decision{}, fmt.Errorf("limiter: reserve %q: %w: script returned %d values", robot, ErrUnavailable, len(vals))
+	}
+	d := Decision{
+		Allowed:    vals[0] == 1,
+		RetryAfter: time.Duration(vals[1]) * time.Microsecond,
+		CoolingOff: vals[2] == 1,
+	}
+	if r.observe != nil {
+		r.observe(robot, d, time.UnixMicro(vals[3]))
+	}
+	return d, nil
+}
+
+// CoolOff implements [Limiter]: every process sharing the Redis sees the
+// cool-off at once. A cool-off never shortens one already running; d <= 0
+// does nothing. Errors wrap [ErrInvalidRobot] or [ErrUnavailable].
+func (r *Redis) CoolOff(ctx context.Context, robot string, d time.Duration) error {
+	if err := checkRobot(robot); err != nil {
+		return fmt.Errorf("limiter: cool off: %w", err)
+	}
+	if d <= 0 {
+		return nil
+	}
+	err := coolOffScript.Run(ctx, r.rdb, []string{r.coolKey(robot)},
+		ceilDiv(d, time.Microsecond), ceilDiv(d, time.Millisecond)+1,
+	).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("limiter: cool off %q: %w: %w", robot, ErrUnavailable, err)
+	}
+	return nil
+}
+
+// ceilDiv returns d/unit rounded up.
+func ceilDiv(d, unit time.Duration) int64 {
+	return int64((d + unit - 1) / unit)
+}

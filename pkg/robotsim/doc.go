@@ -1,0 +1,51 @@
+// Package robotsim is an in-process HTTP simulator of the chat platforms'
+// custom robots (DingTalk and NetEase POPO). Tests, the demo and benchmarks
+// deliver to it instead of the real platforms and then inspect what it
+// accepted, refused and counted.
+//
+// A [Sim] is an [net/http.Handler]; [NewServer] serves one on a real
+// 127.0.0.1 listener. Robots are registered with [Sim.AddRobot]; every
+// request is answered the way the real platform answers: HTTP 200 with a
+// JSON body whose "errcode" is 0 on success and nonzero on refusal.
+//
+// # What is enforced
+//
+// DingTalk (POST /robot/send?access_token=T[&timestamp=…&sign=…]), in this
+// order:
+//
+//  1. fault injection ([Sim.InjectFault]), before anything else;
+//  2. token: unknown → 300001 "token is not exist";
+//  3. method POST (43002) and a JSON Content-Type (43004);
+//  4. signature, when the robot has a secret: missing, malformed or more
+//     than [signer.MaxSkew] off real time → 310000 "invalid timestamp";
+//     wrong sign → 310000 "sign not match";
+//  5. ban: while banned every request → 130101, counted in Stats.DuringBan;
+//  6. rolling window: the (Limit+1)-th request inside any rolling
+//     [Config.Window] → 130101, Stats.Breaches++ and a ban of [Config.Ban];
+//  7. body: invalid JSON or a missing field → 40035, unknown msgtype →
+//     400105, more than 20000 bytes → 460101, none of the robot's keywords
+//     in the content → 310000 "keywords not in content";
+//  8. msgUuid already accepted for this robot → success, not recorded twice
+//     (Stats.Duplicates).
+//
+// POPO (POST /open-apis/robots/v1/hook/{id}, body {"message", "timestamp",
+// "signData"}) follows the same order; the signature is in the body, so an
+// unreadable body is refused before the signature check. POPO publishes no
+// error-code list: the codes are chosen by the simulator and exported as
+// the POPOErr… constants.
+//
+// # The rate window
+//
+// Every request that passes steps 2–4 (an authenticated send attempt)
+// counts toward the robot's rolling window, whether its body is later
+// accepted, refused or a duplicate: the platforms count sends, not
+// successes. Requests answered by a fault, refused before step 4 or refused
+// because of a ban or a breach do not count. A request at time t stays in
+// the window while now−t < Window. The request that breaches the limit
+// starts the ban and empties the window, so the robot starts afresh when
+// the ban ends. Windows and bans use [Config.Now]; signature timestamps are
+// always checked against the real clock.
+//
+// A Sim is safe for concurrent use; [Sim.Received] and [Sim.Stats] return
+// copies.
+package robotsim

@@ -1,0 +1,401 @@
+package robotsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrInvalidRobot is returned by [Sim.AddRobot] for a robot without a token
+// or with an unknown platform.
+var ErrInvalidRobot = errors.New("robotsim: invalid robot")
+
+// Robot is one simulated custom robot.
+type Robot struct {
+	// Platform is [PlatformDingTalk] or [PlatformPOPO].
+	Platform string
+	// Token is the DingTalk access_token or the POPO hook id.
+	Token string
+	// Secret is the signing secret; "" means no signature check.
+	Secret string
+	// Keywords, when set, must appear (one at least, exact substring) in
+	// the content.
+	Keywords []string
+	// Limit is the per-window message limit; 0 means the platform default
+	// ([DefaultDingTalkLimit], [DefaultPOPOLimit]).
+	Limit int
+}
+
+// Config configures a [Sim]. Zero values mean the defaults.
+type Config struct {
+	// Window is the rolling rate window; 0 means one minute.
+	Window time.Duration
+	// Ban is how long a robot stays throttled after a breach; 0 means ten
+	// minutes.
+	Ban time.Duration
+	// Now is the clock for windows, bans and Received.At; nil means
+	// time.Now. Signature timestamps are always checked against the real
+	// time.Now with [signer.MaxSkew].
+	Now func() time.Time
+	// Logger receives one debug line per refused request; nil means
+	// slog.Default(). Tokens are redacted, secrets never logged.
+	Logger *slog.Logger
+}
+
+// Received is one message a robot accepted.
+type Received struct {
+	// At is when it arrived, by [Config.Now].
+	At time.Time `json:"at"`
+	// MsgType is the DingTalk msgtype; "text" for POPO.
+	MsgType string `json:"msgType"`
+	// Content is the main text: text.content, markdown/link/actionCard
+	// text, feedCard titles joined by "\n", or the POPO message.
+	Content string `json:"content"`
+	// Title is the markdown, link or actionCard title.
+	Title string `json:"title,omitempty"`
+	// MsgUUID is DingTalk's msgUuid, when sent.
+	MsgUUID string `json:"msgUuid,omitempty"`
+	// Body is the raw request body (base64 in the JSON of the /_sim endpoints).
+	Body []byte `json:"body"`
+	// AtMobiles, AtUserIDs and AtAll are DingTalk's mentions.
+	AtMobiles []string `json:"atMobiles,omitempty"`
+	AtUserIDs []string `json:"atUserIds,omitempty"`
+	AtAll     bool     `json:"atAll,omitempty"`
+	// MessageID is the msgId returned to a POPO sender.
+	MessageID string `json:"messageId,omitempty"`
+}
+
+// Stats counts a robot's requests. Requests = Accepted + Duplicates +
+// Rejected + Faulted.
+type Stats struct {
+	// Requests is every request addressed to the robot.
+	Requests int `json:"requests"`
+	// Accepted is the messages recorded (see [Sim.Received]).
+	Accepted int `json:"accepted"`
+	// Rejected is the requests answered with a nonzero errcode.
+	Rejected int `json:"rejected"`
+	// Breaches is the requests that exceeded the limit and started a ban.
+	Breaches int `json:"breaches"`
+	// DuringBan is the requests that arrived while the robot was banned.
+	DuringBan int `json:"duringBan"`
+	// Duplicates is the DingTalk requests whose msgUuid was already
+	// accepted: answered ok, not recorded twice.
+	Duplicates int `json:"duplicates"`
+	// SignatureFailures is the requests refused for timestamp or sign.
+	SignatureFailures int `json:"signatureFailures"`
+	// Faulted is the requests answered by an injected [Fault].
+	Faulted int `json:"faulted"`
+}
+
+// Fault is an injected failure; see [Sim.InjectFault].
+type Fault struct {
+	// Status is the HTTP status to answer with (e.g. 500, 503, 429); 0
+	// with Body set means 200.
+	Status int
+	// Body is the raw response body, e.g. `{"errcode":-1,"errmsg":"system
+	// busy"}`; "" means a short text body.
+	Body string
+	// Count is how many consecutive requests the fault applies to; 0 means 1.
+	Count int
+	// Delay is waited (real time) before answering. A fault with only a
+	// Delay slows the request down, which is then processed normally.
+	Delay time.Duration
+	// Drop hijacks the connection and closes it without answering.
+	Drop bool
+}
+
+// Sim simulates custom robots; it is an [http.Handler]. Create it with [New].
+type Sim struct {
+	cfg    Config
+	mux    *http.ServeMux
+	log    *slog.Logger
+	mu     sync.Mutex
+	robots map[string]*robotState
+	faults map[string][]Fault
+	nextID int64
+}
+
+type robotState struct {
+	robot       Robot
+	limit       int
+	window      []time.Time // attempts inside the rolling window, oldest first
+	bannedUntil time.Time
+	uuids       map[string]struct{}
+	received    []Received
+	stats       Stats
+}
+
+// New returns a Sim with no robots.
+func New(cfg Config) *Sim {
+	if cfg.Window <= 0 {
+		cfg.Window = time.Minute
+	}
+	if cfg.Ban <= 0 {
+		cfg.Ban = 10 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Sim{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		robots: map[string]*robotState{},
+		faults: map[string][]Fault{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/robot/send", s.serveDingTalk)
+	s.mux.HandleFunc("/open-apis/robots/v1/hook/{id}", s.servePOPO)
+	s.mux.HandleFunc("GET /_sim/robots", s.serveRobots)
+	s.mux.HandleFunc("GET /_sim/robots/{token}/received", s.serveReceived)
+	return s
+}
+
+// AddRobot registers r, replacing (and resetting) any robot with the same
+// token. It fails with [ErrInvalidRobot] for an empty token or an unknown
+// platform.
+func (s *Sim) AddRobot(r Robot) error {
+	if r.Token == "" {
+		return fmt.Errorf("%w: empty token", ErrInvalidRobot)
+	}
+	limit := r.Limit
+	switch r.Platform {
+	case PlatformDingTalk:
+		if limit <= 0 {
+			limit = DefaultDingTalkLimit
+		}
+	case PlatformPOPO:
+		if limit <= 0 {
+			limit = DefaultPOPOLimit
+		}
+	default:
+		return fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, r.Platform)
+	}
+	r.Keywords = slices.Clone(r.Keywords)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.robots[r.Token] = &robotState{robot: r, limit: limit, uuids: map[string]struct{}{}}
+	return nil
+}
+
+// ServeHTTP answers a robot request like the platform would, or a
+// /_sim/ inspection request.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Received returns a copy of the messages the robot accepted, in arrival
+// order; nil for an unknown token.
+func (s *Sim) Received(token string) []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.robots[token]
+	if st == nil {
+		return nil
+	}
+	out := make([]Received, len(st.received))
+	for i, m := range st.received {
+		out[i] = m.clone()
+	}
+	return out
+}
+
+func (m Received) clone() Received {
+	m.Body = slices.Clone(m.Body)
+	m.AtMobiles = slices.Clone(m.AtMobiles)
+	m.AtUserIDs = slices.Clone(m.AtUserIDs)
+	return m
+}
+
+// Stats returns the robot's counters; zero for an unknown token.
+func (s *Sim) Stats(token string) Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.robots[token]; st != nil {
+		return st.stats
+	}
+	return Stats{}
+}
+
+// RobotStatus is one robot as listed by [Sim.Robots] and GET /_sim/robots.
+// It never holds the secret.
+type RobotStatus struct {
+	Platform string `json:"platform"`
+	Token    string `json:"token"`
+	Limit    int    `json:"limit"`
+	Stats    Stats  `json:"stats"`
+	Received int    `json:"received"`
+	// BannedUntil is set while the robot is banned.
+	BannedUntil *time.Time `json:"bannedUntil,omitempty"`
+}
+
+// Robots lists every robot, sorted by token.
+func (s *Sim) Robots() []RobotStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	out := make([]RobotStatus, 0, len(s.robots))
+	for _, st := range s.robots {
+		rs := RobotStatus{
+			Platform: st.robot.Platform,
+			Token:    st.robot.Token,
+			Limit:    st.limit,
+			Stats:    st.stats,
+			Received: len(st.received),
+		}
+		if now.Before(st.bannedUntil) {
+			t := st.bannedUntil
+			rs.BannedUntil = &t
+		}
+		out = append(out, rs)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Token < out[j].Token })
+	return out
+}
+
+// InjectFault queues f for the robot's next requests: faults are applied in
+// the order injected, before every other check, each to f.Count requests.
+// Requests answered by a fault do not count toward the rate window.
+func (s *Sim) InjectFault(token string, f Fault) {
+	if f.Count <= 0 {
+		f.Count = 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[token] = append(s.faults[token], f)
+}
+
+// takeFault pops one use of the token's next fault.
+func (s *Sim) takeFault(token string) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.faults[token]
+	if len(q) == 0 {
+		return Fault{}, false
+	}
+	f := q[0]
+	q[0].Count--
+	if q[0].Count <= 0 {
+		q = q[1:]
+	}
+	if len(q) == 0 {
+		delete(s.faults, token)
+	} else {
+		s.faults[token] = q
+	}
+	if st := s.robots[token]; st != nil && f.answers() {
+		st.stats.Requests++
+		st.stats.Faulted++
+	}
+	return f, true
+}
+
+// answers reports whether f answers the request (rather than only delaying it).
+func (f Fault) answers() bool { return f.Drop || f.Status != 0 || f.Body != "" }
+
+// applyFault answers the request per f; it reports whether the request was
+// answered (false: a delay-only fault, go on processing).
+func applyFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true
+		}
+	}
+	switch {
+	case !f.answers():
+		return false
+	case f.Drop:
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			panic(http.ErrAbortHandler) // net/http closes the connection
+		}
+		conn, _, err := hj.Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+		return true
+	case f.Status != 0 || f.Body != "":
+		status := f.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		body := f.Body
+		if body == "" {
+			body = fmt.Sprintf("robotsim: injected fault %d %s\n", status, http.StatusText(status))
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}
+	return true
+}
+
+// admit applies the ban and the rolling window to an authenticated attempt
+// at now. It returns "" when admitted (and counted), or why not. s.mu held.
+func (s *Sim) admit(st *robotState, now time.Time) (refusal string) {
+	if now.Before(st.bannedUntil) {
+		st.stats.DuringBan++
+		return "banned"
+	}
+	keep := 0
+	for keep < len(st.window) && now.Sub(st.window[keep]) >= s.cfg.Window {
+		keep++
+	}
+	st.window = st.window[keep:]
+	if len(st.window) >= st.limit {
+		st.stats.Breaches++
+		st.bannedUntil = now.Add(s.cfg.Ban)
+		st.window = nil
+		return "breach"
+	}
+	st.window = append(st.window, now)
+	return ""
+}
+
+func (s *Sim) newMessageID() string {
+	s.nextID++
+	return fmt.Sprintf("sim-%08d", s.nextID)
+}
+
+// logRefusal logs a refused request at debug level, with the token redacted.
+func (s *Sim) logRefusal(ctx context.Context, platform, token string, code int, msg string) {
+	s.log.DebugContext(ctx, "robotsim: refused", "platform", platform,
+		"robot", Redact(token), "errcode", code, "errmsg", msg)
+}
+
+// Redact shortens a token for logs: its first 4 characters and "…".
+func Redact(token string) string {
+	if len(token) <= 8 {
+		return "…"
+	}
+	return token[:4] + "…"
+}
+
+// containsAny reports whether content contains one of keywords (true when
+// there are none).
+func containsAny(content string, keywords []string) bool {
+	if len(keywords) == 0 {
+		return true
+	}
+	for _, k := range keywords {
+		if k != "" && strings.Contains(content, k) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,176 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultPrefix is the subject and stream prefix of a production deployment.
+const DefaultPrefix = "botrelay"
+
+// ErrInvalidPrefix is returned for a prefix that can't name subjects and streams.
+var ErrInvalidPrefix = errors.New("stream: invalid prefix")
+
+var prefixRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,32}$`)
+
+// Topology names the streams, subjects and consumers of one deployment.
+// The zero value uses [DefaultPrefix]; tests use a unique prefix each.
+type Topology struct {
+	// Prefix of subjects ("<prefix>.out.<robot>") and, upper-cased, of
+	// stream names ("<PREFIX>_OUT").
+	Prefix string
+	// Replicas of each stream; 0 means 1.
+	Replicas int
+	// DuplicateWindow is the publish dedup window of the outbound stream;
+	// 0 means 2 minutes (the server default).
+	DuplicateWindow time.Duration
+}
+
+func (t Topology) prefix() string {
+	if t.Prefix == "" {
+		return DefaultPrefix
+	}
+	return t.Prefix
+}
+
+// Validate reports whether the prefix can be used in subjects and stream names.
+func (t Topology) Validate() error {
+	if !prefixRE.MatchString(t.prefix()) {
+		return fmt.Errorf("%w: %q must be 1-32 characters of [a-zA-Z0-9_-]", ErrInvalidPrefix, t.Prefix)
+	}
+	return nil
+}
+
+// OutStream is the name of the outbound work-queue stream.
+func (t Topology) OutStream() string { return strings.ToUpper(t.prefix()) + "_OUT" }
+
+// DLQStream is the name of the dead-letter stream.
+func (t Topology) DLQStream() string { return strings.ToUpper(t.prefix()) + "_DLQ" }
+
+// OutSubject is the subject a message for robot is published on.
+func (t Topology) OutSubject(robot string) string { return t.prefix() + ".out." + robot }
+
+// DLQSubject is the subject a dead letter of robot is published on.
+func (t Topology) DLQSubject(robot string) string { return t.prefix() + ".dlq." + robot }
+
+// RobotFromSubject returns the robot token of an outbound or dead-letter subject.
+func (t Topology) RobotFromSubject(subject string) string {
+	i := strings.LastIndexByte(subject, '.')
+	return subject[i+1:]
+}
+
+// ConsumerName is the durable consumer shared by all workers for robot.
+func (t Topology) ConsumerName(robot string) string { return "robot_" + robot }
+
+// Ensure creates the outbound and dead-letter streams, or updates them to
+// this configuration. It is safe to call from every worker at start.
+func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	replicas := max(t.Replicas, 1)
+	dup := t.DuplicateWindow
+	if dup == 0 {
+		dup = 2 * time.Minute
+	}
+	out := jetstream.StreamConfig{
+		Name:        t.OutStream(),
+		Description: "botrelay outbound messages, one subject per robot",
+		Subjects:    []string{t.prefix() + ".out.*"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardNew,
+		Replicas:    replicas,
+		Duplicates:  dup,
+	}
+	if err := ensureStream(ctx, js, out); err != nil {
+		return err
+	}
+	dlq := jetstream.StreamConfig{
+		Name:        t.DLQStream(),
+		Description: "botrelay dead letters, kept until purged",
+		Subjects:    []string{t.prefix() + ".dlq.*"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardNew,
+		Replicas:    replicas,
+		Duplicates:  dup,
+	}
+	return ensureStream(ctx, js, dlq)
+}
+
+// ensureStream creates cfg's stream, or updates it only when a setting
+// botrelay manages differs: every worker calls this at start, and needless
+// updates racing with consumer creation are best avoided.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if _, err := js.CreateStream(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("stream: create %s: %w", cfg.Name, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("stream: look up %s: %w", cfg.Name, err)
+	}
+	have := s.CachedInfo().Config
+	if slices.Equal(have.Subjects, cfg.Subjects) && have.Retention == cfg.Retention && have.Storage == cfg.Storage &&
+		have.Discard == cfg.Discard && have.Replicas == cfg.Replicas && have.Duplicates == cfg.Duplicates &&
+		have.Description == cfg.Description {
+		return nil
+	}
+	// Keep settings an operator added (limits) and change only ours.
+	have.Subjects, have.Discard, have.Replicas, have.Duplicates, have.Description =
+		cfg.Subjects, cfg.Discard, cfg.Replicas, cfg.Duplicates, cfg.Description
+	if _, err := js.UpdateStream(ctx, have); err != nil {
+		return fmt.Errorf("stream: update %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// EnsureRobotConsumer creates or updates robot's durable pull consumer:
+// explicit ack, MaxAckPending 1 (see the package doc), unlimited deliveries
+// (the worker counts attempts itself and dead-letters explicitly).
+func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait time.Duration) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       t.ConsumerName(robot),
+		Description:   "botrelay deliveries to robot " + robot,
+		FilterSubject: t.OutSubject(robot),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: 1,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxWaiting:    512,
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("stream: ensure consumer for robot %s: %w", robot, err)
+	}
+	return c, nil
+}
+
+// PendingRobots returns the robot tokens that have messages waiting in the
+// outbound stream, with their counts.
+func (t Topology) PendingRobots(ctx context.Context, js jetstream.JetStream) (map[string]uint64, error) {
+	s, err := js.Stream(ctx, t.OutStream())
+	if err != nil {
+		return nil, fmt.Errorf("stream: %s: %w", t.OutStream(), err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(t.prefix()+".out.*"))
+	if err != nil {
+		return nil, fmt.Errorf("stream: info %s: %w", t.OutStream(), err)
+	}
+	out := make(map[string]uint64, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		out[t.RobotFromSubject(subj)] = n
+	}
+	return out, nil
+}

@@ -1,0 +1,21 @@
+// Package worker pulls envelopes from JetStream and delivers them to robots.
+//
+// Each configured robot has a lane: a goroutine fetching from the robot's
+// durable consumer (MaxAckPending 1, shared by all workers; see pkg/stream).
+// For every message the lane decodes and checks it, waits for a slot from the
+// [limiter.Limiter] (waiting holds no delivery slot and is never an attempt),
+// delivers it through a [Sender] with a bounded number of HTTP requests in
+// flight per worker, and maps the outcome to one queue action — in one place,
+// [Worker.settle]:
+//
+//	success    → record delivered in the ledger, ack
+//	throttled  → start the robot's cool-off in the limiter, wait, try again
+//	retryable  → count the failure in the ledger; NAK with exponential
+//	             backoff, or dead-letter once attempts or time are exhausted
+//	permanent  → dead-letter, then ack
+//
+// A dead letter is acknowledged by the dead-letter stream before the original
+// is acked, so nothing is lost. Cancelling Run's context drains: lanes stop
+// fetching, in-flight deliveries finish and are acked, messages still waiting
+// for a rate slot are handed back (NAK) for another worker, and Run returns.
+package worker

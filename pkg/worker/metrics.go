@@ -1,0 +1,48 @@
+package worker
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the worker's Prometheus collectors. Labels carry robot names
+// only, never webhooks or secrets.
+type Metrics struct {
+	deliveries    *prometheus.CounterVec
+	deadLetters   *prometheus.CounterVec
+	limiterWaits  *prometheus.CounterVec
+	limiterErrors prometheus.Counter
+	coolOffs      *prometheus.CounterVec
+	duplicates    *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+}
+
+// NewMetrics creates the collectors and registers them with reg (nil: not
+// registered, still counted).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "botrelay_delivery_attempts_total", Help: "HTTP delivery attempts by robot and outcome.",
+		}, []string{"robot", "outcome"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "botrelay_dead_letters_total", Help: "Messages dead-lettered by robot and reason.",
+		}, []string{"robot", "reason"}),
+		limiterWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "botrelay_limiter_waits_total", Help: "Times a message waited for a rate slot or a cool-off.",
+		}, []string{"robot"}),
+		limiterErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "botrelay_limiter_errors_total", Help: "Limiter errors (e.g. Redis unreachable); the worker fails closed.",
+		}),
+		coolOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "botrelay_cool_offs_total", Help: "Cool-offs started after a platform throttled a robot.",
+		}, []string{"robot"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "botrelay_duplicates_skipped_total", Help: "Redelivered messages acked without posting because the ledger marks them delivered.",
+		}, []string{"robot"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "botrelay_delivery_seconds", Help: "Duration of one HTTP delivery attempt.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"robot"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.coolOffs, m.duplicates, m.latency)
+	}
+	return m
+}

@@ -1,0 +1,225 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/deadletter"
+	"github.com/botrelay/botrelay/pkg/delivery"
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
+	"github.com/botrelay/botrelay/pkg/limiter"
+	"github.com/botrelay/botrelay/pkg/publisher"
+	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/stream"
+	"github.com/botrelay/botrelay/pkg/worker"
+)
+
+// rig is one end-to-end installation: a JetStream server, the robot
+// simulator over HTTP, real Redis for the limiter and the ledger, and any
+// number of workers.
+type rig struct {
+	t      *testing.T
+	url    string
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	topo   stream.Topology
+	sim    *robotsim.Server
+	pub    *publisher.Publisher
+	prefix string
+	robots []worker.Robot
+
+	mu     sync.Mutex
+	events []worker.Event
+}
+
+func newRig(t *testing.T, natsURL string, simCfg robotsim.Config) *rig {
+	t.Helper()
+	if natsURL == "" {
+		natsURL = testenv.NATSURL(t)
+	}
+	nc, js := testenv.Connect(t, natsURL)
+	topo := testenv.Topology(t, js)
+	require.NoError(t, topo.Ensure(context.Background(), js))
+	sim := robotsim.NewServer(simCfg)
+	t.Cleanup(sim.Close)
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	_, prefix := testenv.Redis(t)
+	return &rig{t: t, url: natsURL, nc: nc, js: js, topo: topo, sim: sim, pub: pub, prefix: prefix}
+}
+
+// addRobot registers a robot with the simulator (token = name) and returns
+// its worker configuration. workerSecret may differ from the simulator's.
+func (r *rig) addRobot(platform, name, secret, workerSecret string, keywords []string, lim limiter.Limit) worker.Robot {
+	r.t.Helper()
+	require.NoError(r.t, r.sim.AddRobot(robotsim.Robot{Platform: platform, Token: name, Secret: secret, Keywords: keywords, Limit: lim.Max}))
+	rb := worker.Robot{
+		Robot:   delivery.Robot{Name: name, Platform: platform, Webhook: r.sim.WebhookURL(name), Secret: workerSecret, Keywords: keywords},
+		Limit:   lim,
+		CoolOff: time.Second,
+	}
+	r.robots = append(r.robots, rb)
+	return rb
+}
+
+// startWorker runs a worker over its own NATS connection and Redis client
+// (as a separate process would) until the returned stop is called.
+func (r *rig) startWorker(mod func(*worker.Config)) (stop func()) {
+	return r.startWorkerKillable(mod).stop
+}
+
+// handle controls a running worker.
+type handle struct {
+	stop func() // drain and wait
+	kill func() // cut its NATS connection at once (a crash), then stop
+}
+
+func (r *rig) startWorkerKillable(mod func(*worker.Config)) handle {
+	r.t.Helper()
+	nc, js := testenv.Connect(r.t, r.url)
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(r.prefix))
+	require.NoError(r.t, err)
+	snd, err := delivery.New(delivery.WithTimeout(2 * time.Second))
+	require.NoError(r.t, err)
+	cfg := worker.Config{
+		Topology:      r.topo,
+		Robots:        r.robots,
+		Sender:        snd,
+		Limiter:       lim,
+		Ledger:        ledger.NewRedis(rdb, r.prefix, time.Hour),
+		Backoff:       worker.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+		AckWait:       2 * time.Second,
+		FetchWait:     300 * time.Millisecond,
+		SweepInterval: 200 * time.Millisecond,
+		Logger:        testLogger(),
+		Observe:       r.record,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := worker.New(js, cfg)
+	require.NoError(r.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(r.t, err)
+			case <-time.After(30 * time.Second):
+				r.t.Error("worker did not drain within 30s")
+			}
+			nc.Close()
+			_ = rdb.Close()
+		})
+	}
+	r.t.Cleanup(stop)
+	return handle{stop: stop, kill: func() { nc.Close(); stop() }}
+}
+
+func testLogger() *slog.Logger {
+	level := slog.LevelError
+	if os.Getenv("BOTRELAY_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func (r *rig) record(ev worker.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+// eventsFor returns the events of one envelope id, in order.
+func (r *rig) eventsFor(id string) []worker.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []worker.Event
+	for _, ev := range r.events {
+		if ev.EnvelopeID == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (r *rig) countEvents(kind string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ev := range r.events {
+		if ev.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *rig) publish(env *envelope.Envelope) {
+	r.t.Helper()
+	_, err := r.pub.Publish(context.Background(), env)
+	require.NoError(r.t, err)
+}
+
+func (r *rig) deadLetters() []deadletter.Entry {
+	r.t.Helper()
+	es, err := deadletter.List(context.Background(), r.js, r.topo, "", 0)
+	require.NoError(r.t, err)
+	return es
+}
+
+// waitReceived waits until the simulator accepted n messages for robot.
+func (r *rig) waitReceived(robot string, n int, timeout time.Duration) []robotsim.Received {
+	r.t.Helper()
+	testenv.Eventually(r.t, timeout, func() bool { return len(r.sim.Received(robot)) >= n },
+		"robot %s: want %d received, have %d", robot, n, len(r.sim.Received(robot)))
+	return r.sim.Received(robot)
+}
+
+// waitDead waits until n dead letters exist.
+func (r *rig) waitDead(n int, timeout time.Duration) []deadletter.Entry {
+	r.t.Helper()
+	var es []deadletter.Entry
+	testenv.Eventually(r.t, timeout, func() bool {
+		var err error
+		es, err = deadletter.List(context.Background(), r.js, r.topo, "", 0)
+		return err == nil && len(es) >= n
+	}, "want %d dead letters", n)
+	return es
+}
+
+// outPending returns how many messages remain in the outbound stream.
+func (r *rig) outPending() uint64 {
+	s, err := r.js.Stream(context.Background(), r.topo.OutStream())
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0
+	}
+	require.NoError(r.t, err)
+	info, err := s.Info(context.Background())
+	require.NoError(r.t, err)
+	return info.State.Msgs
+}
+
+func text(s string) envelope.Message { return envelope.Message{Text: &envelope.Text{Content: s}} }
+
+var (
+	dingLimit = limiter.Limit{Max: 20, Window: time.Minute, Margin: time.Second}
+	popoLimit = limiter.Limit{Max: 60, Window: time.Minute, Margin: time.Second}
+)

@@ -1,0 +1,246 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/deadletter"
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/worker"
+)
+
+// allKinds returns one message of each DingTalk type, i-th variant.
+func allKinds(i int) []envelope.Message {
+	u := fmt.Sprintf("https://example.com/%d", i)
+	return []envelope.Message{
+		{Text: &envelope.Text{Content: fmt.Sprintf("alert %d", i)}},
+		{Markdown: &envelope.Markdown{Title: "deploy", Text: fmt.Sprintf("## alert %d", i)}},
+		{Link: &envelope.Link{Title: "alert", Text: fmt.Sprintf("link %d", i), MessageURL: u}},
+		{ActionCard: &envelope.ActionCard{Title: "alert", Text: "card", SingleTitle: "open", SingleURL: u}},
+		{ActionCard: &envelope.ActionCard{Title: "alert", Text: "btns", Buttons: []envelope.Button{{Title: "a", ActionURL: u}, {Title: "b", ActionURL: u}}}},
+		{FeedCard: &envelope.FeedCard{Links: []envelope.FeedLink{{Title: "alert feed", MessageURL: u}}}},
+	}
+}
+
+// Two hundred envelopes across ten robots of both platforms, every DingTalk
+// message type: each is received exactly once, signed validly (the simulator
+// refuses bad signatures), in publish order per robot.
+func TestDeliversEveryMessageExactlyOnce(t *testing.T) {
+	spine(t, "")
+}
+
+// The same against the machine's nats-server (Debian's 2.9), the minimum
+// server version botrelay supports.
+func TestSystemNATS29(t *testing.T) {
+	url := os.Getenv("BOTRELAY_TEST_SYSTEM_NATS_URL")
+	if url == "" {
+		t.Skip("BOTRELAY_TEST_SYSTEM_NATS_URL not set (.ci/run sets it to the machine's nats-server)")
+	}
+	spine(t, url)
+}
+
+func spine(t *testing.T, natsURL string) {
+	r := newRig(t, natsURL, robotsim.Config{})
+	var names []string
+	for i := range 5 {
+		r.addRobot(robotsim.PlatformDingTalk, fmt.Sprintf("ding%d", i), "SECding"+fmt.Sprint(i), "SECding"+fmt.Sprint(i), nil, dingLimit)
+		r.addRobot(robotsim.PlatformPOPO, fmt.Sprintf("popo%d", i), "popo-secret", "popo-secret", nil, popoLimit)
+		names = append(names, fmt.Sprintf("ding%d", i), fmt.Sprintf("popo%d", i))
+	}
+	want := map[string][]string{} // robot -> ids in publish order
+	var envs []*envelope.Envelope
+	for i := range 20 {
+		for j, name := range names {
+			msg := allKinds(i)[(i+j)%6]
+			env := envelope.New(name, msg, envelope.WithID(fmt.Sprintf("m-%s-%03d", name, i)))
+			envs = append(envs, env)
+			want[name] = append(want[name], env.ID)
+		}
+	}
+	require.Len(t, envs, 200)
+	errs, err := r.pub.PublishAll(context.Background(), envs)
+	require.NoError(t, err, "%v", errs)
+
+	r.startWorker(nil)
+	r.startWorker(nil) // two workers share the load
+
+	for _, name := range names {
+		got := r.waitReceived(name, 20, 30*time.Second)
+		st := r.sim.Stats(name)
+		require.Equal(t, 20, st.Accepted, "robot %s", name)
+		require.Zero(t, st.Rejected+st.SignatureFailures+st.Breaches+st.Duplicates, "robot %s: %+v", name, st)
+		if name[:4] == "ding" {
+			ids := make([]string, len(got))
+			for i, rc := range got {
+				ids[i] = rc.MsgUUID
+			}
+			require.Equal(t, want[name], ids, "robot %s: each exactly once, in order", name)
+		}
+	}
+	require.Empty(t, r.deadLetters())
+	testenv.Eventually(t, 5*time.Second, func() bool { return r.outPending() == 0 }, "stream should be empty")
+}
+
+// A robot whose endpoint answers 503 three times is delivered on the fourth
+// attempt; the attempts are counted.
+func TestRetriesServerErrors(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformDingTalk, "flaky", "s3cr3t", "s3cr3t", nil, dingLimit)
+	r.sim.InjectFault("flaky", robotsim.Fault{Status: 503, Count: 3})
+	env := envelope.New("flaky", text("disk full"))
+	r.publish(env)
+	r.startWorker(nil)
+
+	r.waitReceived("flaky", 1, 20*time.Second)
+	testenv.Eventually(t, 5*time.Second, func() bool { return len(r.eventsFor(env.ID)) == 4 }, "events")
+	evs := r.eventsFor(env.ID)
+	for i, ev := range evs[:3] {
+		require.Equal(t, "retry", ev.Kind)
+		require.Equal(t, i+1, ev.Attempts)
+		require.Equal(t, 503, ev.Result.HTTPStatus)
+	}
+	require.Equal(t, "delivered", evs[3].Kind)
+	require.Equal(t, 4, evs[3].Attempts)
+	require.Equal(t, 4, r.sim.Stats("flaky").Requests)
+	require.Empty(t, r.deadLetters())
+}
+
+// Retryable failures past MaxAttempts end in the dead-letter stream with
+// the attempts and the last answer.
+func TestExhaustedRetriesAreDeadLettered(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "down", "", "", nil, popoLimit)
+	r.sim.InjectFault("down", robotsim.Fault{Status: 500, Count: 100})
+	env := envelope.New("down", text("x"))
+	r.publish(env)
+	r.startWorker(func(c *worker.Config) { c.MaxAttempts = 3 })
+
+	dl := r.waitDead(1, 20*time.Second)[0].Record
+	require.Equal(t, deadletter.ReasonExhausted, dl.Reason)
+	require.Equal(t, 3, dl.Attempts)
+	require.Equal(t, 500, dl.HTTPStatus)
+	require.Equal(t, "retryable", dl.Class)
+	require.Equal(t, env.ID, dl.Envelope.ID)
+	require.False(t, dl.FirstAttempt.IsZero())
+	require.False(t, dl.LastAttempt.Before(dl.FirstAttempt))
+	require.Equal(t, 3, r.sim.Stats("down").Requests)
+}
+
+// Permanent failures and bad input: each dead-lettered with its reason,
+// none retried, and nothing else lost.
+func TestDeadLettersPermanentFailures(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformDingTalk, "wrongsecret", "right-secret", "wrong-secret", nil, dingLimit)
+	r.addRobot(robotsim.PlatformDingTalk, "keyworded", "sec", "sec", []string{"[alert]"}, dingLimit)
+	r.addRobot(robotsim.PlatformDingTalk, "fine", "sec", "sec", nil, dingLimit)
+
+	signEnv := envelope.New("wrongsecret", text("hello"))
+	kwEnv := envelope.New("keyworded", text("no keyword here"))
+	kwOK := envelope.New("keyworded", text("[alert] disk full"))
+	ghost := envelope.New("ghost", text("to a robot nobody configured"))
+	r.publish(signEnv)
+	r.publish(kwEnv)
+	r.publish(kwOK)
+	r.publish(ghost)
+	_, err := r.js.Publish(context.Background(), r.topo.OutSubject("fine"), []byte(`{"v":1,"id":"broken",`))
+	require.NoError(t, err)
+	expired := envelope.New("fine", text("too late"), envelope.WithExpiresAt(time.Now().Add(-time.Second)))
+	expired.CreatedAt = time.Now().Add(-time.Minute)
+	r.publish(expired)
+
+	r.startWorker(nil)
+	dls := r.waitDead(5, 20*time.Second)
+	byReason := map[deadletter.Reason]deadletter.Record{}
+	for _, e := range dls {
+		byReason[e.Record.Reason] = e.Record
+	}
+
+	sign := byReason[deadletter.ReasonPermanent]
+	require.Equal(t, "wrongsecret", sign.Robot)
+	require.Contains(t, sign.ErrMsg, "sign not match")
+	require.Equal(t, 310000, sign.ErrCode)
+	require.Equal(t, 1, sign.Attempts)
+	require.Equal(t, 1, r.sim.Stats("wrongsecret").Requests, "a permanent failure is not retried")
+
+	kw := byReason[deadletter.ReasonMissingKeyword]
+	require.Equal(t, kwEnv.ID, kw.Envelope.ID)
+	require.Zero(t, kw.Attempts)
+	require.Len(t, r.waitReceived("keyworded", 1, 5*time.Second), 1)
+	require.Equal(t, 1, r.sim.Stats("keyworded").Requests, "the keyword-less message made no request")
+
+	dec := byReason[deadletter.ReasonDecode]
+	require.Equal(t, `{"v":1,"id":"broken",`, string(dec.Raw))
+	require.Nil(t, dec.Envelope)
+
+	unk := byReason[deadletter.ReasonUnknownRobot]
+	require.Equal(t, "ghost", unk.Robot)
+	require.Equal(t, ghost.ID, unk.Envelope.ID)
+
+	exp := byReason[deadletter.ReasonExpired]
+	require.Equal(t, expired.ID, exp.Envelope.ID)
+	require.Zero(t, r.sim.Stats("fine").Requests, "an expired message is never posted")
+
+	for _, e := range dls {
+		require.NotContains(t, fmt.Sprintf("%+v", e.Record), "right-secret")
+		require.NotContains(t, fmt.Sprintf("%+v", e.Record), "wrong-secret")
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return r.outPending() == 0 }, "every message settled")
+}
+
+// A worker stopped mid-burst (drain) and one whose connection dies (crash)
+// lose nothing: a second worker delivers the rest, each message once.
+func TestWorkerStoppedMidBurstLosesNothing(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			r := newRig(t, "", robotsim.Config{})
+			const robots, per = 4, 15
+			var envs []*envelope.Envelope
+			for i := range robots {
+				name := fmt.Sprintf("r%d", i)
+				r.addRobot(robotsim.PlatformDingTalk, name, "sec", "sec", nil, dingLimit)
+				for j := range per {
+					envs = append(envs, envelope.New(name, text(fmt.Sprintf("%s %d", name, j))))
+				}
+			}
+			_, err := r.pub.PublishAll(context.Background(), envs)
+			require.NoError(t, err)
+			// Slow the endpoint so the stop lands mid-burst.
+			for i := range robots {
+				r.sim.InjectFault(fmt.Sprintf("r%d", i), robotsim.Fault{Delay: 30 * time.Millisecond, Count: per})
+			}
+			h := r.startWorkerKillable(func(c *worker.Config) { c.AckWait = time.Second })
+			testenv.Eventually(t, 20*time.Second, func() bool { return r.countEvents("delivered") >= 10 }, "some delivered")
+			if crash {
+				h.kill() // in-flight posts complete, their acks are lost
+			} else {
+				h.stop()
+			}
+			delivered := r.countEvents("delivered")
+			require.Less(t, delivered, robots*per, "stopped mid-burst")
+
+			r.startWorker(func(c *worker.Config) { c.AckWait = time.Second })
+			for i := range robots {
+				name := fmt.Sprintf("r%d", i)
+				got := r.waitReceived(name, per, 30*time.Second)
+				seen := map[string]bool{}
+				for _, rc := range got {
+					require.False(t, seen[rc.MsgUUID], "posted twice: %s", rc.MsgUUID)
+					seen[rc.MsgUUID] = true
+				}
+				require.Len(t, seen, per)
+			}
+			for i := range robots {
+				require.Zero(t, r.sim.Stats(fmt.Sprintf("r%d", i)).Duplicates,
+					"the ledger keeps a redelivered, already posted message from being posted again")
+			}
+			require.Empty(t, r.deadLetters())
+		})
+	}
+}

@@ -15,6 +15,10 @@ import "github.com/redis/go-redis/v9"
 //   - ARGV[2]: span = Window + Margin, in µs.
 //   - ARGV[3]: span in ms, rounded up: the TTL given to KEYS[1] on a grant.
 //   - ARGV[4]: token, a random string making the member unique.
+//   - KEYS[3]: the epoch key of the restart guard, a string holding the
+//     time (µs) this Redis state began; ignored when ARGV[5] is "0".
+//   - ARGV[5]: "0" guard off, "1" guard on with a permanent epoch key,
+//     otherwise guard on and the epoch key's TTL in ms (per-robot epochs).
 //   - Returns {allowed, retry_after_us, cooling, now_us}: {1, 0, 0, now} when
 //     granted (recorded at now); {0, left, 1, now} when cooling off for left
 //     more µs; {0, retry, 0, now} when the window is full and a slot frees in
@@ -37,6 +41,24 @@ end
 
 local max = tonumber(ARGV[1])
 local span = tonumber(ARGV[2])
+
+-- Restart guard: a missing epoch means the state is new (first start, or a
+-- Redis that restarted empty). Grant nothing for one span after it.
+if ARGV[5] ~= '0' then
+  local ep = redis.call('GET', KEYS[3])
+  if ep then
+    ep = tonumber(ep)
+  else
+    ep = now
+    redis.call('SET', KEYS[3], string.format('%.0f', now))
+  end
+  if ARGV[5] ~= '1' then
+    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  end
+  if now - ep < span then
+    return {0, ep + span - now, 0, now}
+  end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
 local n = redis.call('ZCARD', KEYS[1])
 if n < max then

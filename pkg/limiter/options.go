@@ -13,7 +13,38 @@ const DefaultPrefix = "botrelay"
 type Option func(*redisOptions) error
 
 type redisOptions struct {
-	prefix string
+	prefix       string
+	guard        bool
+	clusterEpoch bool
+}
+
+// WithRestartGuard turns the restart guard on or off (default on).
+//
+// Redis without persistence forgets every window when it restarts, and a
+// new deployment knows nothing of what another sender posted a moment ago.
+// With the guard on, the limiter keeps an epoch key holding the time the
+// Redis state began; for one window (Window+Margin) after it, no slot is
+// granted to any robot, so sends made before the state was lost cannot be
+// exceeded. The cost is one window of waiting after a first start or a
+// Redis restart. Turn it off only where Redis persists its data (AOF) and
+// nothing else posts to the robots.
+func WithRestartGuard(on bool) Option {
+	return func(o *redisOptions) error {
+		o.guard = on
+		return nil
+	}
+}
+
+// WithClusterKeys keeps the restart guard's epoch per robot
+// ("<prefix>:{<robot>}:epoch", expiring after a day without grants), so every
+// key a decision touches lies in the robot's cluster slot. Use it on Redis
+// Cluster. A robot idle for more than a day then waits one window before its
+// first grant.
+func WithClusterKeys() Option {
+	return func(o *redisOptions) error {
+		o.clusterEpoch = true
+		return nil
+	}
 }
 
 // WithPrefix sets the prefix of every key (default [DefaultPrefix]). Every

@@ -26,6 +26,9 @@ import (
 type Redis struct {
 	rdb    redis.Scripter
 	prefix string
+	// guard is the restart guard's ARGV[5] (see reserveScript).
+	guard        string
+	clusterEpoch bool
 
 	// observe, when set (by tests), sees every decision with the Redis
 	// server time at which it was made.
@@ -43,7 +46,7 @@ func NewRedis(rdb redis.Scripter, opts ...Option) (*Redis, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("%w: nil redis client", ErrInvalidOption)
 	}
-	o := redisOptions{prefix: DefaultPrefix}
+	o := redisOptions{prefix: DefaultPrefix, guard: true}
 	for _, opt := range opts {
 		if opt == nil {
 			continue
@@ -52,7 +55,14 @@ func NewRedis(rdb redis.Scripter, opts ...Option) (*Redis, error) {
 			return nil, err
 		}
 	}
-	return &Redis{rdb: rdb, prefix: o.prefix}, nil
+	r := &Redis{rdb: rdb, prefix: o.prefix, guard: "0", clusterEpoch: o.clusterEpoch}
+	switch {
+	case o.guard && o.clusterEpoch:
+		r.guard = strconv.FormatInt(int64(clusterEpochTTL/time.Millisecond), 10)
+	case o.guard:
+		r.guard = "1"
+	}
+	return r, nil
 }
 
 // Load loads the Lua scripts into Redis's script cache (every shard of a
@@ -72,6 +82,18 @@ func (r *Redis) Load(ctx context.Context) error {
 func (r *Redis) windowKey(robot string) string { return r.prefix + ":{" + robot + "}:w" }
 func (r *Redis) coolKey(robot string) string   { return r.prefix + ":{" + robot + "}:cool" }
 
+// clusterEpochTTL is how long a per-robot epoch outlives the robot's last decision.
+const clusterEpochTTL = 24 * time.Hour
+
+// epochKey names the restart guard's epoch: one per Redis, or per robot
+// with [WithClusterKeys].
+func (r *Redis) epochKey(robot string) string {
+	if r.clusterEpoch {
+		return r.prefix + ":{" + robot + "}:epoch"
+	}
+	return r.prefix + ":epoch"
+}
+
 // Reserve implements [Limiter]. It returns an error wrapping [ErrInvalidLimit]
 // or [ErrInvalidRobot] for bad arguments and [ErrUnavailable] when Redis
 // cannot decide; with an error, the Decision is never Allowed.
@@ -88,8 +110,8 @@ func (r *Redis) Reserve(ctx context.Context, robot string, l Limit) (Decision, e
 	token := strconv.FormatUint(rand.Uint64(), 36)
 
 	vals, err := reserveScript.Run(ctx, r.rdb,
-		[]string{r.windowKey(robot), r.coolKey(robot)},
-		l.Max, spanUS, spanMS, token,
+		[]string{r.windowKey(robot), r.coolKey(robot), r.epochKey(robot)},
+		l.Max, spanUS, spanMS, token, r.guard,
 	).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("limiter: reserve %q: %w: %w", robot, ErrUnavailable, err)

@@ -75,7 +75,9 @@ func TestRedisKeys(t *testing.T) {
 
 	keys, err := rdb.Keys(ctx, prefix+":*").Result()
 	require.NoError(t, err)
-	require.ElementsMatch(t, []string{l.windowKey(robot), l.coolKey(robot)}, keys)
+	// The robot's two keys, and the one restart-guard epoch of the prefix.
+	require.ElementsMatch(t, []string{l.windowKey(robot), l.coolKey(robot), prefix + ":epoch"}, keys)
+	keys = []string{l.windowKey(robot), l.coolKey(robot)}
 	for _, k := range keys {
 		require.Equal(t, robot, hashTag(k), "key %q", k)
 	}
@@ -201,6 +203,7 @@ func TestRedisRoundTripsAndScriptFlush(t *testing.T) {
 	l, err := NewRedis(rdb, WithPrefix("flush"))
 	require.NoError(t, err)
 	require.NoError(t, l.Load(ctx))
+	require.NoError(t, rdb.Set(ctx, "flush:epoch", "0", 0).Err()) // history known
 	lim := Limit{Max: 1000, Window: time.Minute}
 
 	rt.n.Store(0)

@@ -40,8 +40,18 @@ type rig struct {
 	prefix string
 	robots []worker.Robot
 
+	// redis overrides testenv.RedisAddr() for the workers (a private server).
+	redis string
+
 	mu     sync.Mutex
 	events []worker.Event
+}
+
+func (r *rig) redisAddr() string {
+	if r.redis != "" {
+		return r.redis
+	}
+	return testenv.RedisAddr()
 }
 
 func newRig(t *testing.T, natsURL string, simCfg robotsim.Config) *rig {
@@ -56,7 +66,10 @@ func newRig(t *testing.T, natsURL string, simCfg robotsim.Config) *rig {
 	t.Cleanup(sim.Close)
 	pub, err := publisher.New(js, topo)
 	require.NoError(t, err)
-	_, prefix := testenv.Redis(t)
+	rdb, prefix := testenv.Redis(t)
+	// The limiter's restart guard holds every robot for one window when
+	// the Redis state is new; tests start from a known, empty history.
+	require.NoError(t, rdb.Set(context.Background(), prefix+":epoch", "0", 0).Err())
 	return &rig{t: t, url: natsURL, nc: nc, js: js, topo: topo, sim: sim, pub: pub, prefix: prefix}
 }
 
@@ -89,7 +102,7 @@ type handle struct {
 func (r *rig) startWorkerKillable(mod func(*worker.Config)) handle {
 	r.t.Helper()
 	nc, js := testenv.Connect(r.t, r.url)
-	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr()})
 	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(r.prefix))
 	require.NoError(r.t, err)
 	snd, err := delivery.New(delivery.WithTimeout(2 * time.Second))

@@ -393,7 +393,7 @@ func (w *Worker) waitSlot(ctx context.Context, rb *Robot) bool {
 			waited = true
 		}
 		// A little jitter spreads workers that wait for the same slot.
-		wait += time.Duration(rand.Int64N(int64(10*time.Millisecond) + int64(wait)/20))
+		wait += time.Duration(rand.Int64N(int64(5*time.Millisecond) + int64(wait)/100))
 		if !sleep(ctx, wait) {
 			return false
 		}

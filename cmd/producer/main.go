@@ -1,0 +1,313 @@
+// Command producer hands notifications to botrelay and lets on-call
+// engineers inspect and replay dead letters.
+//
+//	producer send --robot ops --text "disk full on db-3"
+//	producer send --robot ops,dev --markdown-file report.md --title "Nightly report"
+//	producer send -f envelopes.ndjson
+//	producer dlq list --robot ops
+//	producer dlq show 42
+//	producer dlq replay 42 43 --delete
+//
+// The NATS server is --nats (or BOTRELAY_NATS_URL, default
+// nats://127.0.0.1:4222) and the deployment's subject and stream prefix is
+// --prefix (or BOTRELAY_PREFIX, default "botrelay"). Run "producer help" for
+// every subcommand and flag.
+//
+// Exit status: 0 on success, 1 on a failure (nothing or not everything was
+// published or replayed), 2 on a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/botrelay/botrelay/pkg/stream"
+)
+
+// Environment variables that give the connection flags their defaults.
+const (
+	envNATSURL = "BOTRELAY_NATS_URL"
+	envPrefix  = "BOTRELAY_PREFIX"
+)
+
+// defaultNATSURL is the server used when neither --nats nor
+// BOTRELAY_NATS_URL is given.
+const defaultNATSURL = "nats://127.0.0.1:4222"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	code := exitCode(err)
+	switch {
+	case code == 2:
+		fmt.Fprintf(os.Stderr, "producer: %v\nRun 'producer help' for usage.\n", err)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "producer: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// usageError is a problem with the command line itself: exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usagef returns a [usageError].
+func usagef(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// exitCode maps run's result to the process exit status: 0 for nil, 2 for
+// a usage error, 1 for anything else.
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// globals are the flags every subcommand accepts, before or after its name.
+type globals struct {
+	natsURL string
+	prefix  string
+	timeout time.Duration
+}
+
+// defaultGlobals reads the environment for the connection defaults.
+func defaultGlobals() globals {
+	g := globals{natsURL: defaultNATSURL, prefix: stream.DefaultPrefix, timeout: 10 * time.Second}
+	if v := os.Getenv(envNATSURL); v != "" {
+		g.natsURL = v
+	}
+	if v := os.Getenv(envPrefix); v != "" {
+		g.prefix = v
+	}
+	return g
+}
+
+// register adds the global flags to fs, with g's current values as
+// defaults, so that a value given before the subcommand name survives.
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.natsURL, "nats", g.natsURL, "NATS server URL")
+	fs.StringVar(&g.prefix, "prefix", g.prefix, "subject and stream prefix of the deployment")
+	fs.DurationVar(&g.timeout, "timeout", g.timeout, "timeout of each request or batch")
+}
+
+// topology validates the prefix and returns the deployment's topology.
+func (g *globals) topology() (stream.Topology, error) {
+	topo := stream.Topology{Prefix: g.prefix}
+	if err := topo.Validate(); err != nil {
+		return topo, &usageError{err: fmt.Errorf("--prefix: %w", err)}
+	}
+	return topo, nil
+}
+
+// connect opens a NATS connection and a JetStream context; call the
+// returned function to close them.
+func (g *globals) connect() (jetstream.JetStream, func(), error) {
+	if g.timeout <= 0 {
+		return nil, nil, usagef("--timeout must be positive, not %s", g.timeout)
+	}
+	nc, err := nats.Connect(g.natsURL, nats.Name("botrelay-producer"), nats.Timeout(g.timeout))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(g.natsURL), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nc.Close, nil
+}
+
+// redactURL hides credentials in a NATS URL or comma-separated list of
+// URLs: a password is replaced by "xxxxx", and so is a bare user part,
+// which NATS reads as a token.
+func redactURL(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		switch {
+		case err != nil:
+			parts[i] = "(unparsable URL)"
+		case u.User == nil:
+		default:
+			if _, ok := u.User.Password(); ok {
+				parts[i] = u.Redacted()
+			} else {
+				u.User = url.User("xxxxx")
+				parts[i] = u.String()
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// newFlagSet returns a flag set that reports errors to run's caller
+// instead of printing them.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseArgs parses flags anywhere among args (flag.Parse stops at the
+// first positional argument) and returns the positional arguments. "--"
+// ends the flags. -h and --help give [flag.ErrHelp].
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{err: fmt.Errorf("%s: %w", fs.Name(), err)}
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// run executes the command line args (without the program name), reading
+// stdin for "send -f -", writing results to stdout and progress and
+// per-item problems to stderr. It returns a [usageError] for a bad command
+// line.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	g := defaultGlobals()
+	fs := newFlagSet("producer")
+	g.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usageText)
+			return nil
+		}
+		return &usageError{err: err}
+	}
+	args = fs.Args()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return usagef("no subcommand: want send, dlq or help")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "send":
+		return runSend(ctx, &g, rest, stdin, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, &g, rest, stdout, stderr)
+	case "help":
+		return runHelp(rest, stdout)
+	default:
+		return usagef("unknown subcommand %q: want send, dlq or help", cmd)
+	}
+}
+
+// runHelp prints the usage of everything, or of one subcommand.
+func runHelp(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usageText)
+		return nil
+	}
+	switch args[0] {
+	case "send":
+		fmt.Fprint(stdout, sendUsage)
+	case "dlq":
+		fmt.Fprint(stdout, dlqUsage)
+	default:
+		return usagef("help: unknown subcommand %q", args[0])
+	}
+	return nil
+}
+
+const globalUsage = `Connection flags (accepted by every subcommand, before or after its name):
+  --nats URL        NATS server (env BOTRELAY_NATS_URL, default nats://127.0.0.1:4222)
+  --prefix P        subject and stream prefix (env BOTRELAY_PREFIX, default botrelay)
+  --timeout D       timeout of each request or batch (default 10s)
+`
+
+const sendUsage = `producer send: publish notifications.
+
+  producer send --robot NAME[,NAME...] --text TEXT [flags]
+  producer send --robot NAME --markdown-file FILE --title TITLE [flags]
+  producer send --robot NAME --link-url URL --title TITLE --text TEXT [--pic-url URL] [flags]
+  producer send -f FILE.ndjson          (or -f - for stdin)
+
+Message flags:
+  --robot NAME      robot to notify; repeat or comma-separate for fan-out
+                    (each robot gets its own copy with id <id>.<robot>)
+  --text TEXT       plain text (or the description of a link card)
+  --markdown-file F markdown body read from F ("-" for stdin); needs --title
+  --title T         title of a markdown message or link card
+  --link-url URL    send a link card to URL; needs --title and --text
+  --pic-url URL     picture of a link card
+  --id ID           message id, the dedup key (default a fresh random id)
+  --at-mobile M     mention a mobile number (repeatable)
+  --at-user ID      mention a user id (repeatable)
+  --at-all          mention everyone
+  --label K=V       label (repeatable)
+  --ttl D           expire the message D after now (e.g. 10m): not posted later
+
+Bulk:
+  -f FILE           one JSON envelope per line; a missing id or created_at is
+                    filled in; invalid lines are reported with their line
+                    number and skipped, the others published in batches
+
+Each published message prints its id, robot and stream sequence, or
+"duplicate" when the stream already held that id.
+`
+
+const dlqUsage = `producer dlq: inspect and replay dead letters.
+
+  producer dlq list [--robot R] [--limit N] [--json]
+  producer dlq show SEQ
+  producer dlq replay SEQ... [--delete]
+  producer dlq replay --all [--robot R] [--reason REASON] [--delete]
+
+  list              a table of dead letters, oldest first (--limit 0: all;
+                    --json: one full record per line)
+  show SEQ          one dead letter as indented JSON
+  replay            publish the envelopes again, with a new dedup id, to their
+                    robots (the worker gives them a fresh attempt budget);
+                    records without an envelope (decode failures) are skipped
+    --all           every dead letter; --robot and --reason narrow the choice
+    --delete        remove each replayed record from the dead-letter stream
+`
+
+const usageText = `producer: hand notifications to botrelay; inspect and replay dead letters.
+
+Usage:
+  producer send ...         publish a message, a fan-out or an NDJSON file
+  producer dlq list|show|replay ...
+  producer help [send|dlq]  this text, or a subcommand's
+
+` + globalUsage + `
+` + sendUsage + `
+` + dlqUsage + `
+Exit status: 0 ok, 1 failure, 2 usage error.
+`

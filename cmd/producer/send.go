@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/publisher"
+	"github.com/botrelay/botrelay/pkg/stream"
+)
+
+// listFlag collects a repeatable flag's values.
+type listFlag []string
+
+func (f *listFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *listFlag) Set(v string) error {
+	*f = append(*f, v)
+	return nil
+}
+
+// labelFlag collects repeatable KEY=VALUE labels; a later key wins.
+type labelFlag map[string]string
+
+func (f labelFlag) String() string { return "" }
+
+func (f labelFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok {
+		return errors.New("want KEY=VALUE")
+	}
+	if strings.TrimSpace(k) == "" {
+		return errors.New("empty key: want KEY=VALUE")
+	}
+	f[k] = val
+	return nil
+}
+
+// sendFlags are the flags of "producer send".
+type sendFlags struct {
+	robots       listFlag
+	text         string
+	markdownFile string
+	title        string
+	linkURL      string
+	picURL       string
+	id           string
+	atMobiles    listFlag
+	atUsers      listFlag
+	atAll        bool
+	labels       labelFlag
+	ttl          time.Duration
+	file         string
+
+	set map[string]bool // flags given on the command line
+}
+
+func (f *sendFlags) register(fs *flag.FlagSet) {
+	f.labels = labelFlag{}
+	fs.Var(&f.robots, "robot", "robot name; repeat or comma-separate for fan-out")
+	fs.StringVar(&f.text, "text", "", "plain text, or a link card's description")
+	fs.StringVar(&f.markdownFile, "markdown-file", "", "markdown body file (- for stdin)")
+	fs.StringVar(&f.title, "title", "", "title of a markdown message or link card")
+	fs.StringVar(&f.linkURL, "link-url", "", "send a link card to this URL")
+	fs.StringVar(&f.picURL, "pic-url", "", "picture of a link card")
+	fs.StringVar(&f.id, "id", "", "message id (default a fresh one)")
+	fs.Var(&f.atMobiles, "at-mobile", "mention a mobile number (repeatable)")
+	fs.Var(&f.atUsers, "at-user", "mention a user id (repeatable)")
+	fs.BoolVar(&f.atAll, "at-all", false, "mention everyone")
+	fs.Var(f.labels, "label", "KEY=VALUE label (repeatable)")
+	fs.DurationVar(&f.ttl, "ttl", 0, "expire the message this long after now")
+	fs.StringVar(&f.file, "f", "", "NDJSON file of envelopes (- for stdin)")
+}
+
+// messageFlags are the flags that describe one message; -f excludes them.
+var messageFlags = []string{"robot", "text", "markdown-file", "title", "link-url", "pic-url",
+	"id", "at-mobile", "at-user", "at-all", "label", "ttl"}
+
+func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("send")
+	g.register(fs)
+	var f sendFlags
+	f.register(fs)
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, sendUsage)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("send: unexpected argument %q", pos[0])
+	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	topo, err := g.topology()
+	if err != nil {
+		return err
+	}
+
+	if f.set["f"] {
+		for _, name := range messageFlags {
+			if f.set[name] {
+				return usagef("send: -f reads whole envelopes from the file: don't combine it with --%s", name)
+			}
+		}
+		if f.file == "" {
+			return usagef("send: -f needs a file name (or - for stdin)")
+		}
+		return sendFile(ctx, g, topo, f.file, stdin, stdout, stderr)
+	}
+
+	envs, err := f.envelopes(stdin, time.Now)
+	if err != nil {
+		return err
+	}
+	js, closeConn, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	if err := checkOutStream(ctx, g, js, topo); err != nil {
+		return err
+	}
+	pub, err := publisher.New(js, topo)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, env := range envs {
+		pctx, cancel := context.WithTimeout(ctx, g.timeout)
+		ack, err := pub.Publish(pctx, env)
+		cancel()
+		if err != nil {
+			failed++
+			fmt.Fprintf(stderr, "failed id=%s robot=%s: %v\n", env.ID, env.Robot, err)
+			continue
+		}
+		status := "sent"
+		if ack.Duplicate {
+			status = "duplicate"
+		}
+		fmt.Fprintf(stdout, "%s id=%s robot=%s seq=%d\n", status, env.ID, env.Robot, ack.Sequence)
+	}
+	if failed > 0 {
+		return fmt.Errorf("send: %d of %d messages not published", failed, len(envs))
+	}
+	return nil
+}
+
+// robotNames splits and trims the --robot values and drops repeats,
+// keeping the order given.
+func (f *sendFlags) robotNames() []string {
+	var out []string
+	for _, v := range f.robots {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" && !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// message builds the message the flags describe, reading a markdown file.
+func (f *sendFlags) message(stdin io.Reader) (envelope.Message, error) {
+	switch {
+	case f.set["pic-url"] && !f.set["link-url"]:
+		return envelope.Message{}, usagef("send: --pic-url needs --link-url")
+	case f.set["link-url"] && f.set["markdown-file"]:
+		return envelope.Message{}, usagef("send: --link-url and --markdown-file are different message kinds: choose one")
+	case f.set["link-url"]:
+		return envelope.Message{Link: &envelope.Link{Title: f.title, Text: f.text, MessageURL: f.linkURL, PicURL: f.picURL}}, nil
+	case f.set["markdown-file"] && f.set["text"]:
+		return envelope.Message{}, usagef("send: --text and --markdown-file both give the message body: choose one")
+	case f.set["markdown-file"]:
+		body, err := readFileOrStdin(f.markdownFile, stdin)
+		if err != nil {
+			return envelope.Message{}, fmt.Errorf("send: --markdown-file: %w", err)
+		}
+		return envelope.Message{Markdown: &envelope.Markdown{Title: f.title, Text: string(body)}}, nil
+	case f.set["text"] && f.set["title"]:
+		return envelope.Message{}, usagef("send: --title applies to --markdown-file and --link-url, not to a text message")
+	case f.set["text"]:
+		return envelope.Message{Text: &envelope.Text{Content: f.text}}, nil
+	default:
+		return envelope.Message{}, usagef("send: nothing to send: give --text, --markdown-file, --link-url or -f")
+	}
+}
+
+func readFileOrStdin(name string, stdin io.Reader) ([]byte, error) {
+	if name == "-" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read stdin: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err // *PathError names the file
+	}
+	return b, nil
+}
+
+// envelopes builds and validates one envelope per robot: the envelope
+// itself for one robot, its [envelope.Envelope.ForRobot] copies (ids
+// "<id>.<robot>", as [publisher.Publisher.FanOut] makes) for several.
+// Every copy is validated before anything is published.
+func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) ([]*envelope.Envelope, error) {
+	robots := f.robotNames()
+	if len(robots) == 0 {
+		return nil, usagef("send: --robot is required")
+	}
+	if f.ttl < 0 {
+		return nil, usagef("send: --ttl must not be negative, not %s", f.ttl)
+	}
+	msg, err := f.message(stdin)
+	if err != nil {
+		return nil, err
+	}
+	opts := []envelope.Option{envelope.WithClock(now)}
+	if f.id != "" {
+		opts = append(opts, envelope.WithID(f.id))
+	}
+	if len(f.atMobiles) > 0 || len(f.atUsers) > 0 || f.atAll {
+		opts = append(opts, envelope.WithAt(envelope.At{Mobiles: f.atMobiles, UserIDs: f.atUsers, All: f.atAll}))
+	}
+	if len(f.labels) > 0 {
+		opts = append(opts, envelope.WithLabels(f.labels))
+	}
+	if f.ttl > 0 {
+		opts = append(opts, envelope.WithTTL(f.ttl))
+	}
+	base := envelope.New(robots[0], msg, opts...)
+	envs := []*envelope.Envelope{base}
+	if len(robots) > 1 {
+		envs = envs[:0]
+		for _, r := range robots {
+			envs = append(envs, base.ForRobot(r, 0))
+		}
+	}
+	var probs []string
+	for _, env := range envs {
+		for _, p := range describeProblems(env.Validate(), true) {
+			if rest, ok := strings.CutPrefix(p, "robot: "); ok {
+				p = fmt.Sprintf("robot %q: %s", env.Robot, rest)
+			}
+			if !slices.Contains(probs, p) {
+				probs = append(probs, p)
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("send: invalid message, nothing published:\n  %s", strings.Join(probs, "\n  "))
+	}
+	return envs, nil
+}
+
+// flagHints names the send flag that sets an envelope field.
+var flagHints = map[string]string{
+	"id":                      "--id",
+	"robot":                   "--robot",
+	"message.text.content":    "--text",
+	"message.markdown.title":  "--title",
+	"message.markdown.text":   "--markdown-file",
+	"message.link.title":      "--title",
+	"message.link.text":       "--text",
+	"message.link.messageUrl": "--link-url",
+	"message.link.picUrl":     "--pic-url",
+	"at.mobiles":              "--at-mobile",
+	"at.userIds":              "--at-user",
+	"labels":                  "--label",
+	"expires_at":              "--ttl",
+}
+
+// describeProblems splits a validation error (an [errors.Join] of
+// [*envelope.FieldError]) into one line per problem, "field: problem",
+// naming the robot for a robot-name problem and, when hints is set, the
+// flag that sets the field.
+func describeProblems(err error, hints bool) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *envelope.FieldError
+		if !errors.As(e, &fe) {
+			out = append(out, e.Error())
+			return
+		}
+		s := fe.Field + ": " + fe.Problem
+		if hint := flagHints[fieldBase(fe.Field)]; hints && hint != "" {
+			s += " (" + hint + ")"
+		}
+		out = append(out, s)
+	}
+	walk(err)
+	return out
+}
+
+// fieldBase strips an index from a field path: "at.mobiles[2]" → "at.mobiles".
+func fieldBase(field string) string {
+	if i := strings.IndexByte(field, '['); i >= 0 {
+		return field[:i]
+	}
+	return field
+}
+
+// checkOutStream fails clearly when the outbound stream does not exist,
+// instead of letting every publish time out.
+func checkOutStream(ctx context.Context, g *globals, js jetstream.JetStream, topo stream.Topology) error {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	_, err := js.Stream(ctx, topo.OutStream())
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("stream %s does not exist: check --prefix (%q), or start a worker, which creates the streams",
+			topo.OutStream(), g.prefix)
+	case err != nil:
+		return fmt.Errorf("look up stream %s: %w", topo.OutStream(), err)
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/limiter"
+	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/worker"
+)
+
+// publishN publishes n numbered text messages ("<prefix> <i>") to robot.
+func (r *rig) publishN(robot, prefix string, n int) []*envelope.Envelope {
+	r.t.Helper()
+	envs := make([]*envelope.Envelope, n)
+	for i := range n {
+		envs[i] = envelope.New(robot, text(fmt.Sprintf("%s %d", prefix, i)))
+	}
+	_, err := r.pub.PublishAll(context.Background(), envs)
+	require.NoError(r.t, err)
+	return envs
+}
+
+// usage is how close a robot's deliveries came to its limit: the least time
+// n messages need at max per window, over the time they took.
+func usage(got []robotsim.Received, max int, window time.Duration) float64 {
+	n := len(got)
+	need := time.Duration((n+max-1)/max-1) * window
+	took := got[n-1].At.Sub(got[0].At)
+	return need.Seconds() / took.Seconds()
+}
+
+// Eight workers, each with its own NATS connection and Redis client, share
+// one robot: the simulator sees no breach and the quota is used at >= 90%.
+func TestEightWorkersShareOneRobot(t *testing.T) {
+	const window, max, n = 2 * time.Second, 10, 50
+	r := newRig(t, "", robotsim.Config{Window: window, Ban: time.Minute})
+	r.addRobot(robotsim.PlatformDingTalk, "shared", "sec", "sec", nil,
+		limiter.Limit{Max: max, Window: window, Margin: 100 * time.Millisecond})
+	r.publishN("shared", "msg", n)
+	for range 8 {
+		r.startWorker(nil)
+	}
+	got := r.waitReceived("shared", n, 60*time.Second)
+	st := r.sim.Stats("shared")
+	require.Zero(t, st.Breaches, "%+v", st)
+	require.Zero(t, st.DuringBan)
+	require.Equal(t, n, st.Accepted)
+	u := usage(got, max, window)
+	t.Logf("quota usage %.1f%% over %s", 100*u, got[n-1].At.Sub(got[0].At))
+	require.GreaterOrEqual(t, u, 0.9)
+}
+
+// Robots of both platforms at once, each at its own limit, none breached.
+func TestManyRobotsEachWithinItsLimit(t *testing.T) {
+	const window = time.Second
+	r := newRig(t, "", robotsim.Config{Window: window, Ban: time.Minute})
+	want := map[string]int{}
+	for i := range 3 {
+		d, p := fmt.Sprintf("ding%d", i), fmt.Sprintf("popo%d", i)
+		r.addRobot(robotsim.PlatformDingTalk, d, "sec", "sec", nil, limiter.Limit{Max: 5, Window: window, Margin: 50 * time.Millisecond})
+		r.addRobot(robotsim.PlatformPOPO, p, "sec", "sec", nil, limiter.Limit{Max: 15, Window: window, Margin: 50 * time.Millisecond})
+		want[d], want[p] = 15, 45
+	}
+	for name, n := range want {
+		r.publishN(name, name, n)
+	}
+	for range 4 {
+		r.startWorker(nil)
+	}
+	for name, n := range want {
+		r.waitReceived(name, n, 30*time.Second)
+		st := r.sim.Stats(name)
+		require.Zero(t, st.Breaches, "robot %s: %+v", name, st)
+		require.Equal(t, n, st.Accepted, "robot %s", name)
+	}
+}
+
+// The platform throttles a robot (its real limit is lower than configured):
+// the worker cools off, sends nothing during the ban, and delivers every
+// message afterwards without spending attempts or dead-lettering any.
+func TestThrottledRobotCoolsOff(t *testing.T) {
+	const ban = 1500 * time.Millisecond
+	r := newRig(t, "", robotsim.Config{Window: time.Second, Ban: ban})
+	rb := r.addRobot(robotsim.PlatformDingTalk, "strict", "sec", "sec", nil, limiter.Limit{Max: 10, Window: time.Second})
+	// The simulator allows 3 per window although the worker believes 10.
+	require.NoError(t, r.sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: "strict", Secret: "sec", Limit: 3}))
+	r.robots[0].CoolOff = ban + 100*time.Millisecond
+	_ = rb
+	envs := r.publishN("strict", "msg", 12)
+	r.startWorker(nil)
+	r.startWorker(nil)
+
+	got := r.waitReceived("strict", 12, 60*time.Second)
+	st := r.sim.Stats("strict")
+	require.GreaterOrEqual(t, st.Breaches, 1, "the platform throttled the robot")
+	require.Zero(t, st.DuringBan, "no request reached the robot during its cool-off")
+	require.Equal(t, 12, st.Accepted)
+	require.Empty(t, r.deadLetters())
+	require.GreaterOrEqual(t, r.countEvents("throttled"), 1)
+	require.Zero(t, r.countEvents("retry"), "a throttle is not a failed attempt")
+	for _, env := range envs {
+		evs := r.eventsFor(env.ID)
+		require.Equal(t, "delivered", evs[len(evs)-1].Kind)
+		require.Equal(t, 1, evs[len(evs)-1].Attempts, "waiting never spends an attempt")
+	}
+	for i, rc := range got {
+		require.Equal(t, envs[i].ID, rc.MsgUUID, "order kept across the cool-off")
+	}
+}
+
+// Redis (the workers' limiter and ledger) is killed and restarted empty
+// mid-run: the workers hold messages while it is down (fail closed), the
+// restart guard keeps them from trusting the empty state, and nothing is
+// lost or sent over the limit.
+func TestRedisRestartMidRun(t *testing.T) {
+	const window, max, n = 2 * time.Second, 10, 40
+	red := testenv.StartRedis(t)
+	r := newRig(t, "", robotsim.Config{Window: window, Ban: time.Minute})
+	r.redis = red.Addr
+	arm := func() {
+		c := redis.NewClient(&redis.Options{Addr: red.Addr})
+		defer c.Close()
+		require.NoError(t, c.Set(context.Background(), r.prefix+":epoch", "0", 0).Err())
+	}
+	arm()
+	r.addRobot(robotsim.PlatformPOPO, "steady", "sec", "sec", nil, limiter.Limit{Max: max, Window: window, Margin: 50 * time.Millisecond})
+	r.publishN("steady", "msg", n)
+	// Slow answers spread each burst, so Redis dies in the middle of one.
+	r.sim.InjectFault("steady", robotsim.Fault{Delay: 40 * time.Millisecond, Count: n})
+	fast := func(c *worker.Config) { c.Backoff.Initial = 10 * time.Millisecond }
+	r.startWorker(fast)
+	r.startWorker(fast)
+
+	// Kill Redis in the middle of a burst, while the platform still counts
+	// it, and bring it back empty at once: trusting the empty state would
+	// grant a whole new burst inside the same window.
+	testenv.Eventually(t, 30*time.Second, func() bool { return len(r.sim.Received("steady")) >= max+3 }, "mid-burst")
+	red.Stop()
+	down := len(r.sim.Received("steady"))
+	time.Sleep(150 * time.Millisecond)
+	require.LessOrEqual(t, len(r.sim.Received("steady")), down+1, "nothing is sent while Redis is down (one in flight at most)")
+	red.Start() // empty: every window forgotten
+
+	r.waitReceived("steady", n, 60*time.Second)
+	st := r.sim.Stats("steady")
+	require.Zero(t, st.Breaches, "%+v", st)
+	require.Equal(t, n, st.Accepted)
+	require.Empty(t, r.deadLetters())
+}
+
+// Messages published in order to one robot arrive in that order with four
+// workers, also when the first of them needs retries.
+func TestOrderPerRobot(t *testing.T) {
+	for _, fault := range []bool{false, true} {
+		t.Run("retry="+strconv.FormatBool(fault), func(t *testing.T) {
+			r := newRig(t, "", robotsim.Config{Window: time.Second})
+			r.addRobot(robotsim.PlatformPOPO, "ordered", "sec", "sec", nil, limiter.Limit{Max: 60, Window: time.Second, Margin: 50 * time.Millisecond})
+			if fault {
+				r.sim.InjectFault("ordered", robotsim.Fault{Status: 502, Count: 2})
+			}
+			r.publishN("ordered", "msg", 100)
+			for range 4 {
+				r.startWorker(nil)
+			}
+			got := r.waitReceived("ordered", 100, 60*time.Second)
+			seq := make([]int, len(got))
+			for i, rc := range got {
+				n, err := strconv.Atoi(strings.TrimPrefix(rc.Content, "msg "))
+				require.NoError(t, err, "content %q", rc.Content)
+				seq[i] = n
+			}
+			require.True(t, slices.IsSorted(seq), "arrival order %v", seq)
+			require.Len(t, seq, 100)
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/limiter"
+	"github.com/botrelay/botrelay/pkg/stream"
 )
 
 // Platforms botrelay delivers to.
@@ -119,18 +120,15 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse expands ${NAME} with lookup, parses YAML (unknown keys are errors)
-// and validates. Secrets named by secret_env and secret_file are read here.
+// Parse expands ${NAME} with lookup (except in whole-line comments), parses
+// YAML (unknown keys are errors) and validates. Secrets named by secret_env
+// and secret_file are read here.
+//
+// Expansion is textual: quote a reference ("${DINGTALK_OPS_WEBHOOK}") so a
+// value with YAML punctuation stays one string, and prefer secret_env for
+// secrets, which is read as is.
 func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
-	var missing []string
-	expanded := envRE.ReplaceAllStringFunc(string(data), func(m string) string {
-		name := envRE.FindStringSubmatch(m)[1]
-		v, ok := lookup(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return v
-	})
+	expanded, missing := expand(string(data), lookup)
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%w: environment variables not set: %s", ErrInvalid, strings.Join(missing, ", "))
 	}
@@ -146,13 +144,38 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	return &c, nil
 }
 
+// expand replaces ${NAME} with lookup(NAME) everywhere but in whole-line
+// comments (a commented-out example must not require its variables). It
+// returns the names not set, each once, in order of appearance.
+func expand(data string, lookup func(string) (string, bool)) (string, []string) {
+	var missing []string
+	lines := strings.SplitAfter(data, "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		lines[i] = envRE.ReplaceAllStringFunc(line, func(m string) string {
+			name := envRE.FindStringSubmatch(m)[1]
+			v, ok := lookup(name)
+			if !ok && !slices.Contains(missing, name) {
+				missing = append(missing, name)
+			}
+			return v
+		})
+	}
+	return strings.Join(lines, ""), missing
+}
+
 // resolve fills defaults, loads secrets and validates, reporting every problem.
 func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	if c.Prefix == "" {
-		c.Prefix = "botrelay"
+		c.Prefix = stream.DefaultPrefix
+	}
+	if err := (stream.Topology{Prefix: c.Prefix}).Validate(); err != nil {
+		bad("prefix: must be 1-32 characters of [a-zA-Z0-9_-]")
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 32
@@ -243,14 +266,28 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		if rb.Limit < 0 || rb.Window < 0 {
 			bad("%s: limit and window must not be negative", at)
 		}
-		if pl, ok := c.Platforms[rb.Platform]; ok && rb.Limit > 0 && rb.Window == 0 && rb.Limit > pl.Limit {
-			bad("%s: limit: %d exceeds the %s limit of %d per %s", at, rb.Limit, rb.Platform, pl.Limit, time.Duration(pl.Window))
+		if pl, ok := c.Platforms[rb.Platform]; ok && rb.Limit >= 0 && rb.Window >= 0 && (rb.Limit > 0 || rb.Window > 0) {
+			if l := c.Limit(*rb); !withinPlatform(l, pl) {
+				bad("%s: limit: %d per %s exceeds the %s limit of %d per %s", at, l.Max, l.Window, rb.Platform, pl.Limit, time.Duration(pl.Window))
+			}
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w:\n  %w", ErrInvalid, joinIndented(errs))
 	}
 	return nil
+}
+
+// withinPlatform reports whether a robot limited to l can never exceed the
+// platform's pl.Limit in any rolling pl.Window: a platform window is covered
+// by ceil(pl.Window / l.Window) robot windows, each admitting l.Max.
+func withinPlatform(l limiter.Limit, pl PlatformLimits) bool {
+	pw := time.Duration(pl.Window)
+	if l.Window <= 0 || pw <= 0 {
+		return true // reported elsewhere
+	}
+	windows := int64((pw + l.Window - 1) / l.Window)
+	return int64(l.Max)*windows <= int64(pl.Limit)
 }
 
 func joinIndented(errs []error) error {

@@ -30,7 +30,7 @@ import (
 // simulator over HTTP, real Redis for the limiter and the ledger, and any
 // number of workers.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -54,7 +54,7 @@ func (r *rig) redisAddr() string {
 	return testenv.RedisAddr()
 }
 
-func newRig(t *testing.T, natsURL string, simCfg robotsim.Config) *rig {
+func newRig(t testing.TB, natsURL string, simCfg robotsim.Config) *rig {
 	t.Helper()
 	if natsURL == "" {
 		natsURL = testenv.NATSURL(t)

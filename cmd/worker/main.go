@@ -1,0 +1,61 @@
+// Command worker delivers the messages producers publish to NATS JetStream
+// to the configured DingTalk and POPO robots, within each robot's rate
+// limit, shared through Redis by every worker.
+//
+//	worker --config robots.yaml [--nats URL] [--redis ADDR] [flags]
+//	worker --check-config --config robots.yaml
+//
+// Flags (the environment supplies some defaults):
+//
+//	--config FILE            robot configuration (YAML, see examples/robots.yaml); required
+//	--check-config           validate the file, print a summary and exit (1 with every problem)
+//	--nats URL               NATS server(s), comma-separated; env BOTRELAY_NATS_URL,
+//	                         default nats://127.0.0.1:4222
+//	--nats-connect-wait D    how long to keep trying NATS at start (default 30s)
+//	--redis ADDR             Redis host:port; env BOTRELAY_REDIS_ADDR, default 127.0.0.1:6379
+//	--redis-password-env N   read the Redis password from environment variable N
+//	--redis-db N             Redis database number (default 0)
+//	--limiter redis|memory   memory keeps limits and the ledger in this process:
+//	                         only correct with a single worker (default redis)
+//	--restart-guard=false    do not hold robots for one window when the Redis limiter
+//	                         state is new (only with a persistent Redis; default true)
+//	--metrics-addr ADDR      serve /metrics, /healthz and /readyz (default :9090, "" disables)
+//	--log-level L            debug, info, warn or error (default info)
+//	--log-format F           text or json (default text)
+//	--name NAME              this worker's name in dead letters (default host-pid)
+//
+// SIGINT or SIGTERM drains: messages being delivered are finished and
+// acknowledged, the others are handed back, and the process exits 0.
+// Webhooks and secrets are never logged.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	// go-redis prints its connection-pool complaints with its own global
+	// logger, outside our log format. Drop them: every Redis failure
+	// surfaces in the worker's own logs (limiter or ledger unavailable).
+	redis.SetLogger(quietRedis{})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// quietRedis discards go-redis's internal log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}

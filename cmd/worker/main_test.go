@@ -1,0 +1,545 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/publisher"
+	"github.com/botrelay/botrelay/pkg/robotsim"
+)
+
+// Credentials used by the tests: never in any output.
+const (
+	dingToken  = "dtTokenS3cret"
+	dingSecret = "SECdingS3cret"
+	popoHook   = "popoHookS3cret"
+	popoSecret = "popoSignS3cret"
+)
+
+func lookupMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+func requireNoCredentials(t *testing.T, outputs ...string) {
+	t.Helper()
+	all := strings.Join(outputs, "\n")
+	for _, s := range []string{dingToken, dingSecret, popoHook, popoSecret} {
+		require.NotContains(t, all, s, "a credential leaked into the output")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger
+// and the reads of a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{name: "success", want: 0},
+		{name: "help", err: flag.ErrHelp, want: 0},
+		{name: "usage", err: usagef("--config is required"), want: 2},
+		{name: "failure", err: errors.New("config: invalid"), want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, exitCode(tt.err))
+		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, lookupMap(nil))
+		require.NoError(t, err)
+		require.Equal(t, defaultNATSURL, f.natsURL)
+		require.Equal(t, defaultRedisAddr, f.redisAddr)
+		require.Equal(t, "redis", f.limiter)
+		require.Equal(t, ":9090", f.metricsAddr)
+		require.Equal(t, "text", f.logFormat)
+		require.True(t, f.restartGuard)
+	})
+	t.Run("environment", func(t *testing.T) {
+		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, lookupMap(map[string]string{
+			envNATSURL: "nats://nats:4222", envRedisAddr: "redis:6379"}))
+		require.NoError(t, err)
+		require.Equal(t, "nats://nats:4222", f.natsURL)
+		require.Equal(t, "redis:6379", f.redisAddr)
+	})
+	t.Run("flags win over the environment", func(t *testing.T) {
+		f, err := parseFlags([]string{"--config", "c.yaml", "--nats", "nats://a:1", "--redis", "b:2", "--metrics-addr", "",
+			"--log-level", "debug", "--log-format", "json", "--limiter", "memory"}, io.Discard,
+			lookupMap(map[string]string{envNATSURL: "nats://nats:4222", envRedisAddr: "redis:6379"}))
+		require.NoError(t, err)
+		require.Equal(t, "nats://a:1", f.natsURL)
+		require.Equal(t, "b:2", f.redisAddr)
+		require.Empty(t, f.metricsAddr)
+		require.Equal(t, "DEBUG", f.logLevel.String())
+		require.Equal(t, "json", f.logFormat)
+		require.Equal(t, "memory", f.limiter)
+	})
+
+	bad := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "no config", args: nil, want: "--config is required"},
+		{name: "bad limiter", args: []string{"--config", "c", "--limiter", "etcd"}, want: "--limiter must be redis or memory"},
+		{name: "bad log format", args: []string{"--config", "c", "--log-format", "xml"}, want: "--log-format"},
+		{name: "bad log level", args: []string{"--config", "c", "--log-level", "loud"}, want: "log-level"},
+		{name: "bad connect wait", args: []string{"--config", "c", "--nats-connect-wait", "0s"}, want: "--nats-connect-wait"},
+		{name: "stray argument", args: []string{"--config", "c", "extra"}, want: "unexpected arguments"},
+		{name: "unknown flag", args: []string{"--config", "c", "--bogus"}, want: "bogus"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(tt.args, io.Discard, lookupMap(nil))
+			require.ErrorContains(t, err, tt.want)
+			require.Equal(t, 2, exitCode(err))
+		})
+	}
+}
+
+func TestRedactURLs(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{in: "nats://127.0.0.1:4222", want: "nats://127.0.0.1:4222"},
+		{in: "nats://user:pa@ss@nats:4222", want: "nats://REDACTED@nats:4222"},
+		{in: "nats://a:1, tls://tok@b:2", want: "nats://a:1,tls://REDACTED@b:2"},
+		{in: "tok@host:1", want: "REDACTED@host:1"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, redactURLs(tt.in), tt.in)
+	}
+}
+
+const goodConfig = `
+prefix: checked
+platforms:
+  popo:
+    cool_off: 5m
+robots:
+  - name: ding
+    platform: dingtalk
+    webhook: "${DING_WEBHOOK}"
+    secret: "${DING_SECRET}"
+    keywords: [alert]
+  - name: popo
+    platform: popo
+    webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/` + popoHook + `"
+    secret_env: POPO_SECRET
+    limit: 30
+`
+
+func TestCheckConfig(t *testing.T) {
+	path := writeFile(t, "robots.yaml", goodConfig)
+	var stdout, stderr bytes.Buffer
+	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, &stderr, env{lookup: lookupMap(map[string]string{
+		"DING_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=" + dingToken,
+		"DING_SECRET":  dingSecret,
+		"POPO_SECRET":  popoSecret,
+	})})
+	require.NoError(t, err)
+	out := stdout.String()
+	for _, want := range []string{
+		path + ": OK, 2 robots",
+		"prefix checked",
+		"platform dingtalk 20 per 1m0s (+2s margin), cool-off 10m0s",
+		"platform popo     60 per 1m0s (+2s margin), cool-off 5m0s",
+		"robot ding", "dingtalk 20 per 1m0s", "signed (inline secret)", `keywords ["alert"]`,
+		"robot popo", "popo     30 per 1m0s", "signed (secret_env POPO_SECRET)",
+	} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out, "https://", "no webhook in the summary")
+	requireNoCredentials(t, out, stderr.String())
+}
+
+func TestCheckConfigBroken(t *testing.T) {
+	path := writeFile(t, "robots.yaml", `
+concurrency: -1
+robots:
+  - name: ding
+    platform: dingtalk
+    webhook: "ftp://oapi.dingtalk.com/robot/send?access_token=`+dingToken+`"
+    secret: `+dingSecret+`
+    secret_env: DING_SECRET
+  - name: ding
+    platform: wecom
+    webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/`+popoHook+`"
+    limit: 99
+`)
+	var stdout, stderr bytes.Buffer
+	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, &stderr, env{lookup: lookupMap(nil)})
+	require.Error(t, err)
+	require.Equal(t, 1, exitCode(err))
+	for _, want := range []string{
+		path + ": config: invalid",
+		"concurrency: must be positive",
+		`robots[0] "ding": webhook: scheme must be https`,
+		`robots[0] "ding": secret: set only one of`,
+		`robots[1] "ding": name: duplicate of robots[0]`,
+		`robots[1] "ding": platform: "wecom" is not supported`,
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	require.Empty(t, stdout.String())
+	requireNoCredentials(t, err.Error(), stdout.String(), stderr.String())
+
+	err = runEnv(context.Background(), []string{"--check-config", "--config", filepath.Join(t.TempDir(), "none.yaml")},
+		io.Discard, io.Discard, env{lookup: lookupMap(nil)})
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.Equal(t, 1, exitCode(err))
+}
+
+// TestCheckExampleConfig checks examples/robots.yaml with the variables its
+// header documents.
+func TestCheckExampleConfig(t *testing.T) {
+	vars := map[string]string{
+		"DINGTALK_OPS_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=" + dingToken,
+		"DINGTALK_OPS_SECRET":  dingSecret,
+		"POPO_DEPLOY_WEBHOOK":  "https://open.popo.netease.com/open-apis/robots/v1/hook/" + popoHook,
+	}
+	var stdout bytes.Buffer
+	err := runEnv(context.Background(), []string{"--check-config", "--config", "../../examples/robots.yaml"}, &stdout, io.Discard,
+		env{lookup: lookupMap(vars)})
+	require.NoError(t, err)
+	require.Contains(t, stdout.String(), "robot ops-alerts")
+	require.Contains(t, stdout.String(), "robot deploys")
+	requireNoCredentials(t, stdout.String())
+}
+
+// instance is one run of the worker command in the background.
+type instance struct {
+	t       *testing.T
+	cancel  context.CancelFunc
+	done    chan error
+	metrics string // base URL of the metrics server
+	stderr  *syncBuffer
+}
+
+func start(t *testing.T, args []string, vars map[string]string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	in := &instance{t: t, cancel: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
+	go func() {
+		in.done <- runEnv(ctx, append([]string{"--metrics-addr", "127.0.0.1:0"}, args...), io.Discard, in.stderr,
+			env{lookup: lookupMap(vars), metricsListening: func(a net.Addr) { addr <- a }})
+	}()
+	select {
+	case a := <-addr:
+		in.metrics = "http://" + a.String()
+	case err := <-in.done:
+		t.Fatalf("run ended before serving metrics: %v\n%s", err, in.stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("no metrics server after 10s")
+	}
+	t.Cleanup(func() { in.stop() })
+	return in
+}
+
+// stop cancels the run and returns its error.
+func (in *instance) stop() error {
+	in.t.Helper()
+	in.cancel()
+	select {
+	case err := <-in.done:
+		in.done <- err // later calls see it too
+		return err
+	case <-time.After(30 * time.Second):
+		in.t.Fatal("run did not return within 30s of cancellation")
+		return nil
+	}
+}
+
+func (in *instance) get(path string) (int, string) {
+	in.t.Helper()
+	resp, err := http.Get(in.metrics + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(in.t, err)
+	return resp.StatusCode, string(b)
+}
+
+func (in *instance) waitStatus(path string, code int) string {
+	in.t.Helper()
+	var body string
+	testenv.Eventually(in.t, 20*time.Second, func() bool {
+		var got int
+		got, body = in.get(path)
+		return got == code
+	}, "GET %s: want %d, last body %q; logs:\n%s", path, code, body, in.stderr.String())
+	return body
+}
+
+func TestRunDelivers(t *testing.T) {
+	for _, lim := range []string{"redis", "memory"} {
+		t.Run(lim, func(t *testing.T) {
+			natsURL := testenv.NATSURL(t)
+			_, js := testenv.Connect(t, natsURL)
+			topo := testenv.Topology(t, js)
+			rdb, _ := testenv.Redis(t)
+			t.Cleanup(func() { // the worker's keys live under the topology prefix
+				ctx := context.Background()
+				if keys, _ := rdb.Keys(ctx, topo.Prefix+":*").Result(); len(keys) > 0 {
+					_ = rdb.Del(ctx, keys...).Err()
+				}
+			})
+
+			sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
+			t.Cleanup(sim.Close)
+			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: dingToken, Secret: dingSecret, Keywords: []string{"alert"}}))
+			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook, Secret: popoSecret}))
+
+			path := writeFile(t, "robots.yaml", `
+prefix: `+topo.Prefix+`
+robots:
+  - name: ding
+    platform: dingtalk
+    webhook: "${DING_WEBHOOK}"
+    secret: "${DING_SECRET}"
+    keywords: [alert]
+  - name: popo
+    platform: popo
+    webhook: "`+sim.WebhookURL(popoHook)+`"
+    secret_env: POPO_SECRET
+`)
+			in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", testenv.RedisAddr(),
+				"--limiter", lim, "--restart-guard=false", "--log-level", "debug", "--log-format", "json", "--name", "test-worker"},
+				map[string]string{
+					"DING_WEBHOOK": sim.WebhookURL(dingToken),
+					"DING_SECRET":  dingSecret,
+					"POPO_SECRET":  popoSecret,
+				})
+			require.Equal(t, "ok\n", in.waitStatus("/healthz", http.StatusOK))
+			ready := in.waitStatus("/readyz", http.StatusOK)
+			require.Contains(t, ready, "nats: ok")
+			if lim == "redis" {
+				require.Contains(t, ready, "redis: ok")
+			}
+
+			pub, err := publisher.New(js, topo)
+			require.NoError(t, err)
+			ctx := context.Background()
+			_, err = pub.Publish(ctx, envelope.New("ding", envelope.Message{Text: &envelope.Text{Content: "alert: disk full"}}))
+			require.NoError(t, err)
+			_, err = pub.Publish(ctx, envelope.New("popo", envelope.Message{Text: &envelope.Text{Content: "deployed v2"}}))
+			require.NoError(t, err)
+
+			testenv.Eventually(t, 20*time.Second, func() bool {
+				return len(sim.Received(dingToken)) == 1 && len(sim.Received(popoHook)) == 1
+			}, "the simulator did not receive both messages; logs:\n%s", in.stderr.String())
+			require.Equal(t, "alert: disk full", sim.Received(dingToken)[0].Content)
+			require.Equal(t, "deployed v2", sim.Received(popoHook)[0].Content)
+
+			_, metrics := in.get("/metrics")
+			require.Contains(t, metrics, `botrelay_delivery_attempts_total{outcome="success",robot="ding"} 1`)
+			require.Contains(t, metrics, `botrelay_delivery_attempts_total{outcome="success",robot="popo"} 1`)
+			require.Contains(t, metrics, "go_goroutines")
+			require.Contains(t, metrics, "process_start_time_seconds")
+
+			require.NoError(t, in.stop())
+			logs := in.stderr.String()
+			require.Contains(t, logs, "worker drained")
+			require.Contains(t, logs, `"webhook":"http://127.0.0.1:`, "webhooks are logged redacted")
+			if lim == "memory" {
+				require.Contains(t, logs, "--limiter memory")
+			}
+			requireNoCredentials(t, logs, metrics, ready)
+		})
+	}
+}
+
+func TestRunRedisDownAtStart(t *testing.T) {
+	natsURL := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, natsURL)
+	topo := testenv.Topology(t, js)
+	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
+	t.Cleanup(sim.Close)
+	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook}))
+	path := writeFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+sim.WebhookURL(popoHook)+"\n")
+
+	in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", closedAddr(t)}, nil)
+	in.waitStatus("/healthz", http.StatusOK)
+	require.Contains(t, in.waitStatus("/readyz", http.StatusServiceUnavailable), "redis: unreachable")
+	require.Contains(t, in.stderr.String(), "Redis unreachable at start")
+
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	_, err = pub.Publish(context.Background(), envelope.New("popo", envelope.Message{Text: &envelope.Text{Content: "held"}}))
+	require.NoError(t, err)
+	// Fail closed: the limiter's errors are counted and nothing is sent.
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		_, m := in.get("/metrics")
+		return strings.Contains(m, "botrelay_limiter_errors_total ") && !strings.Contains(m, "botrelay_limiter_errors_total 0")
+	}, "no limiter errors counted")
+	require.Empty(t, sim.Received(popoHook))
+	require.NoError(t, in.stop())
+}
+
+// TestRunRestartGuardByDefault: on a Redis state this fresh, the limiter
+// holds the first message for a window unless --restart-guard=false.
+func TestRunRestartGuardByDefault(t *testing.T) {
+	natsURL := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, natsURL)
+	topo := testenv.Topology(t, js)
+	rdb, _ := testenv.Redis(t)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if keys, _ := rdb.Keys(ctx, topo.Prefix+":*").Result(); len(keys) > 0 {
+			_ = rdb.Del(ctx, keys...).Err()
+		}
+	})
+	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
+	t.Cleanup(sim.Close)
+	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook}))
+	path := writeFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+sim.WebhookURL(popoHook)+"\n")
+
+	in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", testenv.RedisAddr()}, nil)
+	in.waitStatus("/readyz", http.StatusOK)
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	_, err = pub.Publish(context.Background(), envelope.New("popo", envelope.Message{Text: &envelope.Text{Content: "held"}}))
+	require.NoError(t, err)
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		_, m := in.get("/metrics")
+		return strings.Contains(m, `botrelay_limiter_waits_total{robot="popo"} 1`)
+	}, "the message did not wait for the limiter")
+	require.Empty(t, sim.Received(popoHook))
+	require.NoError(t, in.stop())
+}
+
+func TestRunNATSUnreachable(t *testing.T) {
+	path := writeFile(t, "robots.yaml", goodConfig)
+	var stderr syncBuffer
+	startAt := time.Now()
+	err := runEnv(context.Background(), []string{"--config", path, "--nats", "nats://user:hunter2@" + closedAddr(t),
+		"--nats-connect-wait", "300ms", "--metrics-addr", ""}, io.Discard, &stderr,
+		env{lookup: lookupMap(map[string]string{"DING_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=" + dingToken,
+			"DING_SECRET": dingSecret, "POPO_SECRET": popoSecret})})
+	require.ErrorContains(t, err, "connect to NATS at nats://REDACTED@")
+	require.Less(t, time.Since(startAt), 10*time.Second)
+	require.Equal(t, 1, exitCode(err))
+	require.NotContains(t, err.Error()+stderr.String(), "hunter2")
+	requireNoCredentials(t, err.Error(), stderr.String())
+}
+
+func TestRunRedisPasswordEnvUnset(t *testing.T) {
+	natsURL := testenv.NATSURL(t)
+	path := writeFile(t, "robots.yaml", "robots:\n  - name: popo\n    platform: popo\n    webhook: https://example.com/hook/x\n")
+	err := runEnv(context.Background(), []string{"--config", path, "--nats", natsURL, "--metrics-addr", "",
+		"--redis-password-env", "REDIS_PW"}, io.Discard, io.Discard, env{lookup: lookupMap(nil)})
+	require.ErrorContains(t, err, "environment variable REDIS_PW is not set")
+}
+
+// closedAddr returns a local address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestK8sManifests checks that deploy/k8s hangs together: the ConfigMap's
+// robots.yaml passes --check-config with the Secret's keys as environment,
+// and the Deployment's args are flags the worker accepts.
+func TestK8sManifests(t *testing.T) {
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	readYAML(t, "../../deploy/k8s/configmap.yaml", &cm)
+	var secret struct {
+		StringData map[string]string `yaml:"stringData"`
+	}
+	readYAML(t, "../../deploy/k8s/secret.yaml", &secret)
+	var deploy struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Args []string `yaml:"args"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	readYAML(t, "../../deploy/k8s/deployment.yaml", &deploy)
+
+	path := writeFile(t, "robots.yaml", cm.Data["robots.yaml"])
+	var stdout bytes.Buffer
+	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, io.Discard,
+		env{lookup: lookupMap(secret.StringData)})
+	require.NoError(t, err)
+	require.Contains(t, stdout.String(), "OK, 2 robots")
+
+	require.Len(t, deploy.Spec.Template.Spec.Containers, 1)
+	args := deploy.Spec.Template.Spec.Containers[0].Args
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, "$(POD_NAME)", "botrelay-worker-abc")
+	}
+	f, err := parseFlags(args, io.Discard, lookupMap(nil))
+	require.NoError(t, err)
+	require.Equal(t, "/etc/botrelay/robots.yaml", f.configPath)
+	require.Equal(t, "REDIS_PASSWORD", f.redisPasswordEnv)
+	require.Contains(t, secret.StringData, f.redisPasswordEnv)
+	require.Equal(t, ":9090", f.metricsAddr)
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, v), path)
+}

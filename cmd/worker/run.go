@@ -1,0 +1,495 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/botrelay/botrelay/pkg/config"
+	"github.com/botrelay/botrelay/pkg/delivery"
+	"github.com/botrelay/botrelay/pkg/ledger"
+	"github.com/botrelay/botrelay/pkg/limiter"
+	"github.com/botrelay/botrelay/pkg/stream"
+	"github.com/botrelay/botrelay/pkg/worker"
+)
+
+// Defaults of the connection flags, and the environment variables that
+// override them.
+const (
+	defaultNATSURL   = "nats://127.0.0.1:4222"
+	defaultRedisAddr = "127.0.0.1:6379"
+	envNATSURL       = "BOTRELAY_NATS_URL"
+	envRedisAddr     = "BOTRELAY_REDIS_ADDR"
+)
+
+// usageError is a command-line mistake (exit status 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitCode maps run's error to the process exit status: 0 for success and
+// -h, 2 for a usage mistake, 1 for everything else (a bad config file, an
+// unreachable NATS).
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// env is what run takes from its surroundings, so tests can run it in
+// parallel without touching the process's environment.
+type env struct {
+	// lookup reads environment variables (os.LookupEnv).
+	lookup func(string) (string, bool)
+	// metricsListening, when set, is told the metrics server's address.
+	metricsListening func(net.Addr)
+}
+
+// flags are the parsed command line.
+type flags struct {
+	configPath       string
+	checkConfig      bool
+	natsURL          string
+	natsConnectWait  time.Duration
+	redisAddr        string
+	redisPasswordEnv string
+	redisDB          int
+	limiter          string
+	restartGuard     bool
+	metricsAddr      string
+	logLevel         slog.Level
+	logFormat        string
+	name             string
+}
+
+// run is the worker command; see the package doc.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runEnv(ctx, args, stdout, stderr, env{lookup: os.LookupEnv})
+}
+
+func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e env) error {
+	f, err := parseFlags(args, stderr, e.lookup)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(f.configPath, e.lookup)
+	if err != nil {
+		return err
+	}
+	if f.checkConfig {
+		printSummary(stdout, f.configPath, cfg)
+		return nil
+	}
+	log := newLogger(stderr, f)
+	return serve(ctx, f, cfg, log, e)
+}
+
+func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bool)) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.configPath, "config", "", "robot configuration file (YAML); required")
+	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration, print a summary and exit")
+	fs.StringVar(&f.natsURL, "nats", envOr(lookup, envNATSURL, defaultNATSURL), "NATS server URL(s), comma-separated (env "+envNATSURL+")")
+	fs.DurationVar(&f.natsConnectWait, "nats-connect-wait", 30*time.Second, "how long to keep trying to reach NATS at start")
+	fs.StringVar(&f.redisAddr, "redis", envOr(lookup, envRedisAddr, defaultRedisAddr), "Redis host:port (env "+envRedisAddr+")")
+	fs.StringVar(&f.redisPasswordEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
+	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
+	fs.StringVar(&f.limiter, "limiter", "redis", "rate limiter and ledger: redis (shared by all workers) or memory (a single worker only)")
+	fs.BoolVar(&f.restartGuard, "restart-guard", true, "hold every robot for one window when the Redis limiter state is new "+
+		"(after a first start or a Redis restart); turn off only with a persistent Redis that nothing else posts around")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `address of /metrics, /healthz and /readyz ("" disables)`)
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&f.name, "name", "", "worker name in dead letters (default host-pid)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, err
+		}
+		return f, usageError{err}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return f, usagef("unexpected arguments %q", fs.Args())
+	case f.configPath == "":
+		return f, usagef("--config is required")
+	case f.limiter != "redis" && f.limiter != "memory":
+		return f, usagef("--limiter must be redis or memory, not %q", f.limiter)
+	case f.logFormat != "text" && f.logFormat != "json":
+		return f, usagef("--log-format must be text or json, not %q", f.logFormat)
+	case f.natsConnectWait <= 0:
+		return f, usagef("--nats-connect-wait must be positive")
+	}
+	return f, nil
+}
+
+func envOr(lookup func(string) (string, bool), name, def string) string {
+	if v, ok := lookup(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// loadConfig is config.Load with the environment taken from lookup.
+func loadConfig(path string, lookup func(string) (string, bool)) (*config.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := config.Parse(data, lookup)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// printSummary describes cfg without its webhooks and secrets.
+func printSummary(w io.Writer, path string, cfg *config.Config) {
+	r := cfg.Retry
+	fmt.Fprintf(w, "%s: OK, %d robots\n", path, len(cfg.Robots))
+	fmt.Fprintf(w, "prefix %s, concurrency %d\n", cfg.Prefix, cfg.Concurrency)
+	fmt.Fprintf(w, "retry: %d attempts within %s, backoff %s to %s, x%g\n", r.MaxAttempts,
+		time.Duration(r.MaxElapsed), time.Duration(r.InitialInterval), time.Duration(r.MaxInterval), r.Multiplier)
+	for _, p := range []string{config.DingTalk, config.POPO} {
+		l := cfg.Platforms[p]
+		fmt.Fprintf(w, "platform %-8s %d per %s (+%s margin), cool-off %s\n", p, l.Limit,
+			time.Duration(l.Window), time.Duration(l.Margin), time.Duration(l.CoolOff))
+	}
+	for _, rb := range cfg.Robots {
+		l := cfg.Limit(rb)
+		fmt.Fprintf(w, "robot %-20s %-8s %d per %s (+%s margin), cool-off %s, %s", rb.Name, rb.Platform,
+			l.Max, l.Window, l.Margin, cfg.CoolOff(rb), secretSource(rb))
+		if len(rb.Keywords) > 0 {
+			fmt.Fprintf(w, ", keywords %q", rb.Keywords)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// secretSource says where rb's secret comes from, never what it is.
+func secretSource(rb config.Robot) string {
+	switch {
+	case rb.SecretEnv != "":
+		return "signed (secret_env " + rb.SecretEnv + ")"
+	case rb.SecretFile != "":
+		return "signed (secret_file " + rb.SecretFile + ")"
+	case rb.Secret != "":
+		return "signed (inline secret)"
+	default:
+		return "unsigned"
+	}
+}
+
+func newLogger(w io.Writer, f flags) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: f.logLevel}
+	if f.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve connects, runs the worker until ctx is done and drains.
+func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e env) (err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := worker.NewMetrics(reg)
+	h := &health{}
+
+	if f.metricsAddr != "" {
+		stopMetrics, err := startMetrics(f.metricsAddr, reg, h, log, e.metricsListening)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
+	nc, err := connectNATS(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	h.nc.Store(nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	lim, led, closeStore, err := newStore(ctx, f, cfg, log, e.lookup, h)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	snd, err := delivery.New(delivery.WithLogger(log))
+	if err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	robots := make([]worker.Robot, len(cfg.Robots))
+	for i, rb := range cfg.Robots {
+		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb)}
+	}
+	w, err := worker.New(js, worker.Config{
+		Topology:    stream.Topology{Prefix: cfg.Prefix},
+		Robots:      robots,
+		Sender:      snd,
+		Limiter:     lim,
+		Ledger:      led,
+		Concurrency: cfg.Concurrency,
+		MaxAttempts: cfg.Retry.MaxAttempts,
+		MaxElapsed:  time.Duration(cfg.Retry.MaxElapsed),
+		Backoff: worker.Backoff{
+			Initial:    time.Duration(cfg.Retry.InitialInterval),
+			Max:        time.Duration(cfg.Retry.MaxInterval),
+			Multiplier: cfg.Retry.Multiplier,
+		},
+		Name:    f.name,
+		Logger:  log,
+		Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+	for _, rb := range cfg.Robots {
+		l := cfg.Limit(rb)
+		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,
+			"webhook", delivery.Redact(rb.Webhook), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
+	}
+
+	h.running.Store(true)
+	defer h.draining.Store(true)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // mark the pod not ready as soon as the drain starts
+		<-runCtx.Done()
+		h.draining.Store(true)
+	}()
+	if err := w.Run(runCtx); err != nil {
+		return err
+	}
+	if err := nc.Flush(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		log.Warn("NATS flush at exit failed", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// connectNATS connects to f.natsURL, trying again until f.natsConnectWait
+// has passed. The connection reconnects forever after later outages.
+func connectNATS(ctx context.Context, f flags, log *slog.Logger) (*nats.Conn, error) {
+	where := redactURLs(f.natsURL)
+	name := "botrelay-worker"
+	if f.name != "" {
+		name += " " + f.name
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(2 * time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Error("NATS disconnected; reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("NATS reconnected", "server", redactURLs(c.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			log.Error("NATS error", "err", err)
+		}),
+	}
+	deadline := time.Now().Add(f.natsConnectWait)
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(f.natsURL, opts...)
+		if err == nil {
+			log.Info("connected to NATS", "server", redactURLs(nc.ConnectedUrlRedacted()))
+			return nc, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("connect to NATS at %s: gave up after %s (%d attempts): %w", where, f.natsConnectWait, attempt, err)
+		}
+		log.Warn("NATS not reachable yet; retrying", "server", where, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to NATS at %s: %w", where, ctx.Err())
+		case <-time.After(min(500*time.Millisecond, time.Until(deadline)+time.Millisecond)):
+		}
+	}
+}
+
+// redactURLs drops the user info (credentials) of each comma-separated URL.
+func redactURLs(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			scheme := ""
+			if j := strings.Index(p, "://"); j >= 0 && j < at {
+				scheme = p[:j+3]
+			}
+			p = scheme + "REDACTED@" + p[at+1:]
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
+}
+
+// newStore returns the limiter and the ledger: shared in Redis, or held in
+// this process with --limiter memory.
+func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, lookup func(string) (string, bool), h *health) (limiter.Limiter, ledger.Ledger, func(), error) {
+	if f.limiter == "memory" {
+		log.Warn("--limiter memory: rate limits, cool-offs and the delivery ledger live in this process only; " +
+			"run exactly one worker, or robots will exceed their limits and messages may be posted twice")
+		h.redisPing = nil
+		return limiter.NewMemory(nil), ledger.NewMemory(), func() {}, nil
+	}
+	var password string
+	if f.redisPasswordEnv != "" {
+		v, ok := lookup(f.redisPasswordEnv)
+		if !ok || v == "" {
+			return nil, nil, nil, fmt.Errorf("--redis-password-env: environment variable %s is not set", f.redisPasswordEnv)
+		}
+		password = v
+	}
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  f.redisAddr,
+		Password:              password,
+		DB:                    f.redisDB,
+		ClientName:            "botrelay-worker",
+		DialTimeout:           2 * time.Second,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+		PoolTimeout:           2 * time.Second,
+		MaxRetries:            1,
+		ContextTimeoutEnabled: true,
+	})
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard))
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, nil, fmt.Errorf("limiter: %w", err)
+	}
+	h.redisPing = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := lim.Load(lctx); err != nil {
+		// Not fatal: the worker holds every message (fails closed) and
+		// resumes by itself once Redis answers.
+		log.Error("Redis unreachable at start; holding all messages until it answers", "redis", f.redisAddr, "err", err)
+	} else {
+		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard)
+	}
+	return lim, ledger.NewRedis(rdb, cfg.Prefix, 0), func() { _ = rdb.Close() }, nil
+}
+
+// health backs /healthz and /readyz.
+type health struct {
+	running   atomic.Bool
+	draining  atomic.Bool
+	nc        atomic.Pointer[nats.Conn]
+	redisPing func(context.Context) error // nil: no Redis; set before running
+}
+
+// live: the worker has started (it stays live while draining).
+func (h *health) live(w http.ResponseWriter, _ *http.Request) {
+	if !h.running.Load() {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// ready: running, not draining, NATS connected and Redis answering.
+func (h *health) ready(w http.ResponseWriter, r *http.Request) {
+	var b strings.Builder
+	ok := true
+	check := func(name string, err error) {
+		if err != nil {
+			ok = false
+			fmt.Fprintf(&b, "%s: %v\n", name, err)
+			return
+		}
+		fmt.Fprintf(&b, "%s: ok\n", name)
+	}
+	switch {
+	case h.draining.Load():
+		check("worker", errors.New("draining"))
+	case !h.running.Load():
+		check("worker", errors.New("starting"))
+	default:
+		check("worker", nil)
+	}
+	if nc := h.nc.Load(); nc == nil || !nc.IsConnected() {
+		check("nats", errors.New("not connected"))
+	} else {
+		check("nats", nil)
+	}
+	if h.running.Load() && h.redisPing != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		err := h.redisPing(ctx)
+		cancel()
+		if err != nil {
+			err = errors.New("unreachable")
+		}
+		check("redis", err)
+	}
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, _ = io.WriteString(w, b.String())
+}
+
+// startMetrics serves /metrics, /healthz and /readyz on addr until the
+// returned stop is called.
+func startMetrics(addr string, reg *prometheus.Registry, h *health, log *slog.Logger, listening func(net.Addr)) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", h.live)
+	mux.HandleFunc("GET /readyz", h.ready)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server failed", "err", err)
+		}
+	})
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	if listening != nil {
+		listening(ln.Addr())
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		wg.Wait()
+	}, nil
+}

@@ -15,8 +15,9 @@ import (
 // sweepLoop periodically dead-letters messages published for robots this
 // worker does not know, so they are never stuck in the stream unseen.
 func (w *Worker) sweepLoop(ctx context.Context) {
+	idle := map[string]int{}
 	for {
-		if err := w.sweep(ctx); err != nil && ctx.Err() == nil {
+		if err := w.sweep(ctx, idle); err != nil && ctx.Err() == nil {
 			w.log.Warn("unknown-robot sweep failed", "err", err)
 		}
 		if !sleep(ctx, w.cfg.SweepInterval) {
@@ -26,26 +27,71 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 }
 
 // sweep drains the subjects of unconfigured robots into the dead-letter
-// stream. A subject another worker has a consumer for (a robot configured
-// there, during a rolling deploy) is left alone: the work-queue stream
-// refuses a second consumer on it.
-func (w *Worker) sweep(ctx context.Context) error {
+// stream.
+//
+// A subject that still has a robot consumer is left alone while any worker
+// pulls from it (the robot is configured there, e.g. during a rolling
+// deploy): the work-queue stream refuses a second consumer on it. A robot
+// consumer seen abandoned (no pull waiting, nothing pending) by two sweeps in
+// a row belongs to a robot removed from every worker's config: it is deleted
+// and its messages dead-lettered, never left in the stream unseen. idle
+// counts those sightings per robot across sweeps.
+func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 	pending, err := w.cfg.Topology.PendingRobots(ctx, w.js)
 	if err != nil {
 		return err
+	}
+	for robot := range idle {
+		if _, ok := pending[robot]; !ok {
+			delete(idle, robot)
+		}
 	}
 	for robot := range pending {
 		if _, ok := w.robots[robot]; ok {
 			continue
 		}
-		if err := w.sweepRobot(ctx, robot); err != nil {
+		swept, err := w.sweepRobot(ctx, robot)
+		if err != nil {
 			return err
+		}
+		if swept {
+			delete(idle, robot)
+			continue
+		}
+		if w.abandoned(ctx, robot) {
+			idle[robot]++
+		} else {
+			delete(idle, robot)
+		}
+		if idle[robot] >= 2 {
+			w.log.Warn("robot is configured on no worker; removing its idle consumer and dead-lettering its messages", "robot", robot)
+			err := w.js.DeleteConsumer(ctx, w.cfg.Topology.OutStream(), w.cfg.Topology.ConsumerName(robot))
+			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return fmt.Errorf("worker: delete abandoned consumer of %s: %w", robot, err)
+			}
+			delete(idle, robot)
+			if _, err := w.sweepRobot(ctx, robot); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (w *Worker) sweepRobot(ctx context.Context, robot string) error {
+// abandoned reports whether robot's consumer exists with no pull waiting
+// and no message pending: no worker serves it right now.
+func (w *Worker) abandoned(ctx context.Context, robot string) bool {
+	c, err := w.js.Consumer(ctx, w.cfg.Topology.OutStream(), w.cfg.Topology.ConsumerName(robot))
+	if err != nil {
+		return false
+	}
+	info := c.CachedInfo()
+	return info.NumWaiting == 0 && info.NumAckPending == 0
+}
+
+// sweepRobot dead-letters robot's messages through a temporary consumer. It
+// reports false when another consumer owns the subject.
+func (w *Worker) sweepRobot(ctx context.Context, robot string) (bool, error) {
 	topo := w.cfg.Topology
 	name := "unknown_" + robot
 	c, err := w.js.CreateOrUpdateConsumer(ctx, topo.OutStream(), jetstream.ConsumerConfig{
@@ -58,15 +104,15 @@ func (w *Worker) sweepRobot(ctx context.Context, robot string) error {
 	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrConsumerExists) || isOverlap(err) {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("worker: sweep consumer for %s: %w", robot, err)
+		return false, fmt.Errorf("worker: sweep consumer for %s: %w", robot, err)
 	}
 	hctx := context.WithoutCancel(ctx)
 	for ctx.Err() == nil {
 		batch, err := c.Fetch(64, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			return fmt.Errorf("worker: sweep %s: %w", robot, err)
+			return true, fmt.Errorf("worker: sweep %s: %w", robot, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
@@ -80,7 +126,7 @@ func (w *Worker) sweepRobot(ctx context.Context, robot string) error {
 	if err := w.js.DeleteConsumer(hctx, topo.OutStream(), name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		w.log.Warn("could not delete sweep consumer", "robot", robot, "err", err)
 	}
-	return nil
+	return true, nil
 }
 
 func (w *Worker) deadLetterUnknown(ctx context.Context, robot string, msg jetstream.Msg) {

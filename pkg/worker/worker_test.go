@@ -244,3 +244,25 @@ func TestWorkerStoppedMidBurstLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// A robot removed from the configuration of every worker leaves its durable
+// consumer behind; messages still published for it are dead-lettered as
+// unknown_robot once the consumer is seen abandoned, never left unseen.
+func TestRemovedRobotIsDeadLettered(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformDingTalk, "kept", "sec", "sec", nil, dingLimit)
+	r.addRobot(robotsim.PlatformDingTalk, "retired", "sec", "sec", nil, dingLimit)
+	r.publish(envelope.New("retired", text("before")))
+	stop := r.startWorker(nil)
+	r.waitReceived("retired", 1, 20*time.Second)
+	stop()
+
+	r.robots = r.robots[:1] // the new config knows only "kept"
+	late := envelope.New("retired", text("after the robot was removed"))
+	r.publish(late)
+	r.startWorker(nil)
+	dl := r.waitDead(1, 20*time.Second)[0].Record
+	require.Equal(t, deadletter.ReasonUnknownRobot, dl.Reason)
+	require.Equal(t, late.ID, dl.Envelope.ID)
+	require.Len(t, r.sim.Received("retired"), 1)
+}

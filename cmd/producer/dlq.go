@@ -251,6 +251,7 @@ func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr
 	robot := fs.String("robot", "", "with --all: only this robot's dead letters")
 	reason := fs.String("reason", "", "with --all: only dead letters of this reason")
 	del := fs.Bool("delete", false, "delete each replayed dead letter")
+	force := fs.Bool("force", false, "replay even what was replayed within the duplicate window")
 	pos, err := parseArgs(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, dlqUsage)
@@ -306,9 +307,17 @@ func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr
 			return fmt.Errorf("dlq replay: interrupted: %w (%d replayed, %d skipped, %d failed)", err, replayed, skipped, failed)
 		}
 		rctx, cancel := context.WithTimeout(ctx, g.timeout)
-		e, err := deadletter.Replay(rctx, s.js, s.topo, seq, *del)
+		replay := deadletter.Replay
+		if *force {
+			replay = deadletter.ReplayAgain
+		}
+		e, err := replay(rctx, s.js, s.topo, seq, *del)
 		cancel()
 		switch {
+		case errors.Is(err, deadletter.ErrAlreadyReplayed):
+			skipped++
+			fmt.Fprintf(stdout, "seq %d: already replayed moments ago (id=%s robot=%s); skipped, dead letter kept (--force replays it again)\n",
+				seq, e.Record.Envelope.ID, e.Record.Robot)
 		case errors.Is(err, deadletter.ErrNotReplayable):
 			skipped++
 			fmt.Fprintf(stdout, "seq %d: not replayable (reason %s, robot %s): the record holds no envelope; skipped\n",

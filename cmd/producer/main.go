@@ -286,8 +286,8 @@ const dlqUsage = `producer dlq: inspect and replay dead letters.
 
   producer dlq list [--robot R] [--limit N] [--json]
   producer dlq show SEQ
-  producer dlq replay SEQ... [--delete]
-  producer dlq replay --all [--robot R] [--reason REASON] [--delete]
+  producer dlq replay SEQ... [--delete] [--force]
+  producer dlq replay --all [--robot R] [--reason REASON] [--delete] [--force]
 
   list              a table of dead letters, oldest first (--limit 0: all;
                     --json: one full record per line)
@@ -297,6 +297,9 @@ const dlqUsage = `producer dlq: inspect and replay dead letters.
                     records without an envelope (decode failures) are skipped
     --all           every dead letter; --robot and --reason narrow the choice
     --delete        remove each replayed record from the dead-letter stream
+    --force         replay also records replayed within the duplicate window
+                    (two minutes by default), which are otherwise skipped so
+                    that a repeated command sends nothing twice
 `
 
 const usageText = `producer: hand notifications to botrelay; inspect and replay dead letters.

@@ -159,6 +159,7 @@ type bulk struct {
 	lines []int
 
 	published, failed int
+	duplicates        int // of published: already held by the stream
 }
 
 func (b *bulk) fail(lineNo int, err error) {
@@ -181,22 +182,29 @@ func (b *bulk) flush(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
 	defer cancel()
-	errs, _ := b.pub.PublishAll(ctx, b.envs)
-	for i, env := range b.envs {
-		if err := errs[i]; err != nil {
-			// PublishAll names the batch index; the line number says more.
-			if inner := errors.Unwrap(err); inner != nil {
-				err = inner
-			}
-			b.fail(b.lines[i], fmt.Errorf("publish id=%s robot=%s: %w", env.ID, env.Robot, err))
+	results, _ := b.pub.PublishAll(ctx, b.envs)
+	for i, res := range results {
+		if res.Err != nil {
+			b.fail(b.lines[i], res.Err) // it names the id and robot
 			continue
 		}
 		b.published++
-		fmt.Fprintf(b.stdout, "line %d: published id=%s robot=%s\n", b.lines[i], env.ID, env.Robot)
+		status := "published"
+		if res.Ack.Duplicate {
+			b.duplicates++
+			status = "duplicate"
+		}
+		fmt.Fprintf(b.stdout, "line %d: %s id=%s robot=%s seq=%d\n", b.lines[i], status, res.ID, res.Robot, res.Ack.Sequence)
 	}
 	b.envs, b.lines = b.envs[:0], b.lines[:0]
 }
 
+// summary counts the lines: duplicates count as published (the stream
+// holds them) and are named when there are any.
 func (b *bulk) summary() string {
-	return fmt.Sprintf("%d published, %d failed", b.published, b.failed)
+	s := fmt.Sprintf("%d published, %d failed", b.published, b.failed)
+	if b.duplicates > 0 {
+		s += fmt.Sprintf(" (%d of the published were duplicates, already stored)", b.duplicates)
+	}
+	return s
 }

@@ -120,7 +120,7 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 		return sendFile(ctx, g, topo, f.file, stdin, stdout, stderr)
 	}
 
-	envs, err := f.envelopes(stdin, time.Now)
+	base, robots, err := f.envelopes(stdin, time.Now)
 	if err != nil {
 		return err
 	}
@@ -136,24 +136,30 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 	if err != nil {
 		return err
 	}
+	pctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	var results []publisher.Result
+	if len(robots) == 1 {
+		ack, err := pub.Publish(pctx, base)
+		results = []publisher.Result{{ID: base.ID, Robot: base.Robot, Ack: ack, Err: err}}
+	} else {
+		results, _ = pub.FanOut(pctx, base, robots)
+	}
 	failed := 0
-	for _, env := range envs {
-		pctx, cancel := context.WithTimeout(ctx, g.timeout)
-		ack, err := pub.Publish(pctx, env)
-		cancel()
-		if err != nil {
+	for _, res := range results {
+		if res.Err != nil {
 			failed++
-			fmt.Fprintf(stderr, "failed id=%s robot=%s: %v\n", env.ID, env.Robot, err)
+			fmt.Fprintf(stderr, "failed id=%s robot=%s: %v\n", res.ID, res.Robot, res.Err)
 			continue
 		}
 		status := "sent"
-		if ack.Duplicate {
+		if res.Ack.Duplicate {
 			status = "duplicate"
 		}
-		fmt.Fprintf(stdout, "%s id=%s robot=%s seq=%d\n", status, env.ID, env.Robot, ack.Sequence)
+		fmt.Fprintf(stdout, "%s id=%s robot=%s seq=%d\n", status, res.ID, res.Robot, res.Ack.Sequence)
 	}
 	if failed > 0 {
-		return fmt.Errorf("send: %d of %d messages not published", failed, len(envs))
+		return fmt.Errorf("send: %d of %d messages not published", failed, len(results))
 	}
 	return nil
 }
@@ -213,21 +219,22 @@ func readFileOrStdin(name string, stdin io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// envelopes builds and validates one envelope per robot: the envelope
-// itself for one robot, its [envelope.Envelope.ForRobot] copies (ids
-// "<id>.<robot>", as [publisher.Publisher.FanOut] makes) for several.
-// Every copy is validated before anything is published.
-func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) ([]*envelope.Envelope, error) {
-	robots := f.robotNames()
+// envelopes builds the message the flags describe and validates it for
+// every robot: for one robot it is the envelope itself; for several,
+// [publisher.Publisher.FanOut] publishes its [envelope.Envelope.ForRobot]
+// copies (ids "<id>.<robot>"), and each copy is validated here first, so
+// nothing is published when any is invalid.
+func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) (base *envelope.Envelope, robots []string, err error) {
+	robots = f.robotNames()
 	if len(robots) == 0 {
-		return nil, usagef("send: --robot is required")
+		return nil, nil, usagef("send: --robot is required")
 	}
 	if f.ttl < 0 {
-		return nil, usagef("send: --ttl must not be negative, not %s", f.ttl)
+		return nil, nil, usagef("send: --ttl must not be negative, not %s", f.ttl)
 	}
 	msg, err := f.message(stdin)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := []envelope.Option{envelope.WithClock(now)}
 	if f.id != "" {
@@ -242,16 +249,16 @@ func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) ([]*envelop
 	if f.ttl > 0 {
 		opts = append(opts, envelope.WithTTL(f.ttl))
 	}
-	base := envelope.New(robots[0], msg, opts...)
-	envs := []*envelope.Envelope{base}
+	base = envelope.New(robots[0], msg, opts...)
+	copies := []*envelope.Envelope{base}
 	if len(robots) > 1 {
-		envs = envs[:0]
+		copies = copies[:0]
 		for _, r := range robots {
-			envs = append(envs, base.ForRobot(r, 0))
+			copies = append(copies, base.ForRobot(r, 0))
 		}
 	}
 	var probs []string
-	for _, env := range envs {
+	for _, env := range copies {
 		for _, p := range describeProblems(env.Validate(), true) {
 			if rest, ok := strings.CutPrefix(p, "robot: "); ok {
 				p = fmt.Sprintf("robot %q: %s", env.Robot, rest)
@@ -262,9 +269,9 @@ func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) ([]*envelop
 		}
 	}
 	if len(probs) > 0 {
-		return nil, fmt.Errorf("send: invalid message, nothing published:\n  %s", strings.Join(probs, "\n  "))
+		return nil, nil, fmt.Errorf("send: invalid message, nothing published:\n  %s", strings.Join(probs, "\n  "))
 	}
-	return envs, nil
+	return base, robots, nil
 }
 
 // flagHints names the send flag that sets an envelope field.

@@ -82,33 +82,98 @@ type Entry struct {
 // ErrNotReplayable is returned when a dead letter holds no decodable envelope.
 var ErrNotReplayable = errors.New("deadletter: record has no envelope to replay")
 
+// ErrAlreadyReplayed is returned by [Replay] when the outbound stream
+// already holds the replay of that dead letter: it was replayed within the
+// stream's duplicate window (two minutes by default), e.g. a double click.
+// Nothing new is stored and the dead letter is kept. [ReplayAgain] replays
+// it all the same.
+var ErrAlreadyReplayed = errors.New("deadletter: already replayed within the duplicate window")
+
+// listBatch is how many dead letters [List] asks the server for at a time.
+const listBatch = 256
+
 // List returns up to limit dead letters (all when limit <= 0), oldest first,
-// optionally only those of robot.
+// optionally only those of robot. It reads the dead-letter stream with an
+// ordered consumer, filtered on the server to robot's subject, up to the
+// last dead letter stored when it started: records written meanwhile are
+// not waited for. A ctx without a deadline gets a default timeout of 30s
+// (a large dead-letter stream takes a while).
 func List(ctx context.Context, js jetstream.JetStream, topo stream.Topology, robot string, limit int) ([]Entry, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
 	s, err := js.Stream(ctx, topo.DLQStream())
 	if err != nil {
 		return nil, fmt.Errorf("deadletter: %s: %w", topo.DLQStream(), err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("deadletter: info: %w", err)
+	// The last sequence to read: the stream's last, or robot's last.
+	last := s.CachedInfo().State.LastSeq
+	if s.CachedInfo().State.Msgs == 0 {
+		return nil, nil
 	}
-	var out []Entry
-	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
-		if limit > 0 && len(out) >= limit {
-			break
-		}
-		e, err := Get(ctx, js, topo, seq)
+	cfg := jetstream.OrderedConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: time.Minute, // deleted below; this is the fallback
+		MaxResetAttempts:  3,           // nats.go's default retries forever
+	}
+	if robot != "" {
+		subj := topo.DLQSubject(robot)
+		m, err := s.GetLastMsgForSubject(ctx, subj)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
+			return nil, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("deadletter: last dead letter of robot %s: %w", robot, err)
 		}
-		if robot != "" && e.Record.Robot != robot {
-			continue
+		last = m.Sequence
+		// One subject: nats.go sends it as FilterSubject, which
+		// nats-server 2.9 understands too.
+		cfg.FilterSubjects = []string{subj}
+	}
+	c, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("deadletter: read %s: %w", topo.DLQStream(), err)
+	}
+	batch := listBatch
+	if limit > 0 {
+		batch = min(batch, limit)
+	}
+	it, err := c.Messages(jetstream.PullMaxMessages(batch))
+	if err != nil {
+		return nil, fmt.Errorf("deadletter: read %s: %w", topo.DLQStream(), err)
+	}
+	defer func() {
+		it.Stop()
+		if info := c.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = s.DeleteConsumer(dctx, info.Name)
+			cancel()
 		}
-		out = append(out, e)
+	}()
+	var out []Entry
+	for limit <= 0 || len(out) < limit {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("deadletter: read %s (%d read): %w", topo.DLQStream(), len(out), err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("deadletter: read %s: %w", topo.DLQStream(), err)
+		}
+		seq := meta.Sequence.Stream
+		if seq > last {
+			break // written after List started
+		}
+		var rec Record
+		if err := json.Unmarshal(m.Data(), &rec); err != nil {
+			return nil, fmt.Errorf("deadletter: decode record %d: %w", seq, err)
+		}
+		out = append(out, Entry{Seq: seq, Record: rec})
+		if seq == last || meta.NumPending == 0 {
+			break
+		}
 	}
 	return out, nil
 }
@@ -131,10 +196,44 @@ func Get(ctx context.Context, js jetstream.JetStream, topo stream.Topology, seq 
 }
 
 // Replay publishes the envelope of dead letter seq again to its robot's
-// outbound subject. The publish carries a dedup id distinct from the
-// original's (the original's would be dropped inside the duplicate window).
-// When remove is true the dead letter is deleted once the replay is stored.
+// outbound subject, and when remove is true deletes the dead letter once
+// the replay is stored.
+//
+// The publish carries the dedup id "replay:<envelope id>:<seq>": distinct
+// from the original's (which the stream would drop inside its duplicate
+// window), and the same for every replay of this dead letter, so a double
+// click or a retried command inside the duplicate window stores one copy.
+// The second gets an error matching [ErrAlreadyReplayed] and deletes
+// nothing, even with remove: deleting is left to the call that stored the
+// replay. After the window the same dead letter can be replayed again;
+// [ReplayAgain] does it inside the window too.
+//
+// A record without an envelope gives [ErrNotReplayable]; a missing one an
+// error matching [jetstream.ErrMsgNotFound]. The entry is returned whenever
+// it was read.
 func Replay(ctx context.Context, js jetstream.JetStream, topo stream.Topology, seq uint64, remove bool) (Entry, error) {
+	return replay(ctx, js, topo, seq, remove, "")
+}
+
+// ReplayAgain is [Replay] for an operator who means to replay a dead letter
+// once more although it was replayed moments ago: its dedup id adds a
+// fresh nonce ("replay:<envelope id>:<seq>:<nonce>"), so it never matches
+// an earlier replay and gives no protection against a double click.
+func ReplayAgain(ctx context.Context, js jetstream.JetStream, topo stream.Topology, seq uint64, remove bool) (Entry, error) {
+	return replay(ctx, js, topo, seq, remove, envelope.NewID())
+}
+
+// ReplayMsgID is the dedup id of a replay of dead letter seq holding the
+// envelope envID; nonce is empty for [Replay] and fresh for [ReplayAgain].
+func ReplayMsgID(envID string, seq uint64, nonce string) string {
+	id := "replay:" + envID + ":" + strconv.FormatUint(seq, 10)
+	if nonce != "" {
+		id += ":" + nonce
+	}
+	return id
+}
+
+func replay(ctx context.Context, js jetstream.JetStream, topo stream.Topology, seq uint64, remove bool, nonce string) (Entry, error) {
 	e, err := Get(ctx, js, topo, seq)
 	if err != nil {
 		return Entry{}, err
@@ -147,9 +246,14 @@ func Replay(ctx context.Context, js jetstream.JetStream, topo stream.Topology, s
 	if err != nil {
 		return e, fmt.Errorf("deadletter: replay %d: %w", seq, err)
 	}
-	msgID := "replay:" + env.ID + ":" + strconv.FormatUint(seq, 10)
-	if _, err := js.Publish(ctx, topo.OutSubject(env.Robot), data, jetstream.WithMsgID(msgID)); err != nil {
+	msgID := ReplayMsgID(env.ID, seq, nonce)
+	ack, err := js.Publish(ctx, topo.OutSubject(env.Robot), data, jetstream.WithMsgID(msgID))
+	if err != nil {
 		return e, fmt.Errorf("deadletter: replay %d: publish: %w", seq, err)
+	}
+	if ack.Duplicate {
+		return e, fmt.Errorf("%w: dead letter %d (id %s) is already in %s at sequence %d; the dead letter is kept",
+			ErrAlreadyReplayed, seq, env.ID, topo.OutStream(), ack.Sequence)
 	}
 	if remove {
 		s, err := js.Stream(ctx, topo.DLQStream())

@@ -1,14 +1,10 @@
-// Package publisher is the Go API services use to hand messages to botrelay:
-// it validates an envelope, publishes it to its robot's subject with the
-// envelope id as the JetStream dedup id, and waits for the stream's
-// acknowledgement, so a message is either stored durably or the caller gets
-// an error.
 package publisher
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -16,59 +12,159 @@ import (
 	"github.com/botrelay/botrelay/pkg/stream"
 )
 
+// DefaultTimeout bounds a call whose context has no deadline, as nats.go
+// does for its own API calls.
+const DefaultTimeout = 5 * time.Second
+
+// ErrInvalidOption is returned by [New] for an option with a bad value.
+var ErrInvalidOption = errors.New("publisher: invalid option")
+
+// ErrNoStream is returned (wrapping [jetstream.ErrNoStreamResponse]) when
+// no stream answered a publish: the outbound stream does not exist, or it
+// does not listen on the robot's subject (a wrong topology prefix).
+var ErrNoStream = errors.New("publisher: no stream stored the message")
+
 // Publisher publishes envelopes. It is safe for concurrent use.
 type Publisher struct {
-	js   jetstream.JetStream
-	topo stream.Topology
+	js      jetstream.JetStream
+	topo    stream.Topology
+	timeout time.Duration
+}
+
+// Option configures a [Publisher].
+type Option func(*options) error
+
+type options struct {
+	timeout time.Duration
+}
+
+// WithDefaultTimeout sets how long a call whose context has no deadline
+// may take (default [DefaultTimeout]). It must be positive.
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: default timeout must be positive, not %s", ErrInvalidOption, d)
+		}
+		o.timeout = d
+		return nil
+	}
 }
 
 // New returns a publisher on js for the deployment topo (the zero Topology
-// is production's).
-func New(js jetstream.JetStream, topo stream.Topology) (*Publisher, error) {
+// is production's). Options: [WithDefaultTimeout].
+func New(js jetstream.JetStream, topo stream.Topology, opts ...Option) (*Publisher, error) {
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
-	return &Publisher{js: js, topo: topo}, nil
+	o := options{timeout: DefaultTimeout}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	return &Publisher{js: js, topo: topo, timeout: o.timeout}, nil
 }
 
 // Ack is the stream's acknowledgement of one publish.
 type Ack struct {
-	// Sequence is the message's position in the outbound stream.
+	// Sequence is the message's position in the outbound stream. For a
+	// duplicate it is the sequence of the copy stored first.
 	Sequence uint64
 	// Duplicate is true when the stream already held this envelope id
 	// (within its duplicate window) and stored nothing new.
 	Duplicate bool
 }
 
-// Publish validates env and publishes it, waiting for the acknowledgement.
-func (p *Publisher) Publish(ctx context.Context, env *envelope.Envelope) (Ack, error) {
+// Result is the outcome of one envelope of [Publisher.PublishAll] or
+// [Publisher.FanOut].
+type Result struct {
+	// ID and Robot name the envelope published (for a fan-out, the
+	// robot's copy with its derived id).
+	ID    string
+	Robot string
+	// Ack is the stream's acknowledgement; zero when Err is set.
+	Ack Ack
+	// Err is nil when the stream stored the envelope (or already held it:
+	// see [Ack.Duplicate]). An invalid envelope's error matches
+	// [envelope.ErrInvalid]; a missing stream's matches [ErrNoStream].
+	Err error
+}
+
+// withDefaultTimeout returns ctx bounded by the publisher's default timeout
+// when it has no deadline of its own.
+func (p *Publisher) withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, p.timeout)
+}
+
+// encode validates env and returns its encoding, or an error naming it.
+func encode(env *envelope.Envelope) ([]byte, error) {
+	if env == nil {
+		return nil, fmt.Errorf("publisher: %w: nil envelope", envelope.ErrInvalid)
+	}
 	data, err := envelope.Encode(env)
 	if err != nil {
-		return Ack{}, fmt.Errorf("publisher: %w", err)
+		return nil, fmt.Errorf("publisher: envelope %q for robot %q: %w", env.ID, env.Robot, err)
 	}
+	return data, nil
+}
+
+// publishError wraps the failure of a publish of env, telling plainly when
+// no stream listens on the subject.
+func (p *Publisher) publishError(env *envelope.Envelope, err error) error {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return fmt.Errorf("%w: publish %s to robot %s: stream %s does not exist or does not listen on %s: %w",
+			ErrNoStream, env.ID, env.Robot, p.topo.OutStream(), p.topo.OutSubject(env.Robot), err)
+	}
+	return fmt.Errorf("publisher: publish %s to robot %s: %w", env.ID, env.Robot, err)
+}
+
+// Publish validates env and publishes it to its robot's subject with the
+// envelope id as the dedup id (Nats-Msg-Id), waiting for the stream's
+// acknowledgement. A ctx without a deadline gets the default timeout.
+func (p *Publisher) Publish(ctx context.Context, env *envelope.Envelope) (Ack, error) {
+	data, err := encode(env)
+	if err != nil {
+		return Ack{}, err
+	}
+	ctx, cancel := p.withDefaultTimeout(ctx)
+	defer cancel()
 	pa, err := p.js.Publish(ctx, p.topo.OutSubject(env.Robot), data, jetstream.WithMsgID(env.ID))
 	if err != nil {
-		return Ack{}, fmt.Errorf("publisher: publish %s to robot %s: %w", env.ID, env.Robot, err)
+		return Ack{}, p.publishError(env, err)
 	}
 	return Ack{Sequence: pa.Sequence, Duplicate: pa.Duplicate}, nil
 }
 
-// PublishAll publishes many envelopes with asynchronous publishes, then waits
-// for every acknowledgement. It returns one error per envelope (nil where it
-// was stored), and a joined error when any failed. Invalid envelopes are
-// reported and not published; the others still are.
-func (p *Publisher) PublishAll(ctx context.Context, envs []*envelope.Envelope) ([]error, error) {
-	errs := make([]error, len(envs))
+// PublishAll publishes many envelopes with asynchronous publishes, then
+// waits for every acknowledgement. It returns one [Result] per envelope, in
+// the order given, and the join of the failed ones' errors (each naming
+// its index), nil when all were stored. Invalid envelopes are reported and
+// not published; the others still are. A ctx without a deadline gets the
+// default timeout for the whole batch.
+func (p *Publisher) PublishAll(ctx context.Context, envs []*envelope.Envelope) ([]Result, error) {
+	ctx, cancel := p.withDefaultTimeout(ctx)
+	defer cancel()
+	results := make([]Result, len(envs))
 	futures := make([]jetstream.PubAckFuture, len(envs))
 	for i, env := range envs {
-		data, err := envelope.Encode(env)
+		if env != nil {
+			results[i].ID, results[i].Robot = env.ID, env.Robot
+		}
+		data, err := encode(env)
 		if err != nil {
-			errs[i] = fmt.Errorf("publisher: envelope %d: %w", i, err)
+			results[i].Err = err
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			results[i].Err = p.publishError(env, err)
 			continue
 		}
 		f, err := p.js.PublishAsync(p.topo.OutSubject(env.Robot), data, jetstream.WithMsgID(env.ID))
 		if err != nil {
-			errs[i] = fmt.Errorf("publisher: envelope %d (%s): %w", i, env.ID, err)
+			results[i].Err = p.publishError(env, err)
 			continue
 		}
 		futures[i] = f
@@ -78,20 +174,38 @@ func (p *Publisher) PublishAll(ctx context.Context, envs []*envelope.Envelope) (
 			continue
 		}
 		select {
-		case <-f.Ok():
+		case pa := <-f.Ok():
+			results[i].Ack = Ack{Sequence: pa.Sequence, Duplicate: pa.Duplicate}
 		case err := <-f.Err():
-			errs[i] = fmt.Errorf("publisher: envelope %d (%s): %w", i, envs[i].ID, err)
+			results[i].Err = p.publishError(envs[i], err)
 		case <-ctx.Done():
-			errs[i] = fmt.Errorf("publisher: envelope %d (%s): %w", i, envs[i].ID, ctx.Err())
+			results[i].Err = p.publishError(envs[i], fmt.Errorf("waiting for the acknowledgement: %w", ctx.Err()))
 		}
 	}
-	return errs, errors.Join(errs...)
+	return results, joinErrors(results)
 }
 
-// FanOut publishes a copy of env to each robot (ids "<id>.<robot>"), so one
-// notification reaches many groups, each copy rate-limited and retried on
-// its own.
-func (p *Publisher) FanOut(ctx context.Context, env *envelope.Envelope, robots []string) ([]error, error) {
+// joinErrors joins the results' errors, each prefixed with its index.
+func joinErrors(results []Result) error {
+	var errs []error
+	for i, r := range results {
+		if r.Err != nil {
+			errs = append(errs, fmt.Errorf("envelope %d: %w", i, r.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FanOut publishes a copy of env to each robot, with ids "<id>.<robot>"
+// (see [envelope.Envelope.ForRobot]), so one notification reaches many
+// groups, each copy rate-limited and retried on its own. Because the ids
+// are deterministic, repeating a fan-out stores nothing new (each result's
+// [Ack.Duplicate] is set). It returns one [Result] per robot, in the order
+// given, like [Publisher.PublishAll].
+func (p *Publisher) FanOut(ctx context.Context, env *envelope.Envelope, robots []string) ([]Result, error) {
+	if env == nil {
+		return nil, fmt.Errorf("publisher: fan-out: %w: nil envelope", envelope.ErrInvalid)
+	}
 	envs := make([]*envelope.Envelope, len(robots))
 	for i, r := range robots {
 		envs[i] = env.ForRobot(r, 0)

@@ -18,6 +18,11 @@ const DefaultPrefix = "botrelay"
 // ErrInvalidPrefix is returned for a prefix that can't name subjects and streams.
 var ErrInvalidPrefix = errors.New("stream: invalid prefix")
 
+// ErrIncompatible is returned by [Topology.Ensure] for an existing stream
+// whose retention or storage differs from botrelay's: the server can't
+// change those in place, so an operator has to recreate the stream.
+var ErrIncompatible = errors.New("stream: existing stream is incompatible")
+
 var prefixRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,32}$`)
 
 // Topology names the streams, subjects and consumers of one deployment.
@@ -70,7 +75,11 @@ func (t Topology) RobotFromSubject(subject string) string {
 func (t Topology) ConsumerName(robot string) string { return "robot_" + robot }
 
 // Ensure creates the outbound and dead-letter streams, or updates them to
-// this configuration. It is safe to call from every worker at start.
+// this configuration. It is safe to call from every worker at start: when
+// the streams already match it changes nothing, and an update touches only
+// the settings botrelay manages (subjects, discard policy, replicas,
+// duplicate window, description), keeping limits an operator set. A stream
+// of another retention or storage gives [ErrIncompatible].
 func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	if err := t.Validate(); err != nil {
 		return err
@@ -121,8 +130,11 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		return fmt.Errorf("stream: look up %s: %w", cfg.Name, err)
 	}
 	have := s.CachedInfo().Config
-	if slices.Equal(have.Subjects, cfg.Subjects) && have.Retention == cfg.Retention && have.Storage == cfg.Storage &&
-		have.Discard == cfg.Discard && have.Replicas == cfg.Replicas && have.Duplicates == cfg.Duplicates &&
+	if have.Retention != cfg.Retention || have.Storage != cfg.Storage {
+		return fmt.Errorf("%w: %s has retention %s and storage %s, botrelay needs retention %s and storage %s: drain and recreate it",
+			ErrIncompatible, cfg.Name, have.Retention, have.Storage, cfg.Retention, cfg.Storage)
+	}
+	if slices.Equal(have.Subjects, cfg.Subjects) && have.Discard == cfg.Discard && have.Replicas == cfg.Replicas && have.Duplicates == cfg.Duplicates &&
 		have.Description == cfg.Description {
 		return nil
 	}

@@ -82,4 +82,3 @@ func ExampleWorker_Run() {
 	// delivered after 1 attempt: disk full on db-3
 	// drained: <nil>
 }
-

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/botrelay/botrelay/pkg/envelope"
 )
@@ -136,5 +137,5 @@ func dingTalkKeywordText(b *dingTalkBody) string {
 			parts = append(parts, l.Title)
 		}
 	}
-	return joinLines(parts)
+	return strings.Join(parts, "\n")
 }

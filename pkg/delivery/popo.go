@@ -62,21 +62,6 @@ func popoMessage(env *envelope.Envelope) (string, error) {
 	return text, nil
 }
 
-// joinLines joins the non-empty parts with newlines.
-func joinLines(parts []string) string {
-	var b strings.Builder
-	for _, p := range parts {
-		if p == "" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(p)
-	}
-	return b.String()
-}
-
 // withMentions appends sep+"@id" to content for every mentioned mobile and
 // user id whose "@id" is not already in it.
 func withMentions(content string, at *envelope.At, sep string) string {

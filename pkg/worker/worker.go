@@ -198,7 +198,19 @@ func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
 	for ctx.Err() == nil {
 		msg, err := c.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			switch {
+			case errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout), ctx.Err() != nil:
+			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
+				// Deleted by an operator, or lost with the server's state:
+				// create it again rather than stop serving the robot.
+				w.log.Warn("robot consumer is gone; creating it again", "robot", rb.Name)
+				if nc, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, rb.Name, w.cfg.AckWait); err == nil {
+					c = nc
+				} else {
+					w.log.Error("could not create robot consumer", "robot", rb.Name, "err", err)
+					sleep(ctx, time.Second)
+				}
+			default:
 				w.log.Warn("fetch failed", "robot", rb.Name, "err", err)
 				sleep(ctx, time.Second)
 			}

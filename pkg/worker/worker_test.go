@@ -266,3 +266,16 @@ func TestRemovedRobotIsDeadLettered(t *testing.T) {
 	require.Equal(t, late.ID, dl.Envelope.ID)
 	require.Len(t, r.sim.Received("retired"), 1)
 }
+
+// A robot's consumer deleted under a running worker is created again and
+// the robot keeps being served.
+func TestConsumerRecreated(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "phoenix", "sec", "sec", nil, popoLimit)
+	r.startWorker(nil)
+	r.publish(envelope.New("phoenix", text("one")))
+	r.waitReceived("phoenix", 1, 20*time.Second)
+	require.NoError(t, r.js.DeleteConsumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName("phoenix")))
+	r.publish(envelope.New("phoenix", text("two")))
+	r.waitReceived("phoenix", 2, 20*time.Second)
+}

@@ -287,6 +287,10 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 			return
 		}
 		start := time.Now()
+		if env.Expired(start) { // it expired while waiting for its slot
+			<-w.sem
+			continue
+		}
 		res := w.cfg.Sender.Deliver(hctx, rb.Robot, env)
 		<-w.sem
 		w.m.latency.WithLabelValues(rb.Name).Observe(time.Since(start).Seconds())

@@ -12,6 +12,7 @@ import (
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
 	"github.com/botrelay/botrelay/pkg/worker"
 )
@@ -278,4 +279,20 @@ func TestConsumerRecreated(t *testing.T) {
 	require.NoError(t, r.js.DeleteConsumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName("phoenix")))
 	r.publish(envelope.New("phoenix", text("two")))
 	r.waitReceived("phoenix", 2, 20*time.Second)
+}
+
+// A message that expires while it waits for its robot's slot is
+// dead-lettered as expired, not posted late.
+func TestExpiresWhileWaiting(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second})
+	r.addRobot(robotsim.PlatformDingTalk, "busy", "sec", "sec", nil, limiter.Limit{Max: 1, Window: 2 * time.Second})
+	first := envelope.New("busy", text("first"))
+	late := envelope.New("busy", text("stale soon"), envelope.WithTTL(500*time.Millisecond))
+	r.publish(first)
+	r.publish(late)
+	r.startWorker(nil)
+	dl := r.waitDead(1, 20*time.Second)[0].Record
+	require.Equal(t, deadletter.ReasonExpired, dl.Reason)
+	require.Equal(t, late.ID, dl.Envelope.ID)
+	require.Len(t, r.sim.Received("busy"), 1, "only the first was posted")
 }

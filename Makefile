@@ -29,9 +29,12 @@ fmt:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## bench: limiter decisions/s against the real Redis, delivery throughput.
+## bench: limiter decisions/s and round trips against the real Redis;
+## end-to-end delivery throughput; head-of-line latency. See docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./pkg/limiter/ ./pkg/envelope/ ./pkg/worker/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./pkg/limiter/
+	$(GO) test -run '^$$' -bench DeliveryThroughput -benchtime 5000x ./pkg/worker/
+	$(GO) test -run '^$$' -bench HeadOfLine -benchtime 100x ./pkg/worker/
 
 ## demo: embedded NATS + robot simulator + worker + producer, no installs.
 demo:

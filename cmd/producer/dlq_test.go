@@ -207,6 +207,33 @@ func TestDLQReplaySelection(t *testing.T) {
 	}
 }
 
+func TestDLQReplayTwice(t *testing.T) {
+	f := newFixture(t)
+	seedDLQ(t, f)
+	r := f.run(t, "", "dlq", "replay", "1")
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, "1 replayed, 0 skipped, 0 failed")
+
+	// The same command again (a retry, a double click) sends nothing, and
+	// --delete deletes nothing: the first replay owns the record.
+	r = f.run(t, "", "dlq", "replay", "1", "--delete")
+	require.NoError(t, r.err, "an already replayed record is skipped, not failed")
+	require.Contains(t, r.stdout, "seq 1: already replayed moments ago (id=dl-ops robot=ops); skipped, dead letter kept (--force replays it again)")
+	require.Contains(t, r.stdout, "0 replayed, 1 skipped, 0 failed")
+	require.Len(t, f.outbound(t), 1)
+	require.Equal(t, []uint64{1, 2, 3}, f.dlqSeqs(t))
+
+	// --force means it.
+	r = f.run(t, "", "dlq", "replay", "1", "--delete", "--force")
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, "seq 1: replayed id=dl-ops robot=ops to "+f.topo.OutSubject("ops")+", dead letter deleted")
+	msgs := f.outbound(t)
+	require.Len(t, msgs, 2)
+	require.Equal(t, "dl-ops", msgs[1].env.ID)
+	require.NotEqual(t, msgs[0].msgID, msgs[1].msgID)
+	require.Equal(t, []uint64{2, 3}, f.dlqSeqs(t))
+}
+
 func TestDLQReplayMissingSeq(t *testing.T) {
 	f := newFixture(t)
 	seedDLQ(t, f)

@@ -212,8 +212,8 @@ func TestSendNDJSON(t *testing.T) {
 			for _, notWant := range []string{"line 1:", "line 2:", "line 3:", "line 7:"} {
 				require.NotContains(t, r.stderr, notWant)
 			}
-			require.Contains(t, r.stdout, "line 1: published id=n-1 robot=ops")
-			require.Contains(t, r.stdout, "line 7: published id=n-7 robot=qa")
+			require.Contains(t, r.stdout, "line 1: published id=n-1 robot=ops seq=1\n")
+			require.Contains(t, r.stdout, "line 7: published id=n-7 robot=qa seq=3\n")
 			require.Contains(t, r.stdout, "3 published, 6 failed")
 
 			msgs := f.outbound(t)
@@ -226,7 +226,7 @@ func TestSendNDJSON(t *testing.T) {
 			require.Equal(t, "dev", two.Robot)
 			require.Len(t, two.ID, 26)
 			require.Equal(t, two.ID, msgs[1].msgID)
-			require.Contains(t, r.stdout, "line 2: published id="+two.ID+" robot=dev")
+			require.Contains(t, r.stdout, "line 2: published id="+two.ID+" robot=dev seq=2\n")
 			require.False(t, two.CreatedAt.Before(before))
 			require.Equal(t, "two", two.Message.Markdown.Text)
 
@@ -257,6 +257,28 @@ func TestSendNDJSONBatches(t *testing.T) {
 	for i := range n {
 		require.True(t, seen[fmt.Sprintf("b-%d", i)], "b-%d stored", i)
 	}
+}
+
+func TestSendNDJSONDuplicates(t *testing.T) {
+	f := newFixture(t)
+	input := `{"id":"d-1","robot":"ops","message":{"text":{"content":"one"}}}
+{"id":"d-2","robot":"dev","message":{"text":{"content":"two"}}}
+`
+	r := f.run(t, input, "send", "-f", "-")
+	require.NoError(t, r.err, r.stderr)
+	require.Equal(t, "line 1: published id=d-1 robot=ops seq=1\n"+
+		"line 2: published id=d-2 robot=dev seq=2\n"+
+		"2 published, 0 failed\n", r.stdout)
+
+	// Sending the file again (a retried job) stores nothing new, and says so
+	// like a single send does.
+	r = f.run(t, input+`{"id":"d-3","robot":"ops","message":{"text":{"content":"three"}}}`, "send", "-f", "-")
+	require.NoError(t, r.err, r.stderr)
+	require.Equal(t, "line 1: duplicate id=d-1 robot=ops seq=1\n"+
+		"line 2: duplicate id=d-2 robot=dev seq=2\n"+
+		"line 3: published id=d-3 robot=ops seq=3\n"+
+		"3 published, 0 failed (2 of the published were duplicates, already stored)\n", r.stdout)
+	require.Len(t, f.outbound(t), 3)
 }
 
 func TestSendNDJSONMissingFile(t *testing.T) {

@@ -261,6 +261,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		Limiter:     lim,
 		Ledger:      led,
 		Concurrency: cfg.Concurrency,
+		AckWait:     time.Duration(cfg.AckWait),
 		MaxAttempts: cfg.Retry.MaxAttempts,
 		MaxElapsed:  time.Duration(cfg.Retry.MaxElapsed),
 		Backoff: worker.Backoff{

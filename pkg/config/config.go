@@ -85,6 +85,10 @@ type Config struct {
 	Prefix string `yaml:"prefix"`
 	// Concurrency bounds simultaneous HTTP deliveries per worker; default 32.
 	Concurrency int `yaml:"concurrency"`
+	// AckWait is how long a message held by a worker that died is kept
+	// from the others before JetStream hands it out again; default 30s,
+	// at least 1s. Live workers heartbeat, so it never limits a long wait.
+	AckWait Duration `yaml:"ack_wait"`
 	// Retry policy.
 	Retry Retry `yaml:"retry"`
 	// Platforms maps "dingtalk" / "popo" to limits overriding the defaults.
@@ -179,6 +183,10 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 32
+	}
+	setDur(&c.AckWait, 30*time.Second)
+	if c.AckWait < Duration(time.Second) {
+		bad("ack_wait: must be at least 1s, got %s", time.Duration(c.AckWait))
 	}
 	if c.Concurrency < 0 {
 		bad("concurrency: must be positive, got %d", c.Concurrency)

@@ -364,3 +364,27 @@ func TestExampleFile(t *testing.T) {
 		require.ErrorContains(t, err, name)
 	}
 }
+
+func TestAckWait(t *testing.T) {
+	base := "robots:\n  - {name: a, platform: popo, webhook: 'https://h/x'}\n"
+	for _, tt := range []struct {
+		name string
+		yaml string
+		want time.Duration
+		err  string
+	}{
+		{name: "default", yaml: base, want: 30 * time.Second},
+		{name: "set", yaml: "ack_wait: 5s\n" + base, want: 5 * time.Second},
+		{name: "too short", yaml: "ack_wait: 100ms\n" + base, err: "ack_wait: must be at least 1s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse([]byte(tt.yaml), func(string) (string, bool) { return "", false })
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, time.Duration(c.AckWait))
+		})
+	}
+}

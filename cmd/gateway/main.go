@@ -1,0 +1,51 @@
+// Command gateway is botrelay's HTTP front for services not written in Go:
+// they POST JSON messages, the gateway publishes them to NATS JetStream
+// (see package pkg/gateway for the endpoints and docs/gateway.md for
+// examples) and answers once the stream has stored them.
+//
+//	gateway --listen :8080 --nats URL --token-env GATEWAY_TOKENS --config robots.yaml
+//
+// Flags (the environment supplies some defaults):
+//
+//	--listen ADDR            HTTP address (default :8080)
+//	--nats URL               NATS server(s), comma-separated; env BOTRELAY_NATS_URL,
+//	                         default nats://127.0.0.1:4222
+//	--prefix P               subject and stream prefix; env BOTRELAY_PREFIX, else the
+//	                         --config file's prefix, else "botrelay"
+//	--token-env NAME         accept the bearer tokens in environment variable NAME
+//	                         (comma-separated); without it there is NO authentication,
+//	                         fit only for a gateway reachable from trusted networks
+//	--robots a,b             accept only these robots (422 for others)
+//	--config FILE            take the accepted robots from the worker's config file
+//	                         (names only; excludes --robots)
+//	--max-body N             largest request body in bytes (default 1 MiB)
+//	--shutdown-timeout D     how long requests in flight may take at shutdown (default 10s)
+//	--log-level L            debug, info, warn or error (default info)
+//	--log-format F           text or json (default text)
+//
+// The gateway starts even when NATS is down: GET /readyz answers 503 and
+// POSTs 503 with Retry-After until it connects. SIGINT or SIGTERM stops
+// accepting connections, lets requests in flight finish and exits 0.
+//
+// Exit status: 0 on success (and -h), 1 on a failure, 2 on a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+	}
+	os.Exit(exitCode(err))
+}

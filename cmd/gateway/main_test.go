@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/stream"
+)
+
+// Credentials used by the tests: never in any output.
+const (
+	token1  = "gwTokenOneS3cret"
+	token2  = "gwTokenTwoS3cret"
+	webhook = "https://oapi.dingtalk.com/robot/send?access_token=dtTokenS3cret"
+	secret  = "SECdingS3cret"
+)
+
+func lookupMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's writes and a test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gatewayProc is a gateway started by startRun.
+type gatewayProc struct {
+	base   string // http://host:port
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startRun runs the command with args until the test ends (or stop).
+func startRun(t *testing.T, args []string, vars map[string]string) *gatewayProc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	p := &gatewayProc{stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		p.done <- runEnv(ctx, args, io.Discard, p.stderr, env{lookup: lookupMap(vars), listening: func(a net.Addr) { addr <- a }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			t.Error("gateway did not stop")
+		}
+	})
+	select {
+	case a := <-addr:
+		p.base = "http://" + a.String()
+	case err := <-p.done:
+		t.Fatalf("gateway exited at start: %v\n%s", err, p.stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway did not start listening")
+	}
+	return p
+}
+
+// stop cancels the run and returns its result.
+func (p *gatewayProc) stop(t *testing.T) error {
+	t.Helper()
+	p.cancel()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("gateway did not stop")
+		return nil
+	}
+}
+
+func (p *gatewayProc) request(t *testing.T, method, path, body, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, p.base+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestRun(t *testing.T) {
+	url := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, url)
+	topo := testenv.Topology(t, js)
+	require.NoError(t, topo.Ensure(context.Background(), js))
+
+	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--prefix", topo.Prefix, "--token-env", "GW_TOKENS",
+		"--robots", "ops, dev", "--log-format", "json"},
+		map[string]string{envNATSURL: url, "GW_TOKENS": token1 + ", " + token2})
+
+	status, body := p.request(t, http.MethodPost, "/v1/messages", `{"robot":"ops","text":"disk full on db-3","id":"run-1"}`, token2)
+	require.Equal(t, http.StatusAccepted, status, body)
+	require.JSONEq(t, `{"id":"run-1","robot":"ops","sequence":1,"duplicate":false}`, body)
+	s, err := js.Stream(context.Background(), topo.OutStream())
+	require.NoError(t, err)
+	m, err := s.GetLastMsgForSubject(context.Background(), topo.OutSubject("ops"))
+	require.NoError(t, err)
+	env, err := envelope.Decode(m.Data)
+	require.NoError(t, err)
+	require.Equal(t, "disk full on db-3", env.Message.Text.Content)
+
+	status, _ = p.request(t, http.MethodPost, "/v1/messages", `{"robot":"ops","text":"x"}`, "")
+	require.Equal(t, http.StatusUnauthorized, status)
+	status, body = p.request(t, http.MethodPost, "/v1/messages", `{"robot":"sre","text":"x"}`, token1)
+	require.Equal(t, http.StatusUnprocessableEntity, status)
+	require.Contains(t, body, `unknown robot \"sre\": this gateway accepts only ops, dev`)
+	status, _ = p.request(t, http.MethodGet, "/readyz", "", "")
+	require.Equal(t, http.StatusOK, status)
+
+	require.NoError(t, p.stop(t), "a cancelled run exits cleanly")
+	logs := p.stderr.String()
+	require.Contains(t, logs, `"msg":"serving"`)
+	require.Contains(t, logs, `"msg":"message accepted"`)
+	require.Contains(t, logs, `"msg":"stopped"`)
+	require.NotContains(t, logs, "S3cret")
+	require.NotContains(t, logs, "disk full", "bodies are not logged")
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+func TestRunConfigAllowList(t *testing.T) {
+	url := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, url)
+	topo := testenv.Topology(t, js)
+	require.NoError(t, topo.Ensure(context.Background(), js))
+	// The gateway has neither the webhooks nor the secrets: it needs the
+	// names, and takes the prefix from the file.
+	cfg := writeFile(t, "robots.yaml", `prefix: `+topo.Prefix+`
+robots:
+  - name: ops-alerts
+    platform: dingtalk
+    webhook: "${OPS_WEBHOOK}"
+    secret_env: OPS_SECRET
+  - name: deploys
+    platform: popo
+    webhook: "${DEPLOY_WEBHOOK}"
+`)
+	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--config", cfg}, map[string]string{envNATSURL: url})
+	status, body := p.request(t, http.MethodPost, "/v1/fanout", `{"robots":["ops-alerts","deploys"],"text":"hi","id":"f-1"}`, "")
+	require.Equal(t, http.StatusAccepted, status, body)
+	require.Contains(t, body, `"id":"f-1.deploys"`)
+	status, body = p.request(t, http.MethodPost, "/v1/messages", `{"robot":"ops","text":"hi"}`, "")
+	require.Equal(t, http.StatusUnprocessableEntity, status)
+	require.Contains(t, body, "this gateway accepts only ops-alerts, deploys")
+	require.NoError(t, p.stop(t))
+	require.Contains(t, p.stderr.String(), "without authentication", "running without tokens is flagged")
+}
+
+func TestAllowListFromExampleConfig(t *testing.T) {
+	// The repository's example, with none of its variables set, and with
+	// them set: the names are the same, and no secret is needed.
+	for _, vars := range []map[string]string{nil, {"DINGTALK_OPS_WEBHOOK": webhook, "DINGTALK_OPS_SECRET": secret}} {
+		robots, prefix, err := allowList(flags{configPath: "../../examples/robots.yaml"}, lookupMap(vars))
+		require.NoError(t, err)
+		require.NotEmpty(t, robots)
+		require.Equal(t, stream.DefaultPrefix, prefix)
+		require.NotContains(t, strings.Join(robots, ","), "S3cret")
+	}
+}
+
+func TestRunNATSDownAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "nats://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--nats", dead}, nil)
+	status, _ := p.request(t, http.MethodGet, "/healthz", "", "")
+	require.Equal(t, http.StatusOK, status)
+	status, _ = p.request(t, http.MethodGet, "/readyz", "", "")
+	require.Equal(t, http.StatusServiceUnavailable, status, "not ready without NATS")
+	require.NoError(t, p.stop(t))
+	require.Contains(t, p.stderr.String(), "NATS not reachable yet")
+}
+
+func TestRunErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		code int
+		want string
+	}{
+		{name: "help", args: []string{"-h"}, code: 0},
+		{name: "stray argument", args: []string{"extra"}, code: 2, want: "unexpected arguments"},
+		{name: "unknown flag", args: []string{"--bogus"}, code: 2, want: "bogus"},
+		{name: "robots and config", args: []string{"--robots", "a", "--config", "c.yaml"}, code: 2, want: "give one"},
+		{name: "bad max body", args: []string{"--max-body", "0"}, code: 2, want: "--max-body must be positive"},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, code: 2, want: "--log-format"},
+		{name: "bad prefix", args: []string{"--prefix", "a.b"}, code: 2, want: "--prefix"},
+		{name: "bad prefix from env", vars: map[string]string{envPrefix: "a b"}, code: 2, want: "--prefix"},
+		{name: "token env unset", args: []string{"--token-env", "GW_TOKENS"}, code: 1, want: "GW_TOKENS is not set"},
+		{name: "token env empty", args: []string{"--token-env", "GW_TOKENS"}, vars: map[string]string{"GW_TOKENS": " , "}, code: 1,
+			want: "holds no token"},
+		{name: "missing config", args: []string{"--config", "/nonexistent/robots.yaml"}, code: 1, want: "--config"},
+		{name: "bad robot name", args: []string{"--robots", "ops,a.b", "--nats", "nats://127.0.0.1:1"}, code: 1, want: `Robots[1] "a.b"`},
+		{name: "listen in use", args: []string{"--listen", "256.0.0.1:1", "--nats", "nats://127.0.0.1:1"}, code: 1, want: "listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := runEnv(ctx, tt.args, io.Discard, io.Discard, env{lookup: lookupMap(tt.vars)})
+			require.Equal(t, tt.code, exitCode(err), "err %v", err)
+			if tt.code == 0 {
+				require.True(t, err == nil || errors.Is(err, flag.ErrHelp))
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+			require.NotContains(t, err.Error(), "S3cret")
+		})
+	}
+}
+
+func TestPrefixPrecedence(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		vars    map[string]string
+		want    string
+		wantSet bool
+	}{
+		{name: "default", want: stream.DefaultPrefix},
+		{name: "environment", vars: map[string]string{envPrefix: "staging"}, want: "staging", wantSet: true},
+		{name: "flag over environment", args: []string{"--prefix", "dev"}, vars: map[string]string{envPrefix: "staging"}, want: "dev", wantSet: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := parseFlags(tt.args, io.Discard, lookupMap(tt.vars))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, f.prefix)
+			require.Equal(t, tt.wantSet, f.prefixSet, "a set prefix wins over the config file's")
+		})
+	}
+}
+
+func TestRedactURLs(t *testing.T) {
+	require.Equal(t, "nats://REDACTED@h:4222,nats://g:4222", redactURLs("nats://u:p4ss@h:4222, nats://g:4222"))
+}

@@ -1,0 +1,231 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/publisher"
+)
+
+// Result is the 202 body of POST /v1/messages, and one item of a
+// [MultiResponse].
+type Result struct {
+	// ID is the envelope id the message was stored under (for a fan-out,
+	// the robot's copy "<id>.<robot>").
+	ID    string `json:"id"`
+	Robot string `json:"robot"`
+	// Sequence is the message's position in the outbound stream; for a
+	// duplicate, that of the copy stored first. 0 when Error is set.
+	Sequence uint64 `json:"sequence,omitempty"`
+	// Duplicate is true when the stream already held this id (a retried
+	// request within the stream's duplicate window) and stored nothing.
+	Duplicate bool `json:"duplicate"`
+	// Error says why this item was not stored; empty when it was.
+	Error string `json:"error,omitempty"`
+}
+
+// MultiResponse is the body of POST /v1/fanout and POST
+// /v1/messages:batch, whatever the status.
+type MultiResponse struct {
+	// ID is the fan-out's base id, from which the copies' ids derive;
+	// empty for a batch.
+	ID string `json:"id,omitempty"`
+	// Stored and Failed count the items stored (duplicates included) and
+	// not stored.
+	Stored int `json:"stored"`
+	Failed int `json:"failed"`
+	// Results has one item per robot (fan-out) or line (batch), in order.
+	Results []Result `json:"results"`
+}
+
+// idempotencyKey is the header whose value becomes the envelope id.
+const idempotencyKey = "Idempotency-Key"
+
+func (g *Gateway) postMessage(w http.ResponseWriter, r *http.Request) {
+	env, rerr := g.parseOne(w, r)
+	if rerr != nil {
+		g.fail(w, r, rerr)
+		return
+	}
+	ack, err := g.pub.Publish(r.Context(), env)
+	if err != nil {
+		g.publishFailed(w, r, env, err)
+		return
+	}
+	g.log.Info("message accepted", "id", env.ID, "robot", env.Robot, "sequence", ack.Sequence, "duplicate", ack.Duplicate)
+	writeJSON(w, http.StatusAccepted, Result{ID: env.ID, Robot: env.Robot, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
+}
+
+// parseOne reads, decodes and validates the body of POST /v1/messages.
+func (g *Gateway) parseOne(w http.ResponseWriter, r *http.Request) (*envelope.Envelope, *requestError) {
+	req, rerr := g.readRequest(w, r)
+	if rerr != nil {
+		return nil, rerr
+	}
+	env, problems := g.buildOne(req, r.Header.Get(idempotencyKey))
+	if len(problems) > 0 {
+		return nil, invalid(problems...)
+	}
+	return env, nil
+}
+
+// readRequest reads and decodes one JSON object body.
+func (g *Gateway) readRequest(w http.ResponseWriter, r *http.Request) (*request, *requestError) {
+	data, rerr := readBody(w, r, g.maxBody)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return decodeRequest(data)
+}
+
+// buildOne builds and checks the envelope of a single-robot request.
+func (g *Gateway) buildOne(req *request, idemKey string) (*envelope.Envelope, []string) {
+	env, problems := build(req, req.Robot, idemKey, g.now())
+	if req.Robots != nil {
+		problems = append(problems, "robots: only for POST /v1/fanout: set robot")
+	}
+	if req.Robot != "" && len(g.robots) > 0 {
+		if p := robotProblem(req.Robot, g.robots); p != "" && !hasField(problems, "robot") {
+			problems = append(problems, "robot: "+p)
+		}
+	}
+	return env, problems
+}
+
+func hasField(problems []string, field string) bool {
+	for _, p := range problems {
+		if len(p) > len(field) && p[:len(field)] == field && p[len(field)] == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+// publishFailed answers 503 (with Retry-After) for a message the stream
+// did not acknowledge.
+func (g *Gateway) publishFailed(w http.ResponseWriter, r *http.Request, env *envelope.Envelope, err error) {
+	if errors.Is(err, envelope.ErrInvalid) { // validated already; kept for safety
+		g.fail(w, r, invalid(err.Error()))
+		return
+	}
+	g.log.Warn("message not stored", "id", env.ID, "robot", env.Robot, "err", err)
+	unavailable(w, http.StatusServiceUnavailable, errorBody{Error: "message not stored, retry later: " + err.Error()})
+}
+
+func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
+	req, rerr := g.readRequest(w, r)
+	if rerr != nil {
+		g.fail(w, r, rerr)
+		return
+	}
+	// Validate the message once, addressed to a stand-in robot, then each
+	// robot name on its own.
+	env, problems := build(req, "_", r.Header.Get(idempotencyKey), g.now())
+	if req.Robot != "" {
+		problems = append(problems, "robot: not used by a fan-out: list the robots in robots")
+	}
+	switch {
+	case len(req.Robots) == 0:
+		problems = append(problems, "robots: at least one robot required")
+	case len(req.Robots) > MaxFanOut:
+		problems = append(problems, fmt.Sprintf("robots: %d robots, limit %d", len(req.Robots), MaxFanOut))
+	}
+	seen := make(map[string]int, len(req.Robots))
+	for i, rb := range req.Robots[:min(len(req.Robots), MaxFanOut)] {
+		if j, dup := seen[rb]; dup {
+			problems = append(problems, fmt.Sprintf("robots[%d]: duplicate of robots[%d]", i, j))
+			continue
+		}
+		seen[rb] = i
+		if p := robotProblem(rb, g.robots); p != "" {
+			problems = append(problems, fmt.Sprintf("robots[%d]: %s", i, p))
+		}
+	}
+	if len(problems) > 0 {
+		g.fail(w, r, invalid(problems...))
+		return
+	}
+	results, err := g.pub.FanOut(r.Context(), env, req.Robots)
+	resp := MultiResponse{ID: env.ID}
+	g.respondMulti(w, resp, results, err)
+}
+
+func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
+	data, rerr := readBody(w, r, g.maxBody)
+	if rerr != nil {
+		g.fail(w, r, rerr)
+		return
+	}
+	if r.Header.Get(idempotencyKey) != "" {
+		g.fail(w, r, invalid("Idempotency-Key header: not used by a batch: give each line an id"))
+		return
+	}
+	var envs []*envelope.Envelope
+	var problems []string
+	for n, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if len(envs) == MaxBatch {
+			g.fail(w, r, invalid(fmt.Sprintf("batch: more than %d messages", MaxBatch)))
+			return
+		}
+		envs = append(envs, nil)
+		req, rerr := decodeRequest(line)
+		if rerr != nil {
+			if rerr.status != http.StatusUnprocessableEntity {
+				g.fail(w, r, &requestError{status: rerr.status, msg: fmt.Sprintf("line %d: %s", n+1, rerr.msg)})
+				return
+			}
+			for _, p := range rerr.problems {
+				problems = append(problems, fmt.Sprintf("line %d: %s", n+1, p))
+			}
+			continue
+		}
+		env, ps := g.buildOne(req, "")
+		for _, p := range ps {
+			problems = append(problems, fmt.Sprintf("line %d: %s", n+1, p))
+		}
+		envs[len(envs)-1] = env
+	}
+	switch {
+	case len(problems) > 0:
+		g.fail(w, r, invalid(problems...))
+		return
+	case len(envs) == 0:
+		g.fail(w, r, invalid("batch: no messages: send one JSON object per line"))
+		return
+	}
+	results, err := g.pub.PublishAll(r.Context(), envs)
+	g.respondMulti(w, MultiResponse{}, results, err)
+}
+
+// respondMulti answers a fan-out or batch: 202 when every item was stored,
+// 503 when none was, 502 when only some were (both with Retry-After and
+// the per-item results).
+func (g *Gateway) respondMulti(w http.ResponseWriter, resp MultiResponse, results []publisher.Result, err error) {
+	resp.Results = make([]Result, len(results))
+	for i, res := range results {
+		item := Result{ID: res.ID, Robot: res.Robot, Sequence: res.Ack.Sequence, Duplicate: res.Ack.Duplicate}
+		if res.Err != nil {
+			item.Error = res.Err.Error()
+			resp.Failed++
+			g.log.Warn("message not stored", "id", res.ID, "robot", res.Robot, "err", res.Err)
+		} else {
+			resp.Stored++
+			g.log.Info("message accepted", "id", res.ID, "robot", res.Robot, "sequence", res.Ack.Sequence, "duplicate", res.Ack.Duplicate)
+		}
+		resp.Results[i] = item
+	}
+	switch {
+	case err == nil && resp.Failed == 0:
+		writeJSON(w, http.StatusAccepted, resp)
+	case resp.Stored == 0:
+		unavailable(w, http.StatusServiceUnavailable, resp)
+	default:
+		unavailable(w, http.StatusBadGateway, resp)
+	}
+}

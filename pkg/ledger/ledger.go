@@ -23,6 +23,10 @@ type State struct {
 	Failures int
 	// FirstAttempt is when the first failed attempt was recorded; zero if none.
 	FirstAttempt time.Time
+	// Waits counts the times the message was handed back to JetStream to
+	// wait for a rate slot or a cool-off (a delayed redelivery that is not
+	// an attempt).
+	Waits int
 	// Delivered is true once a worker recorded the platform's success.
 	Delivered bool
 	// MessageID is the platform's message id, when it returned one.
@@ -36,6 +40,8 @@ type Ledger interface {
 	// RecordFailure counts one failed attempt of id made at time at and
 	// returns the new state.
 	RecordFailure(ctx context.Context, id string, at time.Time) (State, error)
+	// RecordWait counts one hand-back of id to wait for a rate slot.
+	RecordWait(ctx context.Context, id string) (State, error)
 	// MarkDelivered records that id was delivered.
 	MarkDelivered(ctx context.Context, id, messageID string) error
 }
@@ -65,6 +71,16 @@ func (l *Memory) RecordFailure(_ context.Context, id string, at time.Time) (Stat
 	if s.FirstAttempt.IsZero() {
 		s.FirstAttempt = at
 	}
+	l.m[id] = s
+	return s, nil
+}
+
+// RecordWait implements [Ledger].
+func (l *Memory) RecordWait(_ context.Context, id string) (State, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.m[id]
+	s.Waits++
 	l.m[id] = s
 	return s, nil
 }
@@ -104,6 +120,7 @@ func (l *Redis) key(id string) string { return l.prefix + ":ledger:{" + id + "}"
 
 const (
 	fieldFailures  = "failures"
+	fieldWaits     = "waits"
 	fieldFirst     = "first_ms"
 	fieldDelivered = "delivered"
 	fieldMsgID     = "msg_id"
@@ -135,6 +152,22 @@ func (l *Redis) RecordFailure(ctx context.Context, id string, at time.Time) (Sta
 	return parseState(all.Val()), nil
 }
 
+// RecordWait implements [Ledger].
+func (l *Redis) RecordWait(ctx context.Context, id string) (State, error) {
+	k := l.key(id)
+	var all *redis.MapStringStringCmd
+	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HIncrBy(ctx, k, fieldWaits, 1)
+		p.Expire(ctx, k, l.ttl)
+		all = p.HGetAll(ctx, k)
+		return nil
+	})
+	if err != nil {
+		return State{}, fmt.Errorf("%w: record wait %s: %v", ErrUnavailable, id, err)
+	}
+	return parseState(all.Val()), nil
+}
+
 // MarkDelivered implements [Ledger].
 func (l *Redis) MarkDelivered(ctx context.Context, id, messageID string) error {
 	k := l.key(id)
@@ -152,6 +185,7 @@ func (l *Redis) MarkDelivered(ctx context.Context, id, messageID string) error {
 func parseState(m map[string]string) State {
 	var s State
 	s.Failures, _ = strconv.Atoi(m[fieldFailures])
+	s.Waits, _ = strconv.Atoi(m[fieldWaits])
 	if ms, err := strconv.ParseInt(m[fieldFirst], 10, 64); err == nil {
 		s.FirstAttempt = time.UnixMilli(ms)
 	}

@@ -48,10 +48,15 @@ func TestLedgers(t *testing.T) {
 			require.Equal(t, 2, s.Failures)
 			require.True(t, s.FirstAttempt.Equal(t0), "first attempt is kept")
 
+			s, err = l.RecordWait(ctx, "m1")
+			require.NoError(t, err)
+			require.Equal(t, 1, s.Waits)
+			require.Equal(t, 2, s.Failures, "a wait is not a failure")
+
 			require.NoError(t, l.MarkDelivered(ctx, "m1", "platform-7"))
 			s, err = l.Get(ctx, "m1")
 			require.NoError(t, err)
-			require.Equal(t, ledger.State{Failures: 2, FirstAttempt: s.FirstAttempt, Delivered: true, MessageID: "platform-7"}, s)
+			require.Equal(t, ledger.State{Failures: 2, FirstAttempt: s.FirstAttempt, Waits: 1, Delivered: true, MessageID: "platform-7"}, s)
 
 			other, err := l.Get(ctx, "m2")
 			require.NoError(t, err)
@@ -77,6 +82,8 @@ func TestRedisUnavailable(t *testing.T) {
 	_, err := l.Get(context.Background(), "id")
 	require.ErrorIs(t, err, ledger.ErrUnavailable)
 	_, err = l.RecordFailure(context.Background(), "id", time.Now())
+	require.ErrorIs(t, err, ledger.ErrUnavailable)
+	_, err = l.RecordWait(context.Background(), "id")
 	require.ErrorIs(t, err, ledger.ErrUnavailable)
 	require.ErrorIs(t, l.MarkDelivered(context.Background(), "id", ""), ledger.ErrUnavailable)
 }

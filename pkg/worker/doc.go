@@ -3,10 +3,16 @@
 // Each configured robot has a lane: a goroutine fetching from the robot's
 // durable consumer (MaxAckPending 1, shared by all workers; see pkg/stream).
 // For every message the lane decodes and checks it, waits for a slot from the
-// [limiter.Limiter] (waiting holds no delivery slot and is never an attempt),
-// delivers it through a [Sender] with a bounded number of HTTP requests in
-// flight per worker, and maps the outcome to one queue action — in one place,
-// [Worker.settle]:
+// [limiter.Limiter], delivers it through a [Sender] with a bounded number of
+// HTTP requests in flight per worker, and maps the outcome to one queue
+// action — in one place, the worker's settle method.
+//
+// Waiting holds no delivery slot and is never an attempt. A short wait (up to
+// Config.HoldMax, 10s) is slept through while the lane holds the message and
+// heartbeats; a longer one (a full window, a ban cool-off) hands the message
+// back to JetStream with a delayed redelivery at the slot, plus jitter. Either
+// way the message stays the robot's one pending message, so the robot's later
+// messages wait behind it and no other robot is affected. Outcomes:
 //
 //	success    → record delivered in the ledger, ack
 //	throttled  → start the robot's cool-off in the limiter, wait, try again

@@ -88,34 +88,77 @@ func TestManyRobotsEachWithinItsLimit(t *testing.T) {
 
 // The platform throttles a robot (its real limit is lower than configured):
 // the worker cools off, sends nothing during the ban, and delivers every
-// message afterwards without spending attempts or dead-lettering any.
+// message afterwards without spending attempts or dead-lettering any —
+// whether the lane holds the message through the cool-off or hands it back
+// to JetStream with a delayed redelivery (HoldMax below the cool-off).
 func TestThrottledRobotCoolsOff(t *testing.T) {
-	const ban = 1500 * time.Millisecond
-	r := newRig(t, "", robotsim.Config{Window: time.Second, Ban: ban})
-	rb := r.addRobot(robotsim.PlatformDingTalk, "strict", "sec", "sec", nil, limiter.Limit{Max: 10, Window: time.Second})
-	// The simulator allows 3 per window although the worker believes 10.
-	require.NoError(t, r.sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: "strict", Secret: "sec", Limit: 3}))
-	r.robots[0].CoolOff = ban + 100*time.Millisecond
-	_ = rb
-	envs := r.publishN("strict", "msg", 12)
-	r.startWorker(nil)
-	r.startWorker(nil)
+	for _, tt := range []struct {
+		name string
+		hold time.Duration
+	}{
+		{name: "held", hold: 0},
+		{name: "handed back", hold: 100 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const ban = 1500 * time.Millisecond
+			r := newRig(t, "", robotsim.Config{Window: time.Second, Ban: ban})
+			r.addRobot(robotsim.PlatformDingTalk, "strict", "sec", "sec", nil, limiter.Limit{Max: 10, Window: time.Second})
+			// The simulator allows 3 per window although the worker believes 10.
+			require.NoError(t, r.sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: "strict", Secret: "sec", Limit: 3}))
+			r.robots[0].CoolOff = ban + 100*time.Millisecond
+			envs := r.publishN("strict", "msg", 12)
+			mod := func(c *worker.Config) {
+				c.HoldMax = tt.hold
+				c.MaxRedeliveries = 1 // waits handed back must not count as crashes
+			}
+			r.startWorker(mod)
+			r.startWorker(mod)
 
-	got := r.waitReceived("strict", 12, 60*time.Second)
-	st := r.sim.Stats("strict")
-	require.GreaterOrEqual(t, st.Breaches, 1, "the platform throttled the robot")
-	require.Zero(t, st.DuringBan, "no request reached the robot during its cool-off")
-	require.Equal(t, 12, st.Accepted)
-	require.Empty(t, r.deadLetters())
-	require.GreaterOrEqual(t, r.countEvents("throttled"), 1)
-	require.Zero(t, r.countEvents("retry"), "a throttle is not a failed attempt")
-	for _, env := range envs {
-		evs := r.eventsFor(env.ID)
-		require.Equal(t, "delivered", evs[len(evs)-1].Kind)
-		require.Equal(t, 1, evs[len(evs)-1].Attempts, "waiting never spends an attempt")
+			got := r.waitReceived("strict", 12, 60*time.Second)
+			st := r.sim.Stats("strict")
+			require.GreaterOrEqual(t, st.Breaches, 1, "the platform throttled the robot")
+			require.Zero(t, st.DuringBan, "no request reached the robot during its cool-off")
+			require.Equal(t, 12, st.Accepted)
+			require.Empty(t, r.deadLetters())
+			require.GreaterOrEqual(t, r.countEvents("throttled"), 1)
+			require.Zero(t, r.countEvents("retry"), "a throttle is not a failed attempt")
+			if tt.hold > 0 {
+				require.GreaterOrEqual(t, r.countEvents("deferred"), 1, "the cool-off was waited out in JetStream")
+			} else {
+				require.Zero(t, r.countEvents("deferred"))
+			}
+			for _, env := range envs {
+				evs := r.eventsFor(env.ID)
+				require.Equal(t, "delivered", evs[len(evs)-1].Kind)
+				require.Equal(t, 1, evs[len(evs)-1].Attempts, "waiting never spends an attempt")
+			}
+			for i, rc := range got {
+				require.Equal(t, envs[i].ID, rc.MsgUUID, "order kept across the cool-off")
+			}
+		})
 	}
+}
+
+// A robot over its window hands its next message back to JetStream when the
+// slot is further away than HoldMax; it comes back at the slot, in order,
+// never counted as an attempt or as a redelivery without an outcome.
+func TestLongWaitsAreHandedBack(t *testing.T) {
+	const window = time.Second
+	r := newRig(t, "", robotsim.Config{Window: window, Ban: time.Minute})
+	r.addRobot(robotsim.PlatformPOPO, "slow", "sec", "sec", nil, limiter.Limit{Max: 3, Window: window, Margin: 50 * time.Millisecond})
+	envs := r.publishN("slow", "msg", 9)
+	r.startWorker(func(c *worker.Config) {
+		c.HoldMax = 50 * time.Millisecond
+		c.MaxRedeliveries = 1
+	})
+	got := r.waitReceived("slow", 9, 30*time.Second)
+	require.Zero(t, r.sim.Stats("slow").Breaches)
+	require.GreaterOrEqual(t, r.countEvents("deferred"), 2)
+	require.Empty(t, r.deadLetters())
 	for i, rc := range got {
-		require.Equal(t, envs[i].ID, rc.MsgUUID, "order kept across the cool-off")
+		require.Equal(t, fmt.Sprintf("msg %d", i), rc.Content)
+		evs := r.eventsFor(envs[i].ID)
+		require.Equal(t, 1, evs[len(evs)-1].Attempts)
 	}
 }
 

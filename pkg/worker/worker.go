@@ -73,8 +73,14 @@ type Config struct {
 	// longest a lane takes to notice a shutdown; default 2s.
 	FetchWait time.Duration
 	// MaxRedeliveries dead-letters a message handed out this many times
-	// (a worker crashing on it); default 100.
+	// without an outcome (a worker crashing on it); retries and waits handed
+	// back to JetStream do not count. Default 100.
 	MaxRedeliveries int
+	// HoldMax is the longest wait for a rate slot a lane sleeps through
+	// while holding the message (heartbeating). A longer wait (a full
+	// window, a ban cool-off) hands the message back to JetStream with a
+	// delayed redelivery at the slot, plus jitter. Default 10s.
+	HoldMax time.Duration
 	// SweepInterval is how often messages addressed to unconfigured robots
 	// are looked for and dead-lettered; default 30s, negative disables.
 	SweepInterval time.Duration
@@ -92,7 +98,9 @@ type Config struct {
 type Event struct {
 	Robot      string
 	EnvelopeID string
-	// Kind is "delivered", "retry", "throttled", "dead_letter", "duplicate" or "handed_back".
+	// Kind is "delivered", "retry", "throttled", "deferred" (handed back
+	// to wait for a slot), "dead_letter", "duplicate" or "handed_back"
+	// (returned at shutdown).
 	Kind     string
 	Attempts int
 	Reason   string
@@ -123,6 +131,7 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	setDefault(&cfg.Concurrency, 32)
 	setDefault(&cfg.MaxAttempts, 8)
 	setDefault(&cfg.MaxRedeliveries, 100)
+	setDefault(&cfg.HoldMax, 10*time.Second)
 	setDefault(&cfg.MaxElapsed, time.Hour)
 	setDefault(&cfg.AckWait, 30*time.Second)
 	setDefault(&cfg.FetchWait, 2*time.Second)
@@ -263,9 +272,9 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 		return
 	}
 	rec.Attempts, rec.FirstAttempt = st.Failures, st.FirstAttempt
-	if int(md.NumDelivered) > w.cfg.MaxRedeliveries {
+	if lost := unexplained(md.NumDelivered, st); lost > w.cfg.MaxRedeliveries {
 		rec.Reason = deadletter.ReasonRedelivered
-		rec.Detail = fmt.Sprintf("handed out %d times without an outcome", md.NumDelivered)
+		rec.Detail = fmt.Sprintf("handed out %d times without an outcome", lost+1)
 		w.deadLetter(hctx, msg, rec, env.ID)
 		return
 	}
@@ -281,7 +290,12 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 			w.deadLetter(hctx, msg, rec, env.ID)
 			return
 		}
-		if !w.waitSlot(runCtx, rb) || !w.acquire(runCtx) {
+		outcome, wait := w.waitSlot(runCtx, rb)
+		switch {
+		case outcome == slotDeferred:
+			w.deferWait(hctx, rb, msg, env, key, wait)
+			return
+		case outcome == slotStopped || !w.acquire(runCtx):
 			w.observe(Event{Robot: rb.Name, EnvelopeID: env.ID, Kind: "handed_back"})
 			_ = msg.Nak()
 			return
@@ -290,6 +304,15 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 		if env.Expired(start) { // it expired while waiting for its slot
 			<-w.sem
 			continue
+		}
+		if wait > 0 && w.deliveredMeanwhile(hctx, key) {
+			// Another worker got and posted it while this one held it
+			// (a heartbeat lost, the message redelivered): do not post twice.
+			<-w.sem
+			w.m.duplicates.WithLabelValues(rb.Name).Inc()
+			w.observe(Event{Robot: rb.Name, EnvelopeID: env.ID, Kind: "duplicate"})
+			w.ack(hctx, msg, rb.Name, env.ID)
+			return
 		}
 		res := w.cfg.Sender.Deliver(hctx, rb.Robot, env)
 		<-w.sem
@@ -386,34 +409,72 @@ func (w *Worker) ack(ctx context.Context, msg jetstream.Msg, robot, id string) {
 	}
 }
 
-// waitSlot blocks until the limiter grants rb a send slot. It fails closed:
-// a limiter error is a wait, never a grant. It returns false when ctx ends.
-func (w *Worker) waitSlot(ctx context.Context, rb *Robot) bool {
+// Outcomes of [Worker.waitSlot].
+const (
+	slotGranted  = iota // a slot is reserved: send now
+	slotDeferred        // the wait is longer than HoldMax: hand the message back
+	slotStopped         // the worker is stopping
+)
+
+// waitSlot waits until the limiter grants rb a send slot, for at most
+// HoldMax at a time; it returns slotDeferred with the wait when the next
+// slot (or the end of a cool-off) is further away. It fails closed: a
+// limiter error is a wait, never a grant, and errors are waited out here
+// with a growing pause. The returned duration is the total time waited
+// when granted.
+func (w *Worker) waitSlot(ctx context.Context, rb *Robot) (int, time.Duration) {
 	errWait := 100 * time.Millisecond
-	waited := false
+	var waited time.Duration
 	for {
 		d, err := w.cfg.Limiter.Reserve(ctx, rb.Name, rb.Limit)
 		if err == nil && d.Allowed {
-			return true
+			return slotGranted, waited
 		}
 		wait := d.RetryAfter
 		if err != nil {
 			if ctx.Err() != nil {
-				return false
+				return slotStopped, 0
 			}
 			w.m.limiterErrors.Inc()
 			w.log.Error("limiter unavailable; holding messages", "robot", rb.Name, "err", err)
 			wait, errWait = errWait, min(errWait*2, 2*time.Second)
-		} else if !waited {
-			w.m.limiterWaits.WithLabelValues(rb.Name).Inc()
-			waited = true
+		} else {
+			if waited == 0 {
+				w.m.limiterWaits.WithLabelValues(rb.Name).Inc()
+			}
+			// A little jitter spreads workers that wait for the same slot.
+			wait += time.Duration(rand.Int64N(int64(5*time.Millisecond) + int64(wait)/100))
+			if wait > w.cfg.HoldMax {
+				return slotDeferred, wait
+			}
 		}
-		// A little jitter spreads workers that wait for the same slot.
-		wait += time.Duration(rand.Int64N(int64(5*time.Millisecond) + int64(wait)/100))
 		if !sleep(ctx, wait) {
-			return false
+			return slotStopped, 0
 		}
+		waited += wait
 	}
+}
+
+// deferWait hands msg back to JetStream to be redelivered when rb's next
+// slot is due: a long wait (a full window, a ban cool-off) then costs no
+// worker anything. The message stays pending on rb's consumer, so rb's
+// later messages still wait behind it. It is not an attempt; the ledger
+// counts it so the redelivery guard can tell it from a crash.
+func (w *Worker) deferWait(ctx context.Context, rb *Robot, msg jetstream.Msg, env *envelope.Envelope, key string, wait time.Duration) {
+	if _, err := w.cfg.Ledger.RecordWait(ctx, key); err != nil {
+		w.log.Warn("ledger unavailable; wait not counted", "robot", rb.Name, "id", env.ID, "err", err)
+	}
+	w.observe(Event{Robot: rb.Name, EnvelopeID: env.ID, Kind: "deferred"})
+	w.log.Debug("waiting for the robot's next slot in JetStream", "robot", rb.Name, "id", env.ID, "for", wait)
+	if err := msg.NakWithDelay(wait); err != nil {
+		w.log.Warn("nak failed; the message comes back after AckWait", "robot", rb.Name, "err", err)
+	}
+}
+
+// deliveredMeanwhile reports whether the ledger marks key delivered.
+func (w *Worker) deliveredMeanwhile(ctx context.Context, key string) bool {
+	st, err := w.cfg.Ledger.Get(ctx, key)
+	return err == nil && st.Delivered
 }
 
 func (w *Worker) acquire(ctx context.Context) bool {
@@ -467,6 +528,13 @@ func (w *Worker) observe(ev Event) {
 	if w.cfg.Observe != nil {
 		w.cfg.Observe(ev)
 	}
+}
+
+// unexplained counts the redeliveries of a message that neither a retry nor
+// a wait handed back to JetStream explains: a worker died holding it. With
+// the ledger unavailable (zero state) every redelivery counts.
+func unexplained(numDelivered uint64, st ledger.State) int {
+	return max(int(numDelivered)-1-st.Failures-st.Waits, 0)
 }
 
 // ledgerKey is the envelope id, or for a replayed message its distinct

@@ -30,22 +30,8 @@
 // Exit status: 0 on success (and -h), 1 on a failure, 2 on a usage error.
 package main
 
-import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "github.com/botrelay/botrelay/internal/cli"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-	}
-	os.Exit(exitCode(err))
+	cli.Main(cli.Command{Name: "gateway", Run: run})
 }

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/stream"
@@ -30,35 +27,10 @@ const (
 	secret  = "SECdingS3cret"
 )
 
-func lookupMap(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) {
-		v, ok := m[k]
-		return v, ok
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's writes and a test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // gatewayProc is a gateway started by startRun.
 type gatewayProc struct {
 	base   string // http://host:port
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -68,9 +40,9 @@ func startRun(t *testing.T, args []string, vars map[string]string) *gatewayProc 
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
-	p := &gatewayProc{stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	p := &gatewayProc{stderr: &testenv.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		p.done <- runEnv(ctx, args, io.Discard, p.stderr, env{lookup: lookupMap(vars), listening: func(a net.Addr) { addr <- a }})
+		p.done <- runEnv(ctx, args, io.Discard, p.stderr, cli.Env{Lookup: testenv.LookupMap(vars), Listening: func(a net.Addr) { addr <- a }})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -128,7 +100,7 @@ func TestRun(t *testing.T) {
 
 	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--prefix", topo.Prefix, "--token-env", "GW_TOKENS",
 		"--robots", "ops, dev", "--log-format", "json"},
-		map[string]string{envNATSURL: url, "GW_TOKENS": token1 + ", " + token2})
+		map[string]string{cli.EnvNATSURL: url, "GW_TOKENS": token1 + ", " + token2})
 
 	status, body := p.request(t, http.MethodPost, "/v1/messages", `{"robot":"ops","text":"disk full on db-3","id":"run-1"}`, token2)
 	require.Equal(t, http.StatusAccepted, status, body)
@@ -158,13 +130,6 @@ func TestRun(t *testing.T) {
 	require.NotContains(t, logs, "disk full", "bodies are not logged")
 }
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
-	return path
-}
-
 func TestRunConfigAllowList(t *testing.T) {
 	url := testenv.NATSURL(t)
 	_, js := testenv.Connect(t, url)
@@ -172,7 +137,7 @@ func TestRunConfigAllowList(t *testing.T) {
 	require.NoError(t, topo.Ensure(context.Background(), js))
 	// The gateway has neither the webhooks nor the secrets: it needs the
 	// names, and takes the prefix from the file.
-	cfg := writeFile(t, "robots.yaml", `prefix: `+topo.Prefix+`
+	cfg := testenv.WriteFile(t, "robots.yaml", `prefix: `+topo.Prefix+`
 robots:
   - name: ops-alerts
     platform: dingtalk
@@ -182,7 +147,7 @@ robots:
     platform: popo
     webhook: "${DEPLOY_WEBHOOK}"
 `)
-	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--config", cfg}, map[string]string{envNATSURL: url})
+	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--config", cfg}, map[string]string{cli.EnvNATSURL: url})
 	status, body := p.request(t, http.MethodPost, "/v1/fanout", `{"robots":["ops-alerts","deploys"],"text":"hi","id":"f-1"}`, "")
 	require.Equal(t, http.StatusAccepted, status, body)
 	require.Contains(t, body, `"id":"f-1.deploys"`)
@@ -197,7 +162,7 @@ func TestAllowListFromExampleConfig(t *testing.T) {
 	// The repository's example, with none of its variables set, and with
 	// them set: the names are the same, and no secret is needed.
 	for _, vars := range []map[string]string{nil, {"DINGTALK_OPS_WEBHOOK": webhook, "DINGTALK_OPS_SECRET": secret}} {
-		robots, prefix, err := allowList(flags{configPath: "../../examples/robots.yaml"}, lookupMap(vars))
+		robots, prefix, err := allowList(flags{configPath: "../../examples/robots.yaml"}, testenv.LookupMap(vars))
 		require.NoError(t, err)
 		require.NotEmpty(t, robots)
 		require.Equal(t, stream.DefaultPrefix, prefix)
@@ -206,10 +171,7 @@ func TestAllowListFromExampleConfig(t *testing.T) {
 }
 
 func TestRunNATSDownAtStart(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	dead := "nats://" + ln.Addr().String()
-	require.NoError(t, ln.Close())
+	dead := "nats://" + testenv.ClosedAddr(t)
 
 	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--nats", dead}, nil)
 	status, _ := p.request(t, http.MethodGet, "/healthz", "", "")
@@ -235,7 +197,7 @@ func TestRunErrors(t *testing.T) {
 		{name: "bad max body", args: []string{"--max-body", "0"}, code: 2, want: "--max-body must be positive"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, code: 2, want: "--log-format"},
 		{name: "bad prefix", args: []string{"--prefix", "a.b"}, code: 2, want: "--prefix"},
-		{name: "bad prefix from env", vars: map[string]string{envPrefix: "a b"}, code: 2, want: "--prefix"},
+		{name: "bad prefix from env", vars: map[string]string{cli.EnvPrefix: "a b"}, code: 2, want: "--prefix"},
 		{name: "token env unset", args: []string{"--token-env", "GW_TOKENS"}, code: 1, want: "GW_TOKENS is not set"},
 		{name: "token env empty", args: []string{"--token-env", "GW_TOKENS"}, vars: map[string]string{"GW_TOKENS": " , "}, code: 1,
 			want: "holds no token"},
@@ -247,8 +209,8 @@ func TestRunErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := runEnv(ctx, tt.args, io.Discard, io.Discard, env{lookup: lookupMap(tt.vars)})
-			require.Equal(t, tt.code, exitCode(err), "err %v", err)
+			err := runEnv(ctx, tt.args, io.Discard, io.Discard, cli.Env{Lookup: testenv.LookupMap(tt.vars)})
+			require.Equal(t, tt.code, cli.ExitCode(err), "err %v", err)
 			if tt.code == 0 {
 				require.True(t, err == nil || errors.Is(err, flag.ErrHelp))
 				return
@@ -268,19 +230,15 @@ func TestPrefixPrecedence(t *testing.T) {
 		wantSet bool
 	}{
 		{name: "default", want: stream.DefaultPrefix},
-		{name: "environment", vars: map[string]string{envPrefix: "staging"}, want: "staging", wantSet: true},
-		{name: "flag over environment", args: []string{"--prefix", "dev"}, vars: map[string]string{envPrefix: "staging"}, want: "dev", wantSet: true},
+		{name: "environment", vars: map[string]string{cli.EnvPrefix: "staging"}, want: "staging", wantSet: true},
+		{name: "flag over environment", args: []string{"--prefix", "dev"}, vars: map[string]string{cli.EnvPrefix: "staging"}, want: "dev", wantSet: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := parseFlags(tt.args, io.Discard, lookupMap(tt.vars))
+			f, err := parseFlags(tt.args, io.Discard, testenv.LookupMap(tt.vars))
 			require.NoError(t, err)
 			require.Equal(t, tt.want, f.prefix)
 			require.Equal(t, tt.wantSet, f.prefixSet, "a set prefix wins over the config file's")
 		})
 	}
-}
-
-func TestRedactURLs(t *testing.T) {
-	require.Equal(t, "nats://REDACTED@h:4222,nats://g:4222", redactURLs("nats://u:p4ss@h:4222, nats://g:4222"))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
@@ -35,18 +36,17 @@ const defaultListLimit = 100
 
 func runDLQ(ctx context.Context, g *globals, args []string, stdout, stderr io.Writer) error {
 	// Connection flags may come between "dlq" and its subcommand.
-	fs := newFlagSet("dlq")
-	g.register(fs)
+	fs := g.flagSet("dlq")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, dlqUsage)
 			return nil
 		}
-		return &usageError{err: fmt.Errorf("dlq: %w", err)}
+		return cli.Usagef("dlq: %w", err)
 	}
 	args = fs.Args()
 	if len(args) == 0 {
-		return usagef("dlq: no subcommand: want list, show or replay")
+		return cli.Usagef("dlq: no subcommand: want list, show or replay")
 	}
 	switch args[0] {
 	case "list":
@@ -56,7 +56,7 @@ func runDLQ(ctx context.Context, g *globals, args []string, stdout, stderr io.Wr
 	case "replay":
 		return runDLQReplay(ctx, g, args[1:], stdout, stderr)
 	default:
-		return usagef("dlq: unknown subcommand %q: want list, show or replay", args[0])
+		return cli.Usagef("dlq: unknown subcommand %q: want list, show or replay", args[0])
 	}
 }
 
@@ -72,19 +72,9 @@ func openDLQ(ctx context.Context, g *globals) (*dlqSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, closeConn, err := g.connect()
+	js, closeConn, err := g.open(ctx, topo.DLQStream())
 	if err != nil {
 		return nil, err
-	}
-	cctx, cancel := context.WithTimeout(ctx, g.timeout)
-	defer cancel()
-	if _, err := js.Stream(cctx, topo.DLQStream()); err != nil {
-		closeConn()
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("stream %s does not exist: check --prefix (%q), or start a worker, which creates the streams",
-				topo.DLQStream(), g.prefix)
-		}
-		return nil, fmt.Errorf("look up stream %s: %w", topo.DLQStream(), err)
 	}
 	return &dlqSession{js: js, topo: topo, close: closeConn}, nil
 }
@@ -107,24 +97,19 @@ func toJSON(e deadletter.Entry) entryJSON {
 }
 
 func runDLQList(ctx context.Context, g *globals, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dlq list")
-	g.register(fs)
+	fs := g.flagSet("dlq list")
 	robot := fs.String("robot", "", "only this robot's dead letters")
 	limit := fs.Int("limit", defaultListLimit, "show at most this many (0: all)")
 	asJSON := fs.Bool("json", false, "print full records, one JSON object per line")
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, dlqUsage)
-		return nil
-	}
-	if err != nil {
+	pos, done, err := parseSub(fs, args, stdout, dlqUsage)
+	if done || err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("dlq list: unexpected argument %q", pos[0])
+		return cli.Usagef("dlq list: unexpected argument %q", pos[0])
 	}
 	if *limit < 0 {
-		return usagef("dlq list: --limit must not be negative, not %d", *limit)
+		return cli.Usagef("dlq list: --limit must not be negative, not %d", *limit)
 	}
 	s, err := openDLQ(ctx, g)
 	if err != nil {
@@ -191,7 +176,7 @@ func parseSeqs(cmd string, args []string) ([]uint64, error) {
 	for _, a := range args {
 		n, err := strconv.ParseUint(a, 10, 64)
 		if err != nil || n == 0 {
-			return nil, usagef("%s: %q is not a sequence number (a positive integer)", cmd, a)
+			return nil, cli.Usagef("%s: %q is not a sequence number (a positive integer)", cmd, a)
 		}
 		seqs = append(seqs, n)
 	}
@@ -199,18 +184,13 @@ func parseSeqs(cmd string, args []string) ([]uint64, error) {
 }
 
 func runDLQShow(ctx context.Context, g *globals, args []string, stdout io.Writer) error {
-	fs := newFlagSet("dlq show")
-	g.register(fs)
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, dlqUsage)
-		return nil
-	}
-	if err != nil {
+	fs := g.flagSet("dlq show")
+	pos, done, err := parseSub(fs, args, stdout, dlqUsage)
+	if done || err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("dlq show: want exactly one sequence number, got %d arguments", len(pos))
+		return cli.Usagef("dlq show: want exactly one sequence number, got %d arguments", len(pos))
 	}
 	seqs, err := parseSeqs("dlq show", pos)
 	if err != nil {
@@ -245,19 +225,14 @@ func getEntry(ctx context.Context, g *globals, s *dlqSession, seq uint64) (deadl
 }
 
 func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dlq replay")
-	g.register(fs)
+	fs := g.flagSet("dlq replay")
 	all := fs.Bool("all", false, "replay every dead letter (narrowed by --robot and --reason)")
 	robot := fs.String("robot", "", "with --all: only this robot's dead letters")
 	reason := fs.String("reason", "", "with --all: only dead letters of this reason")
 	del := fs.Bool("delete", false, "delete each replayed dead letter")
 	force := fs.Bool("force", false, "replay even what was replayed within the duplicate window")
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, dlqUsage)
-		return nil
-	}
-	if err != nil {
+	pos, done, err := parseSub(fs, args, stdout, dlqUsage)
+	if done || err != nil {
 		return err
 	}
 	seqs, err := parseSeqs("dlq replay", pos)
@@ -266,18 +241,18 @@ func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr
 	}
 	switch {
 	case *all && len(seqs) > 0:
-		return usagef("dlq replay: give sequence numbers or --all, not both")
+		return cli.Usagef("dlq replay: give sequence numbers or --all, not both")
 	case !*all && len(seqs) == 0:
-		return usagef("dlq replay: give the sequence numbers to replay, or --all")
+		return cli.Usagef("dlq replay: give the sequence numbers to replay, or --all")
 	case !*all && (*robot != "" || *reason != ""):
-		return usagef("dlq replay: --robot and --reason narrow --all; with sequence numbers, list only those you want")
+		return cli.Usagef("dlq replay: --robot and --reason narrow --all; with sequence numbers, list only those you want")
 	}
 	if *reason != "" && !slices.Contains(reasons, deadletter.Reason(*reason)) {
 		names := make([]string, len(reasons))
 		for i, r := range reasons {
 			names[i] = string(r)
 		}
-		return usagef("dlq replay: unknown --reason %q: want one of %s", *reason, strings.Join(names, ", "))
+		return cli.Usagef("dlq replay: unknown --reason %q: want one of %s", *reason, strings.Join(names, ", "))
 	}
 
 	s, err := openDLQ(ctx, g)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/envelope"
 )
@@ -126,7 +127,7 @@ func TestDLQShow(t *testing.T) {
 
 	r = f.run(t, "", "dlq", "show", "99")
 	require.ErrorContains(t, r.err, "no dead letter with sequence 99")
-	require.Equal(t, 1, exitCode(r.err))
+	require.Equal(t, 1, cli.ExitCode(r.err))
 }
 
 func TestDLQReplayDelete(t *testing.T) {
@@ -239,7 +240,7 @@ func TestDLQReplayMissingSeq(t *testing.T) {
 	seedDLQ(t, f)
 	r := f.run(t, "", "dlq", "replay", "99", "3")
 	require.ErrorContains(t, r.err, "1 of 2 dead letters failed")
-	require.Equal(t, 1, exitCode(r.err))
+	require.Equal(t, 1, cli.ExitCode(r.err))
 	require.Contains(t, r.stderr, "seq 99: no such dead letter")
 	require.Contains(t, r.stdout, "seq 3: replayed id=dl-dev")
 	require.Len(t, f.outbound(t), 1, "the other sequence is still replayed")
@@ -261,5 +262,5 @@ func TestDLQMissingStream(t *testing.T) {
 	f := newFixture(t)
 	r := runCmd(t, "", "--nats", f.url, "dlq", "--prefix", "nodlqhere", "list")
 	require.ErrorContains(t, r.err, "NODLQHERE_DLQ does not exist")
-	require.Equal(t, 1, exitCode(r.err))
+	require.Equal(t, 1, cli.ExitCode(r.err))
 }

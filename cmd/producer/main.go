@@ -25,64 +25,24 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
 
-// Environment variables that give the connection flags their defaults.
-const (
-	envNATSURL = "BOTRELAY_NATS_URL"
-	envPrefix  = "BOTRELAY_PREFIX"
-)
-
-// defaultNATSURL is the server used when neither --nats nor
-// BOTRELAY_NATS_URL is given.
-const defaultNATSURL = "nats://127.0.0.1:4222"
-
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	code := exitCode(err)
-	switch {
-	case code == 2:
-		fmt.Fprintf(os.Stderr, "producer: %v\nRun 'producer help' for usage.\n", err)
-	case err != nil:
-		fmt.Fprintf(os.Stderr, "producer: %v\n", err)
-	}
-	os.Exit(code)
-}
-
-// usageError is a problem with the command line itself: exit status 2.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-// usagef returns a [usageError].
-func usagef(format string, args ...any) error {
-	return &usageError{err: fmt.Errorf(format, args...)}
-}
-
-// exitCode maps run's result to the process exit status: 0 for nil, 2 for
-// a usage error, 1 for anything else.
-func exitCode(err error) int {
-	var ue *usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue):
-		return 2
-	default:
-		return 1
-	}
+	cli.Main(cli.Command{
+		Name:      "producer",
+		UsageHint: "Run 'producer help' for usage.",
+		Run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return run(ctx, args, os.Stdin, stdout, stderr)
+		},
+	})
 }
 
 // globals are the flags every subcommand accepts, before or after its name.
@@ -94,14 +54,11 @@ type globals struct {
 
 // defaultGlobals reads the environment for the connection defaults.
 func defaultGlobals() globals {
-	g := globals{natsURL: defaultNATSURL, prefix: stream.DefaultPrefix, timeout: 10 * time.Second}
-	if v := os.Getenv(envNATSURL); v != "" {
-		g.natsURL = v
+	return globals{
+		natsURL: cli.EnvOr(os.LookupEnv, cli.EnvNATSURL, cli.DefaultNATSURL),
+		prefix:  cli.EnvOr(os.LookupEnv, cli.EnvPrefix, stream.DefaultPrefix),
+		timeout: 10 * time.Second,
 	}
-	if v := os.Getenv(envPrefix); v != "" {
-		g.prefix = v
-	}
-	return g
 }
 
 // register adds the global flags to fs, with g's current values as
@@ -112,11 +69,19 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "timeout of each request or batch")
 }
 
+// flagSet returns a flag set for the (sub)command name, with the global
+// flags.
+func (g *globals) flagSet(name string) *flag.FlagSet {
+	fs := newFlagSet(name)
+	g.register(fs)
+	return fs
+}
+
 // topology validates the prefix and returns the deployment's topology.
 func (g *globals) topology() (stream.Topology, error) {
 	topo := stream.Topology{Prefix: g.prefix}
 	if err := topo.Validate(); err != nil {
-		return topo, &usageError{err: fmt.Errorf("--prefix: %w", err)}
+		return topo, cli.Usagef("--prefix: %w", err)
 	}
 	return topo, nil
 }
@@ -125,7 +90,7 @@ func (g *globals) topology() (stream.Topology, error) {
 // returned function to close them.
 func (g *globals) connect() (jetstream.JetStream, func(), error) {
 	if g.timeout <= 0 {
-		return nil, nil, usagef("--timeout must be positive, not %s", g.timeout)
+		return nil, nil, cli.Usagef("--timeout must be positive, not %s", g.timeout)
 	}
 	nc, err := nats.Connect(g.natsURL, nats.Name("botrelay-producer"), nats.Timeout(g.timeout))
 	if err != nil {
@@ -137,6 +102,28 @@ func (g *globals) connect() (jetstream.JetStream, func(), error) {
 		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return js, nc.Close, nil
+}
+
+// open connects (see connect) and checks that the stream called name
+// exists, failing clearly when it does not instead of letting every
+// request time out. Call the returned function to close the connection.
+func (g *globals) open(ctx context.Context, name string) (jetstream.JetStream, func(), error) {
+	js, closeConn, err := g.connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	switch _, err := js.Stream(cctx, name); {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		closeConn()
+		return nil, nil, fmt.Errorf("stream %s does not exist: check --prefix (%q), or start a worker, which creates the streams",
+			name, g.prefix)
+	case err != nil:
+		closeConn()
+		return nil, nil, fmt.Errorf("look up stream %s: %w", name, err)
+	}
+	return js, closeConn, nil
 }
 
 // redactURL hides credentials in a NATS URL or comma-separated list of
@@ -181,7 +168,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, &usageError{err: fmt.Errorf("%s: %w", fs.Name(), err)}
+			return nil, cli.Usagef("%s: %w", fs.Name(), err)
 		}
 		rest := fs.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
@@ -195,25 +182,36 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseSub parses a subcommand's args with [parseArgs]. On -h or --help
+// it prints usage to stdout and returns done: the subcommand has nothing
+// left to do.
+func parseSub(fs *flag.FlagSet, args []string, stdout io.Writer, usage string) (pos []string, done bool, err error) {
+	pos, err = parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil, true, nil
+	}
+	return pos, false, err
+}
+
 // run executes the command line args (without the program name), reading
 // stdin for "send -f -", writing results to stdout and progress and
-// per-item problems to stderr. It returns a [usageError] for a bad command
+// per-item problems to stderr. It returns a [cli.UsageError] for a bad command
 // line.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	g := defaultGlobals()
-	fs := newFlagSet("producer")
-	g.register(fs)
+	fs := g.flagSet("producer")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
 			return nil
 		}
-		return &usageError{err: err}
+		return cli.UsageError{Err: err}
 	}
 	args = fs.Args()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
-		return usagef("no subcommand: want send, dlq or help")
+		return cli.Usagef("no subcommand: want send, dlq or help")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -224,7 +222,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "help":
 		return runHelp(rest, stdout)
 	default:
-		return usagef("unknown subcommand %q: want send, dlq or help", cmd)
+		return cli.Usagef("unknown subcommand %q: want send, dlq or help", cmd)
 	}
 }
 
@@ -240,7 +238,7 @@ func runHelp(args []string, stdout io.Writer) error {
 	case "dlq":
 		fmt.Fprint(stdout, dlqUsage)
 	default:
-		return usagef("help: unknown subcommand %q", args[0])
+		return cli.Usagef("help: unknown subcommand %q", args[0])
 	}
 	return nil
 }

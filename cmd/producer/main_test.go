@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/stream"
@@ -85,24 +85,6 @@ func (f fixture) outbound(t *testing.T) []storedMsg {
 	return out
 }
 
-func TestExitCode(t *testing.T) {
-	tests := []struct {
-		name string
-		err  error
-		want int
-	}{
-		{name: "ok", err: nil, want: 0},
-		{name: "failure", err: errors.New("boom"), want: 1},
-		{name: "usage", err: usagef("bad"), want: 2},
-		{name: "wrapped usage", err: fmt.Errorf("x: %w", usagef("bad")), want: 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, exitCode(tt.err))
-		})
-	}
-}
-
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -148,7 +130,7 @@ func TestUsageErrors(t *testing.T) {
 			// No server runs at this address: usage errors come first.
 			r := runCmd(t, "", append([]string{"--nats", "nats://127.0.0.1:1"}, tt.args...)...)
 			require.Error(t, r.err)
-			require.Equal(t, 2, exitCode(r.err), "error: %v", r.err)
+			require.Equal(t, 2, cli.ExitCode(r.err), "error: %v", r.err)
 			require.ErrorContains(t, r.err, tt.want)
 		})
 	}
@@ -229,15 +211,15 @@ func TestRedactURL(t *testing.T) {
 func TestConnectErrorHidesPassword(t *testing.T) {
 	r := runCmd(t, "", "--nats", "nats://alice:s3cret@127.0.0.1:1", "--timeout", "200ms", "send", "--robot", "r", "--text", "x")
 	require.Error(t, r.err)
-	require.Equal(t, 1, exitCode(r.err))
+	require.Equal(t, 1, cli.ExitCode(r.err))
 	require.ErrorContains(t, r.err, "connect to NATS")
 	require.NotContains(t, r.err.Error()+r.stdout+r.stderr, "s3cret")
 }
 
 func TestEnvironmentDefaults(t *testing.T) {
 	f := newFixture(t)
-	t.Setenv(envNATSURL, f.url)
-	t.Setenv(envPrefix, f.topo.Prefix)
+	t.Setenv(cli.EnvNATSURL, f.url)
+	t.Setenv(cli.EnvPrefix, f.topo.Prefix)
 	r := runCmd(t, "", "send", "--robot", "ops", "--text", "from env", "--id", "env-1")
 	require.NoError(t, r.err)
 	msgs := f.outbound(t)
@@ -247,5 +229,5 @@ func TestEnvironmentDefaults(t *testing.T) {
 	// A flag beats the environment: this prefix has no streams.
 	r = runCmd(t, "", "send", "--prefix", "nosuchprefix", "--robot", "ops", "--text", "x")
 	require.ErrorContains(t, r.err, "NOSUCHPREFIX_OUT does not exist")
-	require.Equal(t, 1, exitCode(r.err))
+	require.Equal(t, 1, cli.ExitCode(r.err))
 }

@@ -43,18 +43,11 @@ func sendFile(ctx context.Context, g *globals, topo stream.Topology, name string
 		defer f.Close()
 		r = f
 	}
-	js, closeConn, err := g.connect()
+	pub, closeConn, err := g.openPublisher(ctx, topo)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	if err := checkOutStream(ctx, g, js, topo); err != nil {
-		return err
-	}
-	pub, err := publisher.New(js, topo)
-	if err != nil {
-		return err
-	}
 
 	b := bulk{pub: pub, timeout: g.timeout, stdout: stdout, stderr: stderr}
 	br := bufio.NewReaderSize(r, 64<<10)

@@ -11,8 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/publisher"
 	"github.com/botrelay/botrelay/pkg/stream"
@@ -86,20 +85,15 @@ var messageFlags = []string{"robot", "text", "markdown-file", "title", "link-url
 	"id", "at-mobile", "at-user", "at-all", "label", "ttl"}
 
 func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("send")
-	g.register(fs)
+	fs := g.flagSet("send")
 	var f sendFlags
 	f.register(fs)
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, sendUsage)
-		return nil
-	}
-	if err != nil {
+	pos, done, err := parseSub(fs, args, stdout, sendUsage)
+	if done || err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("send: unexpected argument %q", pos[0])
+		return cli.Usagef("send: unexpected argument %q", pos[0])
 	}
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
@@ -111,11 +105,11 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 	if f.set["f"] {
 		for _, name := range messageFlags {
 			if f.set[name] {
-				return usagef("send: -f reads whole envelopes from the file: don't combine it with --%s", name)
+				return cli.Usagef("send: -f reads whole envelopes from the file: don't combine it with --%s", name)
 			}
 		}
 		if f.file == "" {
-			return usagef("send: -f needs a file name (or - for stdin)")
+			return cli.Usagef("send: -f needs a file name (or - for stdin)")
 		}
 		return sendFile(ctx, g, topo, f.file, stdin, stdout, stderr)
 	}
@@ -124,18 +118,11 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 	if err != nil {
 		return err
 	}
-	js, closeConn, err := g.connect()
+	pub, closeConn, err := g.openPublisher(ctx, topo)
 	if err != nil {
 		return err
 	}
 	defer closeConn()
-	if err := checkOutStream(ctx, g, js, topo); err != nil {
-		return err
-	}
-	pub, err := publisher.New(js, topo)
-	if err != nil {
-		return err
-	}
 	pctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	var results []publisher.Result
@@ -182,13 +169,13 @@ func (f *sendFlags) robotNames() []string {
 func (f *sendFlags) message(stdin io.Reader) (envelope.Message, error) {
 	switch {
 	case f.set["pic-url"] && !f.set["link-url"]:
-		return envelope.Message{}, usagef("send: --pic-url needs --link-url")
+		return envelope.Message{}, cli.Usagef("send: --pic-url needs --link-url")
 	case f.set["link-url"] && f.set["markdown-file"]:
-		return envelope.Message{}, usagef("send: --link-url and --markdown-file are different message kinds: choose one")
+		return envelope.Message{}, cli.Usagef("send: --link-url and --markdown-file are different message kinds: choose one")
 	case f.set["link-url"]:
 		return envelope.Message{Link: &envelope.Link{Title: f.title, Text: f.text, MessageURL: f.linkURL, PicURL: f.picURL}}, nil
 	case f.set["markdown-file"] && f.set["text"]:
-		return envelope.Message{}, usagef("send: --text and --markdown-file both give the message body: choose one")
+		return envelope.Message{}, cli.Usagef("send: --text and --markdown-file both give the message body: choose one")
 	case f.set["markdown-file"]:
 		body, err := readFileOrStdin(f.markdownFile, stdin)
 		if err != nil {
@@ -196,11 +183,11 @@ func (f *sendFlags) message(stdin io.Reader) (envelope.Message, error) {
 		}
 		return envelope.Message{Markdown: &envelope.Markdown{Title: f.title, Text: string(body)}}, nil
 	case f.set["text"] && f.set["title"]:
-		return envelope.Message{}, usagef("send: --title applies to --markdown-file and --link-url, not to a text message")
+		return envelope.Message{}, cli.Usagef("send: --title applies to --markdown-file and --link-url, not to a text message")
 	case f.set["text"]:
 		return envelope.Message{Text: &envelope.Text{Content: f.text}}, nil
 	default:
-		return envelope.Message{}, usagef("send: nothing to send: give --text, --markdown-file, --link-url or -f")
+		return envelope.Message{}, cli.Usagef("send: nothing to send: give --text, --markdown-file, --link-url or -f")
 	}
 }
 
@@ -227,10 +214,10 @@ func readFileOrStdin(name string, stdin io.Reader) ([]byte, error) {
 func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) (base *envelope.Envelope, robots []string, err error) {
 	robots = f.robotNames()
 	if len(robots) == 0 {
-		return nil, nil, usagef("send: --robot is required")
+		return nil, nil, cli.Usagef("send: --robot is required")
 	}
 	if f.ttl < 0 {
-		return nil, nil, usagef("send: --ttl must not be negative, not %s", f.ttl)
+		return nil, nil, cli.Usagef("send: --ttl must not be negative, not %s", f.ttl)
 	}
 	msg, err := f.message(stdin)
 	if err != nil {
@@ -331,18 +318,18 @@ func fieldBase(field string) string {
 	return field
 }
 
-// checkOutStream fails clearly when the outbound stream does not exist,
-// instead of letting every publish time out.
-func checkOutStream(ctx context.Context, g *globals, js jetstream.JetStream, topo stream.Topology) error {
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
-	defer cancel()
-	_, err := js.Stream(ctx, topo.OutStream())
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return fmt.Errorf("stream %s does not exist: check --prefix (%q), or start a worker, which creates the streams",
-			topo.OutStream(), g.prefix)
-	case err != nil:
-		return fmt.Errorf("look up stream %s: %w", topo.OutStream(), err)
+// openPublisher opens a publisher to topo's outbound stream, which must
+// exist (see [globals.open]). Call the returned function to close the
+// connection.
+func (g *globals) openPublisher(ctx context.Context, topo stream.Topology) (*publisher.Publisher, func(), error) {
+	js, closeConn, err := g.open(ctx, topo.OutStream())
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil
+	pub, err := publisher.New(js, topo)
+	if err != nil {
+		closeConn()
+		return nil, nil, err
+	}
+	return pub, closeConn, nil
 }

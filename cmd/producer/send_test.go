@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/envelope"
 )
 
@@ -55,8 +56,7 @@ func TestSendDefaultID(t *testing.T) {
 
 func TestSendMarkdown(t *testing.T) {
 	body := "# Nightly report\n\n- **42** jobs ok\n- 1 failed\n"
-	path := filepath.Join(t.TempDir(), "report.md")
-	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	path := testenv.WriteFile(t, "report.md", body)
 	tests := []struct {
 		name  string
 		file  string
@@ -82,7 +82,7 @@ func TestSendMarkdownMissingFile(t *testing.T) {
 	f := newFixture(t)
 	r := f.run(t, "", "send", "--robot", "ops", "--markdown-file", filepath.Join(t.TempDir(), "nope.md"), "--title", "T")
 	require.ErrorContains(t, r.err, "nope.md")
-	require.Equal(t, 1, exitCode(r.err))
+	require.Equal(t, 1, cli.ExitCode(r.err))
 	require.Empty(t, f.outbound(t))
 }
 
@@ -162,7 +162,7 @@ func TestSendInvalidPublishesNothing(t *testing.T) {
 			f := newFixture(t)
 			r := f.run(t, "# body\n", append([]string{"send"}, tt.args...)...)
 			require.Error(t, r.err)
-			require.Equal(t, 1, exitCode(r.err))
+			require.Equal(t, 1, cli.ExitCode(r.err))
 			require.ErrorContains(t, r.err, "nothing published")
 			for _, w := range tt.want {
 				require.ErrorContains(t, r.err, w)
@@ -187,8 +187,7 @@ func TestSendNDJSON(t *testing.T) {
 		`{"v":9,"id":"n-10","robot":"ops","message":{"text":{"content":"ten"}}}`,
 	}
 	input := strings.Join(lines, "\r\n") // CRLF is fine too; no newline after the last line
-	path := filepath.Join(t.TempDir(), "in.ndjson")
-	require.NoError(t, os.WriteFile(path, []byte(input), 0o600))
+	path := testenv.WriteFile(t, "in.ndjson", input)
 
 	for _, src := range []string{path, "-"} {
 		t.Run(map[string]string{path: "file", "-": "stdin"}[src], func(t *testing.T) {
@@ -196,7 +195,7 @@ func TestSendNDJSON(t *testing.T) {
 			before := time.Now().UTC().Add(-time.Second)
 			r := f.run(t, input, "send", "-f", src)
 			require.Error(t, r.err)
-			require.Equal(t, 1, exitCode(r.err))
+			require.Equal(t, 1, cli.ExitCode(r.err))
 			require.ErrorContains(t, r.err, "6 of 9 envelopes failed")
 
 			for _, want := range []string{
@@ -285,7 +284,7 @@ func TestSendNDJSONMissingFile(t *testing.T) {
 	f := newFixture(t)
 	r := f.run(t, "", "send", "-f", filepath.Join(t.TempDir(), "absent.ndjson"))
 	require.ErrorContains(t, r.err, "absent.ndjson")
-	require.Equal(t, 1, exitCode(r.err))
+	require.Equal(t, 1, cli.ExitCode(r.err))
 }
 
 func TestReadLine(t *testing.T) {

@@ -21,26 +21,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/robotsim"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "robotsim:", err)
-		os.Exit(1)
-	}
+	// -h prints the usage and exits 2.
+	cli.Main(cli.Command{Name: "robotsim", Run: run, HelpStatus: 2})
 }
 
 // listFlag collects a repeated flag's values. They are parsed after

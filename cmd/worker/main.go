@@ -27,18 +27,17 @@
 // SIGINT or SIGTERM drains: messages being delivered are finished and
 // acknowledged, the others are handed back, and the process exits 0.
 // Webhooks and secrets are never logged.
+//
+// Exit status: 0 on success (and -h), 1 on a failure (a bad config file,
+// an unreachable NATS), 2 on a usage error.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/botrelay/botrelay/internal/cli"
 )
 
 func main() {
@@ -46,13 +45,7 @@ func main() {
 	// logger, outside our log format. Drop them: every Redis failure
 	// surfaces in the worker's own logs (limiter or ledger unavailable).
 	redis.SetLogger(quietRedis{})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-	}
-	os.Exit(exitCode(err))
+	cli.Main(cli.Command{Name: "worker", Run: run})
 }
 
 // quietRedis discards go-redis's internal log lines.

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -12,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/publisher"
@@ -33,20 +31,6 @@ const (
 	popoSecret = "popoSignS3cret"
 )
 
-func lookupMap(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) {
-		v, ok := m[k]
-		return v, ok
-	}
-}
-
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
-	return p
-}
-
 func requireNoCredentials(t *testing.T, outputs ...string) {
 	t.Helper()
 	all := strings.Join(outputs, "\n")
@@ -55,48 +39,11 @@ func requireNoCredentials(t *testing.T, outputs ...string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger
-// and the reads of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func TestExitCode(t *testing.T) {
-	tests := []struct {
-		name string
-		err  error
-		want int
-	}{
-		{name: "success", want: 0},
-		{name: "help", err: flag.ErrHelp, want: 0},
-		{name: "usage", err: usagef("--config is required"), want: 2},
-		{name: "failure", err: errors.New("config: invalid"), want: 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			require.Equal(t, tt.want, exitCode(tt.err))
-		})
-	}
-}
-
 func TestParseFlags(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
-		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, lookupMap(nil))
+		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, testenv.LookupMap(nil))
 		require.NoError(t, err)
-		require.Equal(t, defaultNATSURL, f.natsURL)
+		require.Equal(t, cli.DefaultNATSURL, f.natsURL)
 		require.Equal(t, defaultRedisAddr, f.redisAddr)
 		require.Equal(t, "redis", f.limiter)
 		require.Equal(t, ":9090", f.metricsAddr)
@@ -104,8 +51,8 @@ func TestParseFlags(t *testing.T) {
 		require.True(t, f.restartGuard)
 	})
 	t.Run("environment", func(t *testing.T) {
-		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, lookupMap(map[string]string{
-			envNATSURL: "nats://nats:4222", envRedisAddr: "redis:6379"}))
+		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, testenv.LookupMap(map[string]string{
+			cli.EnvNATSURL: "nats://nats:4222", envRedisAddr: "redis:6379"}))
 		require.NoError(t, err)
 		require.Equal(t, "nats://nats:4222", f.natsURL)
 		require.Equal(t, "redis:6379", f.redisAddr)
@@ -113,7 +60,7 @@ func TestParseFlags(t *testing.T) {
 	t.Run("flags win over the environment", func(t *testing.T) {
 		f, err := parseFlags([]string{"--config", "c.yaml", "--nats", "nats://a:1", "--redis", "b:2", "--metrics-addr", "",
 			"--log-level", "debug", "--log-format", "json", "--limiter", "memory"}, io.Discard,
-			lookupMap(map[string]string{envNATSURL: "nats://nats:4222", envRedisAddr: "redis:6379"}))
+			testenv.LookupMap(map[string]string{cli.EnvNATSURL: "nats://nats:4222", envRedisAddr: "redis:6379"}))
 		require.NoError(t, err)
 		require.Equal(t, "nats://a:1", f.natsURL)
 		require.Equal(t, "b:2", f.redisAddr)
@@ -138,22 +85,10 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseFlags(tt.args, io.Discard, lookupMap(nil))
+			_, err := parseFlags(tt.args, io.Discard, testenv.LookupMap(nil))
 			require.ErrorContains(t, err, tt.want)
-			require.Equal(t, 2, exitCode(err))
+			require.Equal(t, 2, cli.ExitCode(err))
 		})
-	}
-}
-
-func TestRedactURLs(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{in: "nats://127.0.0.1:4222", want: "nats://127.0.0.1:4222"},
-		{in: "nats://user:pa@ss@nats:4222", want: "nats://REDACTED@nats:4222"},
-		{in: "nats://a:1, tls://tok@b:2", want: "nats://a:1,tls://REDACTED@b:2"},
-		{in: "tok@host:1", want: "REDACTED@host:1"},
-	}
-	for _, tt := range tests {
-		require.Equal(t, tt.want, redactURLs(tt.in), tt.in)
 	}
 }
 
@@ -176,9 +111,9 @@ robots:
 `
 
 func TestCheckConfig(t *testing.T) {
-	path := writeFile(t, "robots.yaml", goodConfig)
+	path := testenv.WriteFile(t, "robots.yaml", goodConfig)
 	var stdout, stderr bytes.Buffer
-	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, &stderr, env{lookup: lookupMap(map[string]string{
+	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, &stderr, cli.Env{Lookup: testenv.LookupMap(map[string]string{
 		"DING_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=" + dingToken,
 		"DING_SECRET":  dingSecret,
 		"POPO_SECRET":  popoSecret,
@@ -200,7 +135,7 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestCheckConfigBroken(t *testing.T) {
-	path := writeFile(t, "robots.yaml", `
+	path := testenv.WriteFile(t, "robots.yaml", `
 concurrency: -1
 robots:
   - name: ding
@@ -214,9 +149,9 @@ robots:
     limit: 99
 `)
 	var stdout, stderr bytes.Buffer
-	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, &stderr, env{lookup: lookupMap(nil)})
+	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, &stderr, cli.Env{Lookup: testenv.LookupMap(nil)})
 	require.Error(t, err)
-	require.Equal(t, 1, exitCode(err))
+	require.Equal(t, 1, cli.ExitCode(err))
 	for _, want := range []string{
 		path + ": config: invalid",
 		"concurrency: must be positive",
@@ -231,9 +166,9 @@ robots:
 	requireNoCredentials(t, err.Error(), stdout.String(), stderr.String())
 
 	err = runEnv(context.Background(), []string{"--check-config", "--config", filepath.Join(t.TempDir(), "none.yaml")},
-		io.Discard, io.Discard, env{lookup: lookupMap(nil)})
+		io.Discard, io.Discard, cli.Env{Lookup: testenv.LookupMap(nil)})
 	require.ErrorIs(t, err, os.ErrNotExist)
-	require.Equal(t, 1, exitCode(err))
+	require.Equal(t, 1, cli.ExitCode(err))
 }
 
 // TestCheckExampleConfig checks examples/robots.yaml with the variables its
@@ -246,7 +181,7 @@ func TestCheckExampleConfig(t *testing.T) {
 	}
 	var stdout bytes.Buffer
 	err := runEnv(context.Background(), []string{"--check-config", "--config", "../../examples/robots.yaml"}, &stdout, io.Discard,
-		env{lookup: lookupMap(vars)})
+		cli.Env{Lookup: testenv.LookupMap(vars)})
 	require.NoError(t, err)
 	require.Contains(t, stdout.String(), "robot ops-alerts")
 	require.Contains(t, stdout.String(), "robot deploys")
@@ -259,17 +194,17 @@ type instance struct {
 	cancel  context.CancelFunc
 	done    chan error
 	metrics string // base URL of the metrics server
-	stderr  *syncBuffer
+	stderr  *testenv.SyncBuffer
 }
 
 func start(t *testing.T, args []string, vars map[string]string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
-	in := &instance{t: t, cancel: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
+	in := &instance{t: t, cancel: cancel, done: make(chan error, 1), stderr: &testenv.SyncBuffer{}}
 	go func() {
 		in.done <- runEnv(ctx, append([]string{"--metrics-addr", "127.0.0.1:0"}, args...), io.Discard, in.stderr,
-			env{lookup: lookupMap(vars), metricsListening: func(a net.Addr) { addr <- a }})
+			cli.Env{Lookup: testenv.LookupMap(vars), Listening: func(a net.Addr) { addr <- a }})
 	}()
 	select {
 	case a := <-addr:
@@ -339,7 +274,7 @@ func TestRunDelivers(t *testing.T) {
 			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: dingToken, Secret: dingSecret, Keywords: []string{"alert"}}))
 			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook, Secret: popoSecret}))
 
-			path := writeFile(t, "robots.yaml", `
+			path := testenv.WriteFile(t, "robots.yaml", `
 prefix: `+topo.Prefix+`
 robots:
   - name: ding
@@ -405,9 +340,9 @@ func TestRunRedisDownAtStart(t *testing.T) {
 	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
 	t.Cleanup(sim.Close)
 	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook}))
-	path := writeFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+sim.WebhookURL(popoHook)+"\n")
+	path := testenv.WriteFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+sim.WebhookURL(popoHook)+"\n")
 
-	in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", closedAddr(t)}, nil)
+	in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", testenv.ClosedAddr(t)}, nil)
 	in.waitStatus("/healthz", http.StatusOK)
 	require.Contains(t, in.waitStatus("/readyz", http.StatusServiceUnavailable), "redis: unreachable")
 	require.Contains(t, in.stderr.String(), "Redis unreachable at start")
@@ -441,7 +376,7 @@ func TestRunRestartGuardByDefault(t *testing.T) {
 	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
 	t.Cleanup(sim.Close)
 	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook}))
-	path := writeFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+sim.WebhookURL(popoHook)+"\n")
+	path := testenv.WriteFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+sim.WebhookURL(popoHook)+"\n")
 
 	in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", testenv.RedisAddr()}, nil)
 	in.waitStatus("/readyz", http.StatusOK)
@@ -458,36 +393,26 @@ func TestRunRestartGuardByDefault(t *testing.T) {
 }
 
 func TestRunNATSUnreachable(t *testing.T) {
-	path := writeFile(t, "robots.yaml", goodConfig)
-	var stderr syncBuffer
+	path := testenv.WriteFile(t, "robots.yaml", goodConfig)
+	var stderr testenv.SyncBuffer
 	startAt := time.Now()
-	err := runEnv(context.Background(), []string{"--config", path, "--nats", "nats://user:hunter2@" + closedAddr(t),
+	err := runEnv(context.Background(), []string{"--config", path, "--nats", "nats://user:hunter2@" + testenv.ClosedAddr(t),
 		"--nats-connect-wait", "300ms", "--metrics-addr", ""}, io.Discard, &stderr,
-		env{lookup: lookupMap(map[string]string{"DING_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=" + dingToken,
+		cli.Env{Lookup: testenv.LookupMap(map[string]string{"DING_WEBHOOK": "https://oapi.dingtalk.com/robot/send?access_token=" + dingToken,
 			"DING_SECRET": dingSecret, "POPO_SECRET": popoSecret})})
 	require.ErrorContains(t, err, "connect to NATS at nats://REDACTED@")
 	require.Less(t, time.Since(startAt), 10*time.Second)
-	require.Equal(t, 1, exitCode(err))
+	require.Equal(t, 1, cli.ExitCode(err))
 	require.NotContains(t, err.Error()+stderr.String(), "hunter2")
 	requireNoCredentials(t, err.Error(), stderr.String())
 }
 
 func TestRunRedisPasswordEnvUnset(t *testing.T) {
 	natsURL := testenv.NATSURL(t)
-	path := writeFile(t, "robots.yaml", "robots:\n  - name: popo\n    platform: popo\n    webhook: https://example.com/hook/x\n")
+	path := testenv.WriteFile(t, "robots.yaml", "robots:\n  - name: popo\n    platform: popo\n    webhook: https://example.com/hook/x\n")
 	err := runEnv(context.Background(), []string{"--config", path, "--nats", natsURL, "--metrics-addr", "",
-		"--redis-password-env", "REDIS_PW"}, io.Discard, io.Discard, env{lookup: lookupMap(nil)})
+		"--redis-password-env", "REDIS_PW"}, io.Discard, io.Discard, cli.Env{Lookup: testenv.LookupMap(nil)})
 	require.ErrorContains(t, err, "environment variable REDIS_PW is not set")
-}
-
-// closedAddr returns a local address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
 }
 
 func testLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -517,10 +442,10 @@ func TestK8sManifests(t *testing.T) {
 	}
 	readYAML(t, "../../deploy/k8s/deployment.yaml", &deploy)
 
-	path := writeFile(t, "robots.yaml", cm.Data["robots.yaml"])
+	path := testenv.WriteFile(t, "robots.yaml", cm.Data["robots.yaml"])
 	var stdout bytes.Buffer
 	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, io.Discard,
-		env{lookup: lookupMap(secret.StringData)})
+		cli.Env{Lookup: testenv.LookupMap(secret.StringData)})
 	require.NoError(t, err)
 	require.Contains(t, stdout.String(), "OK, 2 robots")
 
@@ -529,7 +454,7 @@ func TestK8sManifests(t *testing.T) {
 	for i, a := range args {
 		args[i] = strings.ReplaceAll(a, "$(POD_NAME)", "botrelay-worker-abc")
 	}
-	f, err := parseFlags(args, io.Discard, lookupMap(nil))
+	f, err := parseFlags(args, io.Discard, testenv.LookupMap(nil))
 	require.NoError(t, err)
 	require.Equal(t, "/etc/botrelay/robots.yaml", f.configPath)
 	require.Equal(t, "REDIS_PASSWORD", f.redisPasswordEnv)

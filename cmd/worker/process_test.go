@@ -52,7 +52,7 @@ func TestEightProcessesKilledMidRun(t *testing.T) {
 	sim := robotsim.NewServer(robotsim.Config{Window: window, Ban: time.Minute})
 	t.Cleanup(sim.Close)
 	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: "tok", Secret: "SECproc", Limit: max}))
-	cfg := writeFile(t, "robots.yaml", fmt.Sprintf(`
+	cfg := testenv.WriteFile(t, "robots.yaml", fmt.Sprintf(`
 prefix: %s
 ack_wait: 2s
 retry: {initial_interval: 50ms, max_interval: 500ms}

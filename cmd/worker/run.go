@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/ledger"
@@ -30,46 +31,12 @@ import (
 	"github.com/botrelay/botrelay/pkg/worker"
 )
 
-// Defaults of the connection flags, and the environment variables that
-// override them.
+// The default Redis address, and the environment variable that overrides
+// it (the NATS ones are cli's).
 const (
-	defaultNATSURL   = "nats://127.0.0.1:4222"
 	defaultRedisAddr = "127.0.0.1:6379"
-	envNATSURL       = "BOTRELAY_NATS_URL"
 	envRedisAddr     = "BOTRELAY_REDIS_ADDR"
 )
-
-// usageError is a command-line mistake (exit status 2).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
-
-// exitCode maps run's error to the process exit status: 0 for success and
-// -h, 2 for a usage mistake, 1 for everything else (a bad config file, an
-// unreachable NATS).
-func exitCode(err error) int {
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		return 2
-	default:
-		return 1
-	}
-}
-
-// env is what run takes from its surroundings, so tests can run it in
-// parallel without touching the process's environment.
-type env struct {
-	// lookup reads environment variables (os.LookupEnv).
-	lookup func(string) (string, bool)
-	// metricsListening, when set, is told the metrics server's address.
-	metricsListening func(net.Addr)
-}
 
 // flags are the parsed command line.
 type flags struct {
@@ -90,15 +57,17 @@ type flags struct {
 
 // run is the worker command; see the package doc.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runEnv(ctx, args, stdout, stderr, env{lookup: os.LookupEnv})
+	return runEnv(ctx, args, stdout, stderr, cli.Env{Lookup: os.LookupEnv})
 }
 
-func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e env) error {
-	f, err := parseFlags(args, stderr, e.lookup)
+// runEnv is run in the environment e; e.Listening is told the metrics
+// server's address.
+func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e cli.Env) error {
+	f, err := parseFlags(args, stderr, e.Lookup)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(f.configPath, e.lookup)
+	cfg, err := loadConfig(f.configPath, e.Lookup)
 	if err != nil {
 		return err
 	}
@@ -106,7 +75,10 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e env)
 		printSummary(stdout, f.configPath, cfg)
 		return nil
 	}
-	log := newLogger(stderr, f)
+	log, err := cli.NewLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, f, cfg, log, e)
 }
 
@@ -116,44 +88,35 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.configPath, "config", "", "robot configuration file (YAML); required")
 	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration, print a summary and exit")
-	fs.StringVar(&f.natsURL, "nats", envOr(lookup, envNATSURL, defaultNATSURL), "NATS server URL(s), comma-separated (env "+envNATSURL+")")
+	fs.StringVar(&f.natsURL, "nats", cli.EnvOr(lookup, cli.EnvNATSURL, cli.DefaultNATSURL), "NATS server URL(s), comma-separated (env "+cli.EnvNATSURL+")")
 	fs.DurationVar(&f.natsConnectWait, "nats-connect-wait", 30*time.Second, "how long to keep trying to reach NATS at start")
-	fs.StringVar(&f.redisAddr, "redis", envOr(lookup, envRedisAddr, defaultRedisAddr), "Redis host:port (env "+envRedisAddr+")")
+	fs.StringVar(&f.redisAddr, "redis", cli.EnvOr(lookup, envRedisAddr, defaultRedisAddr), "Redis host:port (env "+envRedisAddr+")")
 	fs.StringVar(&f.redisPasswordEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
 	fs.StringVar(&f.limiter, "limiter", "redis", "rate limiter and ledger: redis (shared by all workers) or memory (a single worker only)")
 	fs.BoolVar(&f.restartGuard, "restart-guard", true, "hold every robot for one window when the Redis limiter state is new "+
 		"(after a first start or a Redis restart); turn off only with a persistent Redis that nothing else posts around")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `address of /metrics, /healthz and /readyz ("" disables)`)
-	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	cli.AddLogFlags(fs, &f.logLevel, &f.logFormat)
 	fs.StringVar(&f.name, "name", "", "worker name in dead letters (default host-pid)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, usageError{err}
+	if err := cli.Parse(fs, args); err != nil {
+		return f, err
 	}
 	switch {
 	case fs.NArg() > 0:
-		return f, usagef("unexpected arguments %q", fs.Args())
+		return f, cli.Usagef("unexpected arguments %q", fs.Args())
 	case f.configPath == "":
-		return f, usagef("--config is required")
+		return f, cli.Usagef("--config is required")
 	case f.limiter != "redis" && f.limiter != "memory":
-		return f, usagef("--limiter must be redis or memory, not %q", f.limiter)
-	case f.logFormat != "text" && f.logFormat != "json":
-		return f, usagef("--log-format must be text or json, not %q", f.logFormat)
-	case f.natsConnectWait <= 0:
-		return f, usagef("--nats-connect-wait must be positive")
+		return f, cli.Usagef("--limiter must be redis or memory, not %q", f.limiter)
+	}
+	if err := cli.CheckLogFormat(f.logFormat); err != nil {
+		return f, err
+	}
+	if f.natsConnectWait <= 0 {
+		return f, cli.Usagef("--nats-connect-wait must be positive")
 	}
 	return f, nil
-}
-
-func envOr(lookup func(string) (string, bool), name, def string) string {
-	if v, ok := lookup(name); ok && v != "" {
-		return v
-	}
-	return def
 }
 
 // loadConfig is config.Load with the environment taken from lookup.
@@ -206,23 +169,15 @@ func secretSource(rb config.Robot) string {
 	}
 }
 
-func newLogger(w io.Writer, f flags) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: f.logLevel}
-	if f.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
 // serve connects, runs the worker until ctx is done and drains.
-func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e env) (err error) {
+func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e cli.Env) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := worker.NewMetrics(reg)
 	h := &health{}
 
 	if f.metricsAddr != "" {
-		stopMetrics, err := startMetrics(f.metricsAddr, reg, h, log, e.metricsListening)
+		stopMetrics, err := startMetrics(f.metricsAddr, reg, h, log, e.Listening)
 		if err != nil {
 			return err
 		}
@@ -240,7 +195,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		return fmt.Errorf("jetstream: %w", err)
 	}
 
-	lim, led, closeStore, err := newStore(ctx, f, cfg, log, e.lookup, h)
+	lim, led, closeStore, err := newStore(ctx, f, cfg, log, e.Lookup, h)
 	if err != nil {
 		return err
 	}
@@ -303,33 +258,22 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 // connectNATS connects to f.natsURL, trying again until f.natsConnectWait
 // has passed. The connection reconnects forever after later outages.
 func connectNATS(ctx context.Context, f flags, log *slog.Logger) (*nats.Conn, error) {
-	where := redactURLs(f.natsURL)
+	where := cli.RedactURL(f.natsURL)
 	name := "botrelay-worker"
 	if f.name != "" {
 		name += " " + f.name
 	}
-	opts := []nats.Option{
+	opts := append([]nats.Option{
 		nats.Name(name),
 		nats.Timeout(2 * time.Second),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Error("NATS disconnected; reconnecting", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("NATS reconnected", "server", redactURLs(c.ConnectedUrlRedacted()))
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			log.Error("NATS error", "err", err)
-		}),
-	}
+	}, cli.LogNATSEvents(log)...)
 	deadline := time.Now().Add(f.natsConnectWait)
 	for attempt := 1; ; attempt++ {
 		nc, err := nats.Connect(f.natsURL, opts...)
 		if err == nil {
-			log.Info("connected to NATS", "server", redactURLs(nc.ConnectedUrlRedacted()))
+			log.Info("connected to NATS", "server", cli.RedactURL(nc.ConnectedUrlRedacted()))
 			return nc, nil
 		}
 		if time.Now().After(deadline) {
@@ -342,23 +286,6 @@ func connectNATS(ctx context.Context, f flags, log *slog.Logger) (*nats.Conn, er
 		case <-time.After(min(500*time.Millisecond, time.Until(deadline)+time.Millisecond)):
 		}
 	}
-}
-
-// redactURLs drops the user info (credentials) of each comma-separated URL.
-func redactURLs(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		if at := strings.LastIndex(p, "@"); at >= 0 {
-			scheme := ""
-			if j := strings.Index(p, "://"); j >= 0 && j < at {
-				scheme = p[:j+3]
-			}
-			p = scheme + "REDACTED@" + p[at+1:]
-		}
-		parts[i] = p
-	}
-	return strings.Join(parts, ",")
 }
 
 // newStore returns the limiter and the ledger: shared in Redis, or held in

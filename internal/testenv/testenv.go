@@ -1,7 +1,8 @@
 // Package testenv gives integration tests real servers: a JetStream server
 // (embedded, or the one named by BOTRELAY_TEST_NATS_URL, which CI points at
 // the machine's nats-server 2.9 to prove the minimum version), the machine's
-// Redis, and names that keep parallel tests apart.
+// Redis, and names that keep parallel tests apart; and the small helpers
+// the tests of several packages share (helpers.go).
 package testenv
 
 import (

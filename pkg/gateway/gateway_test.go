@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,29 +24,11 @@ import (
 // now is the gateway's clock in the tests.
 var now = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// syncBuffer collects log output written concurrently by handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	js   jetstream.JetStream
 	topo stream.Topology
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 }
 
 // newFixture serves a gateway publishing to a fresh topology on url.
@@ -64,7 +44,7 @@ func serve(t *testing.T, js jetstream.JetStream, topo stream.Topology, opts gate
 	require.NoError(t, topo.Ensure(context.Background(), js))
 	pub, err := publisher.New(js, topo, popts...)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return now }

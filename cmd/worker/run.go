@@ -201,7 +201,9 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	}
 	defer closeStore()
 
-	snd, err := delivery.New(delivery.WithLogger(log))
+	snd, err := delivery.New(delivery.WithLogger(log),
+		delivery.WithRules(config.DingTalk, cfg.Rules(config.DingTalk)...),
+		delivery.WithRules(config.POPO, cfg.Rules(config.POPO)...))
 	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}

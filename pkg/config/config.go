@@ -49,6 +49,42 @@ type PlatformLimits struct {
 	Margin Duration `yaml:"margin"`
 	// CoolOff is how long a throttled robot is left alone; default 10m.
 	CoolOff Duration `yaml:"cool_off"`
+	// Errcodes add classification rules for the platform's answers, tried
+	// before the built-in ones (POPO publishes no error-code list).
+	Errcodes []ErrcodeRule `yaml:"errcodes"`
+}
+
+// ErrcodeRule classifies a platform answer by errcode and/or errmsg text;
+// see delivery.Rule.
+type ErrcodeRule struct {
+	// Codes are errcodes the rule matches (0 is always success).
+	Codes []int `yaml:"codes"`
+	// Contains are errmsg substrings (case-insensitive); with Codes, both
+	// must match; alone, a text fallback tried after every code rule.
+	Contains []string `yaml:"contains"`
+	// Outcome is "retryable", "throttled" or "permanent".
+	Outcome string `yaml:"outcome"`
+	// Reason is the explanation kept in dead letters; default the errmsg.
+	Reason string `yaml:"reason"`
+	// RetryAfter is the wait before a retryable answer is tried again.
+	RetryAfter Duration `yaml:"retry_after"`
+}
+
+var outcomes = map[string]delivery.Outcome{
+	"retryable": delivery.Retryable,
+	"throttled": delivery.Throttled,
+	"permanent": delivery.Permanent,
+}
+
+// Rules returns the errcode rules configured for platform, as delivery
+// rules (pass them to delivery.WithRules).
+func (c *Config) Rules(platform string) []delivery.Rule {
+	var out []delivery.Rule
+	for _, r := range c.Platforms[platform].Errcodes {
+		out = append(out, delivery.Rule{Codes: r.Codes, Contains: r.Contains, Outcome: outcomes[r.Outcome],
+			Reason: r.Reason, RetryAfter: time.Duration(r.RetryAfter)})
+	}
+	return out
 }
 
 // Robot is one configured robot.
@@ -229,6 +265,24 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		setDur(&l.CoolOff, time.Duration(d.CoolOff))
 		if l.Limit < 0 || l.Window < 0 || l.Margin < 0 || l.CoolOff < 0 {
 			bad("platforms.%s: limit, window, margin and cool_off must not be negative", p)
+		}
+		for i, r := range l.Errcodes {
+			at := fmt.Sprintf("platforms.%s.errcodes[%d]", p, i)
+			if _, ok := outcomes[r.Outcome]; !ok {
+				bad("%s: outcome: %q is not retryable, throttled or permanent", at, r.Outcome)
+			}
+			if len(r.Codes) == 0 && len(r.Contains) == 0 {
+				bad("%s: set codes or contains", at)
+			}
+			if slices.Contains(r.Codes, 0) {
+				bad("%s: codes: errcode 0 is always success", at)
+			}
+			if slices.Contains(r.Contains, "") {
+				bad("%s: contains: empty text", at)
+			}
+			if r.RetryAfter < 0 {
+				bad("%s: retry_after: must not be negative", at)
+			}
 		}
 		c.Platforms[p] = l
 	}

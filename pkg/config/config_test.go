@@ -388,3 +388,44 @@ func TestAckWait(t *testing.T) {
 		})
 	}
 }
+
+func TestErrcodeRules(t *testing.T) {
+	const robots = "robots:\n  - {name: a, platform: popo, webhook: 'https://h/x'}\n"
+	good := `platforms:
+  popo:
+    errcodes:
+      - {codes: [777], outcome: throttled, reason: "popo rate limit"}
+      - {contains: ["稍后重试"], outcome: retryable, retry_after: 30s}
+` + robots
+	c, err := config.Parse([]byte(good), func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	rules := c.Rules(config.POPO)
+	require.Equal(t, []delivery.Rule{
+		{Codes: []int{777}, Outcome: delivery.Throttled, Reason: "popo rate limit"},
+		{Contains: []string{"稍后重试"}, Outcome: delivery.Retryable, RetryAfter: 30 * time.Second},
+	}, rules)
+	require.Empty(t, c.Rules(config.DingTalk))
+
+	// The rules reach the classifier ahead of the built-in ones.
+	d, err := delivery.New(delivery.WithRules(config.POPO, rules...))
+	require.NoError(t, err)
+	res := d.Classify(config.POPO, delivery.Response{StatusCode: 200, Body: []byte(`{"errcode":777,"errmsg":"x"}`)})
+	require.Equal(t, delivery.Throttled, res.Outcome)
+	res = d.Classify(config.POPO, delivery.Response{StatusCode: 200, Body: []byte(`{"errcode":9,"errmsg":"请稍后重试"}`)})
+	require.Equal(t, delivery.Retryable, res.Outcome)
+	require.Equal(t, 30*time.Second, res.RetryAfter)
+
+	for _, tt := range []struct{ name, rule, want string }{
+		{"bad outcome", "{codes: [1], outcome: success}", `errcodes[0]: outcome: "success" is not retryable, throttled or permanent`},
+		{"matches nothing", "{outcome: permanent}", "errcodes[0]: set codes or contains"},
+		{"code zero", "{codes: [0], outcome: permanent}", "errcodes[0]: codes: errcode 0 is always success"},
+		{"empty text", "{contains: [''], outcome: permanent}", "errcodes[0]: contains: empty text"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte("platforms:\n  popo:\n    errcodes:\n      - "+tt.rule+"\n"+robots),
+				func(string) (string, bool) { return "", false })
+			require.ErrorIs(t, err, config.ErrInvalid)
+			require.ErrorContains(t, err, "platforms.popo."+tt.want)
+		})
+	}
+}

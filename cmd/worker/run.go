@@ -212,7 +212,8 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb)}
 	}
 	w, err := worker.New(js, worker.Config{
-		Topology:    stream.Topology{Prefix: cfg.Prefix},
+		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas},
+		HoldMax:     time.Duration(cfg.HoldMax),
 		Robots:      robots,
 		Sender:      snd,
 		Limiter:     lim,

@@ -125,6 +125,13 @@ type Config struct {
 	// from the others before JetStream hands it out again; default 30s,
 	// at least 1s. Live workers heartbeat, so it never limits a long wait.
 	AckWait Duration `yaml:"ack_wait"`
+	// HoldMax is the longest rate-limit wait a worker sleeps through holding
+	// the message; longer waits go back to JetStream as a delayed
+	// redelivery. Default 10s.
+	HoldMax Duration `yaml:"hold_max"`
+	// Replicas of the streams the workers create (1, or 3 on a NATS
+	// cluster); default 1.
+	Replicas int `yaml:"replicas"`
 	// Retry policy.
 	Retry Retry `yaml:"retry"`
 	// Platforms maps "dingtalk" / "popo" to limits overriding the defaults.
@@ -221,6 +228,16 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		c.Concurrency = 32
 	}
 	setDur(&c.AckWait, 30*time.Second)
+	setDur(&c.HoldMax, 10*time.Second)
+	if c.HoldMax < 0 {
+		bad("hold_max: must not be negative")
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		bad("replicas: must be 1 to 5, got %d", c.Replicas)
+	}
 	if c.AckWait < Duration(time.Second) {
 		bad("ack_wait: must be at least 1s, got %s", time.Duration(c.AckWait))
 	}

@@ -376,6 +376,7 @@ func TestAckWait(t *testing.T) {
 		{name: "default", yaml: base, want: 30 * time.Second},
 		{name: "set", yaml: "ack_wait: 5s\n" + base, want: 5 * time.Second},
 		{name: "too short", yaml: "ack_wait: 100ms\n" + base, err: "ack_wait: must be at least 1s"},
+		{name: "replicas", yaml: "replicas: 7\n" + base, err: "replicas: must be 1 to 5, got 7"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := config.Parse([]byte(tt.yaml), func(string) (string, bool) { return "", false })
@@ -385,6 +386,8 @@ func TestAckWait(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, tt.want, time.Duration(c.AckWait))
+			require.Equal(t, 10*time.Second, time.Duration(c.HoldMax))
+			require.Equal(t, 1, c.Replicas)
 		})
 	}
 }

@@ -12,6 +12,7 @@ type Metrics struct {
 	coolOffs      *prometheus.CounterVec
 	duplicates    *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
+	backlog       *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -36,13 +37,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "botrelay_duplicates_skipped_total", Help: "Redelivered messages acked without posting because the ledger marks them delivered.",
 		}, []string{"robot"}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "botrelay_backlog_messages", Help: "Messages waiting in the outbound stream per robot (refreshed every sweep interval).",
+		}, []string{"robot"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "botrelay_delivery_seconds", Help: "Duration of one HTTP delivery attempt.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"robot"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.coolOffs, m.duplicates, m.latency)
+		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.coolOffs, m.duplicates, m.latency, m.backlog)
 	}
 	return m
 }

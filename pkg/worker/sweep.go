@@ -41,6 +41,9 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 	if err != nil {
 		return err
 	}
+	for name := range w.robots {
+		w.m.backlog.WithLabelValues(name).Set(float64(pending[name]))
+	}
 	for robot := range idle {
 		if _, ok := pending[robot]; !ok {
 			delete(idle, robot)

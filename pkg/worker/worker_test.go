@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
@@ -295,4 +296,46 @@ func TestExpiresWhileWaiting(t *testing.T) {
 	require.Equal(t, deadletter.ReasonExpired, dl.Reason)
 	require.Equal(t, late.ID, dl.Envelope.ID)
 	require.Len(t, r.sim.Received("busy"), 1, "only the first was posted")
+}
+
+// The worker exports per-robot counters and the backlog gauge.
+func TestMetrics(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "measured", "sec", "sec", nil, limiter.Limit{Max: 2, Window: time.Minute})
+	r.addRobot(robotsim.PlatformPOPO, "rejecting", "sec", "wrong", nil, popoLimit)
+	reg := prometheus.NewRegistry()
+	r.publishN("measured", "m", 5)
+	r.publish(envelope.New("rejecting", text("x")))
+	r.startWorker(func(c *worker.Config) { c.Metrics = worker.NewMetrics(reg) })
+	r.waitReceived("measured", 2, 20*time.Second)
+	r.waitDead(1, 20*time.Second)
+
+	value := func(name string, labels map[string]string) float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		next:
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if labels[lp.GetName()] != lp.GetValue() {
+						continue next
+					}
+				}
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return value("botrelay_backlog_messages", map[string]string{"robot": "measured"}) == 3
+	}, "backlog gauge: 3 of 5 wait for the next window")
+	require.Equal(t, 2.0, value("botrelay_delivery_attempts_total", map[string]string{"robot": "measured", "outcome": "success"}))
+	require.Equal(t, 1.0, value("botrelay_dead_letters_total", map[string]string{"robot": "rejecting", "reason": "permanent"}))
+	require.Equal(t, 1.0, value("botrelay_limiter_waits_total", map[string]string{"robot": "measured"}))
 }

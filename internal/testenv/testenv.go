@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -121,5 +122,47 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg strin
 			t.Fatalf("timed out after %s: "+msg, append([]any{timeout}, args...)...)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// RestartableNATS is an embedded JetStream server a test may shut down and
+// start again on the same port with the same store, as a production server
+// restarts.
+type RestartableNATS struct {
+	t    testing.TB
+	opts server.Options
+	srv  *server.Server
+}
+
+// StartRestartableNATS starts an embedded JetStream server on a free port.
+func StartRestartableNATS(t testing.TB) *RestartableNATS {
+	t.Helper()
+	r := &RestartableNATS{t: t, opts: server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true}}
+	r.Start()
+	r.opts.Port = r.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// URL is the server's client URL, stable across restarts.
+func (r *RestartableNATS) URL() string { return r.srv.ClientURL() }
+
+// Start starts the server (again).
+func (r *RestartableNATS) Start() {
+	r.t.Helper()
+	opts := r.opts
+	s, err := server.NewServer(&opts)
+	require.NoError(r.t, err)
+	go s.Start()
+	require.True(r.t, s.ReadyForConnections(10*time.Second), "embedded nats-server did not start")
+	r.srv = s
+}
+
+// Stop shuts the server down and waits for it to finish.
+func (r *RestartableNATS) Stop() {
+	if r.srv != nil {
+		r.srv.Shutdown()
+		r.srv.WaitForShutdown()
 	}
 }

@@ -228,3 +228,32 @@ func TestOrderPerRobot(t *testing.T) {
 		})
 	}
 }
+
+// The NATS server restarts mid-run (same port, same file store): the
+// workers reconnect by themselves, nothing is lost, nothing posted twice,
+// no limit breached.
+func TestNATSRestartMidRun(t *testing.T) {
+	const window, max, n = time.Second, 10, 40
+	ns := testenv.StartRestartableNATS(t)
+	r := newRig(t, ns.URL(), robotsim.Config{Window: window, Ban: time.Minute})
+	r.addRobot(robotsim.PlatformDingTalk, "steady", "sec", "sec", nil, limiter.Limit{Max: max, Window: window, Margin: 50 * time.Millisecond})
+	envs := r.publishN("steady", "msg", n)
+	r.sim.InjectFault("steady", robotsim.Fault{Delay: 20 * time.Millisecond, Count: n})
+	r.startWorker(nil)
+	r.startWorker(nil)
+
+	testenv.Eventually(t, 30*time.Second, func() bool { return len(r.sim.Received("steady")) >= 5 }, "first deliveries")
+	ns.Stop()
+	time.Sleep(300 * time.Millisecond)
+	ns.Start()
+
+	got := r.waitReceived("steady", n, 90*time.Second)
+	st := r.sim.Stats("steady")
+	require.Zero(t, st.Breaches, "%+v", st)
+	require.Zero(t, st.Duplicates, "nothing posted twice: %+v", st)
+	require.Equal(t, n, st.Accepted)
+	for i, rc := range got {
+		require.Equal(t, envs[i].ID, rc.MsgUUID, "order kept across the restart")
+	}
+	require.Empty(t, r.deadLetters())
+}

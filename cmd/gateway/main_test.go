@@ -1,17 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
@@ -241,4 +244,56 @@ func TestPrefixPrecedence(t *testing.T) {
 			require.Equal(t, tt.wantSet, f.prefixSet, "a set prefix wins over the config file's")
 		})
 	}
+}
+
+// The Kubernetes gateway manifest runs this command with flags it accepts,
+// the token variable its Secret provides, and the workers' ConfigMap.
+func TestK8sManifest(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/k8s/gateway.yaml")
+	require.NoError(t, err)
+	var deploy struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Args []string `yaml:"args"`
+						Env  []struct {
+							Name      string `yaml:"name"`
+							ValueFrom *struct {
+								SecretKeyRef struct {
+									Name string `yaml:"name"`
+								} `yaml:"secretKeyRef"`
+							} `yaml:"valueFrom"`
+						} `yaml:"env"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	require.NoError(t, yaml.NewDecoder(bytes.NewReader(data)).Decode(&deploy)) // the first document
+	c := deploy.Spec.Template.Spec.Containers
+	require.Len(t, c, 1)
+	f, err := parseFlags(c[0].Args, io.Discard, testenv.LookupMap(nil))
+	require.NoError(t, err)
+	require.Equal(t, "/etc/botrelay/robots.yaml", f.configPath)
+	fromSecret := false
+	for _, e := range c[0].Env {
+		if e.Name == f.tokenEnv && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef.Name == "botrelay-gateway" {
+			fromSecret = true
+		}
+	}
+	require.True(t, fromSecret, "the token variable %s comes from the botrelay-gateway Secret", f.tokenEnv)
+
+	// The ConfigMap the gateway mounts yields the robot names, without the
+	// workers' webhooks and secrets.
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	cmData, err := os.ReadFile("../../deploy/k8s/configmap.yaml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(cmData, &cm))
+	f.configPath = testenv.WriteFile(t, "robots.yaml", cm.Data["robots.yaml"])
+	robots, _, err := allowList(f, testenv.LookupMap(nil))
+	require.NoError(t, err)
+	require.NotEmpty(t, robots)
 }

@@ -3,6 +3,7 @@
 //
 //	producer send --robot ops --text "disk full on db-3"
 //	producer send --robot ops,dev --markdown-file report.md --title "Nightly report"
+//	producer send --robot ops --markdown-file build.log --title "Build log" --split
 //	producer send -f envelopes.ndjson
 //	producer dlq list --robot ops
 //	producer dlq show 42
@@ -270,6 +271,11 @@ Message flags:
   --at-all          mention everyone
   --label K=V       label (repeatable)
   --ttl D           expire the message D after now (e.g. 10m): not posted later
+  --split           send a text or markdown message too long for one post
+                    (20,000 bytes of JSON) as parts with ids <id>.p1, <id>.p2,
+                    ..., each marked "(i/n)" (a markdown title too), in order;
+                    mentions go with the last part; a keyword robot needs its
+                    keyword in every part (put it in the markdown title)
 
 Bulk:
   -f FILE           one JSON envelope per line; a missing id or created_at is

@@ -58,6 +58,7 @@ type sendFlags struct {
 	atAll        bool
 	labels       labelFlag
 	ttl          time.Duration
+	split        bool
 	file         string
 
 	set map[string]bool // flags given on the command line
@@ -77,12 +78,13 @@ func (f *sendFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.atAll, "at-all", false, "mention everyone")
 	fs.Var(f.labels, "label", "KEY=VALUE label (repeatable)")
 	fs.DurationVar(&f.ttl, "ttl", 0, "expire the message this long after now")
+	fs.BoolVar(&f.split, "split", false, "send a text or markdown message too long for one post in parts")
 	fs.StringVar(&f.file, "f", "", "NDJSON file of envelopes (- for stdin)")
 }
 
 // messageFlags are the flags that describe one message; -f excludes them.
 var messageFlags = []string{"robot", "text", "markdown-file", "title", "link-url", "pic-url",
-	"id", "at-mobile", "at-user", "at-all", "label", "ttl"}
+	"id", "at-mobile", "at-user", "at-all", "label", "ttl", "split"}
 
 func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := g.flagSet("send")
@@ -126,29 +128,75 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 	pctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	var results []publisher.Result
-	if len(robots) == 1 {
+	var partOf []string // with --split: each result's "i/n", "" for a whole message
+	switch {
+	case f.split:
+		results, partOf = publishSplit(pctx, pub, copiesFor(base, robots))
+	case len(robots) == 1:
 		ack, err := pub.Publish(pctx, base)
 		results = []publisher.Result{{ID: base.ID, Robot: base.Robot, Ack: ack, Err: err}}
-	} else {
+	default:
 		results, _ = pub.FanOut(pctx, base, robots)
 	}
 	failed := 0
-	for _, res := range results {
+	for i, res := range results {
+		part := ""
+		if i < len(partOf) && partOf[i] != "" {
+			part = " part=" + partOf[i]
+		}
 		if res.Err != nil {
 			failed++
-			fmt.Fprintf(stderr, "failed id=%s robot=%s: %v\n", res.ID, res.Robot, res.Err)
+			fmt.Fprintf(stderr, "failed id=%s robot=%s%s: %v\n", res.ID, res.Robot, part, res.Err)
 			continue
 		}
 		status := "sent"
 		if res.Ack.Duplicate {
 			status = "duplicate"
 		}
-		fmt.Fprintf(stdout, "%s id=%s robot=%s seq=%d\n", status, res.ID, res.Robot, res.Ack.Sequence)
+		fmt.Fprintf(stdout, "%s id=%s robot=%s seq=%d%s\n", status, res.ID, res.Robot, res.Ack.Sequence, part)
 	}
 	if failed > 0 {
 		return fmt.Errorf("send: %d of %d messages not published", failed, len(results))
 	}
 	return nil
+}
+
+// copiesFor returns the envelopes to publish for robots: base itself for
+// one robot, else its [envelope.Envelope.ForRobot] copies, as
+// [publisher.Publisher.FanOut] makes them.
+func copiesFor(base *envelope.Envelope, robots []string) []*envelope.Envelope {
+	if len(robots) == 1 {
+		return []*envelope.Envelope{base}
+	}
+	copies := make([]*envelope.Envelope, 0, len(robots))
+	for _, r := range robots {
+		copies = append(copies, base.ForRobot(r, 0))
+	}
+	return copies
+}
+
+// publishSplit publishes each envelope with
+// [publisher.Publisher.PublishSplit], robot after robot, and returns the
+// results of all the parts with, for each, "i/n" when the message was
+// split ("" when it was sent whole).
+func publishSplit(ctx context.Context, pub *publisher.Publisher, envs []*envelope.Envelope) ([]publisher.Result, []string) {
+	var results []publisher.Result
+	var partOf []string
+	for _, env := range envs {
+		res, err := pub.PublishSplit(ctx, env)
+		if res == nil { // not splittable: checked before, so only for safety
+			res = []publisher.Result{{ID: env.ID, Robot: env.Robot, Err: err}}
+		}
+		for i := range res {
+			p := ""
+			if len(res) > 1 {
+				p = fmt.Sprintf("%d/%d", i+1, len(res))
+			}
+			partOf = append(partOf, p)
+		}
+		results = append(results, res...)
+	}
+	return results, partOf
 }
 
 // robotNames splits and trims the --robot values and drops repeats,
@@ -210,7 +258,9 @@ func readFileOrStdin(name string, stdin io.Reader) ([]byte, error) {
 // every robot: for one robot it is the envelope itself; for several,
 // [publisher.Publisher.FanOut] publishes its [envelope.Envelope.ForRobot]
 // copies (ids "<id>.<robot>"), and each copy is validated here first, so
-// nothing is published when any is invalid.
+// nothing is published when any is invalid. With --split a copy too large
+// for one post is valid when [envelope.Split] can split it; without, the
+// error for a too-long text or markdown message suggests --split.
 func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) (base *envelope.Envelope, robots []string, err error) {
 	robots = f.robotNames()
 	if len(robots) == 0 {
@@ -237,22 +287,27 @@ func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) (base *enve
 		opts = append(opts, envelope.WithTTL(f.ttl))
 	}
 	base = envelope.New(robots[0], msg, opts...)
-	copies := []*envelope.Envelope{base}
-	if len(robots) > 1 {
-		copies = copies[:0]
-		for _, r := range robots {
-			copies = append(copies, base.ForRobot(r, 0))
-		}
-	}
 	var probs []string
-	for _, env := range copies {
-		for _, p := range describeProblems(env.Validate(), true) {
+	tooLarge := false
+	for _, env := range copiesFor(base, robots) {
+		err := env.Validate()
+		if f.split {
+			_, err = envelope.Split(env, 0)
+		}
+		tooLarge = tooLarge || errors.Is(err, envelope.ErrTooLarge)
+		for _, p := range describeProblems(err, true) {
 			if rest, ok := strings.CutPrefix(p, "robot: "); ok {
 				p = fmt.Sprintf("robot %q: %s", env.Robot, rest)
 			}
 			if !slices.Contains(probs, p) {
 				probs = append(probs, p)
 			}
+		}
+	}
+	if tooLarge && !f.split {
+		switch msg.Kind() {
+		case envelope.KindText, envelope.KindMarkdown:
+			probs = append(probs, "the message is too long for one post: add --split to send it in parts")
 		}
 	}
 	if len(probs) > 0 {

@@ -143,7 +143,7 @@ func TestSendInvalidPublishesNothing(t *testing.T) {
 		want []string
 	}{
 		{name: "oversize text", args: []string{"--robot", "ops", "--text", strings.Repeat("x", envelope.MaxContentBytes+1)},
-			want: []string{"message: too large", "limit 20000"}},
+			want: []string{"message: too large", "limit 19744 (20000 less 256"}},
 		{name: "bad robot in fan-out", args: []string{"--robot", "ops,bad.robot", "--text", "x"},
 			want: []string{`robot "bad.robot": invalid character at offset 3`, "(--robot)"}},
 		{name: "bad id", args: []string{"--robot", "ops", "--text", "x", "--id", "has space"},

@@ -193,13 +193,20 @@ func (e *Envelope) ForRobot(robot string, n int) *Envelope {
 	if n > 0 {
 		id += "." + strconv.Itoa(n)
 	}
-	if len(id) > MaxIDLen {
-		sum := sha256.Sum256([]byte(id))
-		h := hex.EncodeToString(sum[:8])
-		id = id[:MaxIDLen-len(h)-1] + "." + h
-	}
-	c.ID = id
+	c.ID = fitID(id)
 	return c
+}
+
+// fitID returns a derived id as is when it is at most [MaxIDLen] long,
+// else a prefix of it plus a hash of the whole, so that it stays
+// deterministic and distinct.
+func fitID(id string) string {
+	if len(id) <= MaxIDLen {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	h := hex.EncodeToString(sum[:8])
+	return id[:MaxIDLen-len(h)-1] + "." + h
 }
 
 // clone returns a copy of e sharing no mutable memory with it.

@@ -18,4 +18,8 @@
 // [Envelope.ForRobot] derives a copy for fan-out to another robot with a
 // deterministic ID, so that retrying a fan-out produces the same IDs and the
 // deduplication by ID (JetStream Nats-Msg-Id, DingTalk msgUuid) still works.
+//
+// [Split] cuts a text or markdown message over the size limit into parts
+// that fit, each marked "(i/n)", with deterministic IDs "<id>.p<i>" and the
+// mentions on the last part only; publish the parts in order.
 package envelope

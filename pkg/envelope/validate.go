@@ -12,10 +12,18 @@ import (
 
 // Limits enforced by [Envelope.Validate].
 const (
-	// MaxContentBytes is the largest JSON encoding of an envelope's Message
-	// plus At: DingTalk refuses bodies over 20000 bytes ("message too long,
-	// exceed 20000 bytes").
+	// MaxContentBytes is DingTalk's body limit ("message too long, exceed
+	// 20000 bytes"). A message is checked against it less [FramingReserve]:
+	// the JSON encoding of its Message plus At, with the mentions counted
+	// twice (the platforms also want them as "@…" text in the content),
+	// must be at most MaxContentBytes − FramingReserve, so that the body a
+	// platform adapter builds never exceeds MaxContentBytes.
 	MaxContentBytes = 20000
+	// FramingReserve is the room left below [MaxContentBytes] for what a
+	// platform adds around the content when it is posted: DingTalk's
+	// msgtype and msgUuid (the envelope id, up to [MaxIDLen] bytes) and its
+	// longer names for the mention fields.
+	FramingReserve = 256
 	// MaxIDLen is the longest ID, in bytes.
 	MaxIDLen = 128
 	// MaxRobotLen is the longest robot name, in bytes.
@@ -110,6 +118,12 @@ func (e *Envelope) Validate() error {
 	if e == nil {
 		return &FieldError{Field: "envelope", Problem: "nil"}
 	}
+	return errors.Join(e.problems(MaxContentBytes)...)
+}
+
+// problems returns every problem of e, checking the message's size against
+// limit (see [Envelope.Validate]).
+func (e *Envelope) problems(limit int) problems {
 	var p problems
 	if e.V != 0 && e.V != Version {
 		p.add("v", "unsupported version %d (this build knows %d)", e.V, Version)
@@ -125,14 +139,36 @@ func (e *Envelope) Validate() error {
 		p.add("expires_at", "must be after created_at")
 	}
 	validateLabels(&p, e.Labels)
-	if n := contentSize(e.Message, e.At); n > MaxContentBytes {
-		p = append(p, &FieldError{
-			Field:    "message",
-			Problem:  fmt.Sprintf("too large: %d bytes of JSON, limit %d", n, MaxContentBytes),
-			tooLarge: true,
-		})
+	if err := sizeProblem(e.Message, e.At, limit); err != nil {
+		p = append(p, err)
 	}
-	return errors.Join(p...)
+	return p
+}
+
+// sizeProblem returns the [ErrTooLarge] problem of a message whose
+// [postedSize] is over limit − [FramingReserve], nil when it fits.
+func sizeProblem(m Message, a *At, limit int) error {
+	if n, max := postedSize(m, a), limit-FramingReserve; n > max {
+		return &FieldError{
+			Field: "message",
+			Problem: fmt.Sprintf("too large: %d bytes (content and mentions), limit %d (%d less %d for the platform's framing)",
+				n, max, limit, FramingReserve),
+			tooLarge: true,
+		}
+	}
+	return nil
+}
+
+// postedSize is what the size check counts: [contentSize] plus the
+// mentions once more, for the "@…" text the platforms need in the content
+// (at most as long as the mentions' JSON).
+func postedSize(m Message, a *At) int {
+	return contentSize(m, a) + mentionSize(a)
+}
+
+// mentionSize is the length of a's JSON encoding, 0 without mentions.
+func mentionSize(a *At) int {
+	return contentSize(Message{}, a) - contentSize(Message{}, nil)
 }
 
 func checkToken(p *problems, field, v string, maxLen int, ok func(byte) bool, class string) {

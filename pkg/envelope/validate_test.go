@@ -62,7 +62,7 @@ func TestValidateValid(t *testing.T) {
 		{"content exactly at limit", func() *Envelope {
 			e := valid(Message{Text: &Text{Content: "x"}})
 			overhead := contentSize(e.Message, nil) - 1
-			e.Message.Text.Content = strings.Repeat("x", MaxContentBytes-overhead)
+			e.Message.Text.Content = strings.Repeat("x", MaxContentBytes-FramingReserve-overhead)
 			return e
 		}()},
 	}
@@ -204,18 +204,19 @@ func TestValidateTooLarge(t *testing.T) {
 	}{
 		{"text", valid(Message{Text: &Text{Content: strings.Repeat("x", MaxContentBytes)}}), "20023 bytes"},
 		{"markdown multibyte", valid(Message{Markdown: &Markdown{Title: "t", Text: strings.Repeat("字", 7000)}}), "21036 bytes"},
-		{"mentions count", func() *Envelope {
-			e := valid(Message{Text: &Text{Content: strings.Repeat("x", MaxContentBytes-20)}})
-			e.At = &At{Mobiles: []string{"13800000000"}}
+		{"one byte over", valid(Message{Text: &Text{Content: strings.Repeat("x", MaxContentBytes-FramingReserve-22)}}), "19745 bytes"},
+		{"mentions count twice", func() *Envelope {
+			e := valid(Message{Text: &Text{Content: strings.Repeat("x", MaxContentBytes-FramingReserve-60)}})
+			e.At = &At{Mobiles: []string{"13800000000"}} // {"mobiles":["13800000000"]}: 27 bytes
 			return e
-		}(), "20030 bytes"},
+		}(), "19761 bytes"}, // 19734, under the limit, with the mentions counted once
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.e.Validate()
 			require.ErrorIs(t, err, ErrTooLarge)
 			require.ErrorIs(t, err, ErrInvalid)
-			require.Contains(t, err.Error(), "envelope: message: too large: "+tt.size+" of JSON, limit 20000")
+			require.Contains(t, err.Error(), "envelope: message: too large: "+tt.size+" (content and mentions), limit 19744 (20000 less 256 for the platform's framing)")
 		})
 	}
 }

@@ -32,6 +32,18 @@
 // envelope's. What is missing is filled in: v, id ([envelope.NewID]) and
 // created_at (now). Unknown fields are refused.
 //
+// "split": true (POST /v1/messages and POST /v1/fanout; refused in a
+// batch) sends a text or markdown message too long for one post (over
+// [envelope.MaxContentBytes]) in parts, as [envelope.Split] cuts them:
+// ids "<id>.p1", "<id>.p2", … ("<id>.<robot>.p1" in a fan-out), each part
+// marked "(i/n)" (a markdown title too), mentions on the last part only,
+// stored in order by [publisher.Publisher.PublishSplit]. The response is a
+// [MultiResponse] with one result per part; a message that fits is stored
+// whole under its id. A robot with security keywords needs its keyword in
+// every part: put it in the markdown title, which every part repeats.
+// Without "split", a too-long text or markdown message is a 422 whose
+// problem suggests it.
+//
 // An Idempotency-Key header becomes the envelope id (a body id, if any,
 // must equal it): the stream drops a second message with the same id
 // within its duplicate window (2 minutes by default), so a client that
@@ -51,8 +63,9 @@
 //     (so "text" is reported as message.text.content).
 //   - 503 with Retry-After: NATS did not store the message (down, or no
 //     stream listens for the robot); retry, ideally with an Idempotency-Key.
-//   - Fan-out and batch: 202 when every item was stored; 503 when none
-//     was; 502 Bad Gateway when only some were. 502 and 503 carry
+//   - Fan-out, batch and split: 202 when every item (part) was stored;
+//     503 when none was; 502 Bad Gateway when only some were (a split
+//     stops at the first part not stored). 502 and 503 carry
 //     Retry-After and the per-item results, each stored one with its
 //     sequence and each failed one with its error; retrying the same
 //     request is safe when the ids are fixed (Idempotency-Key for a

@@ -27,17 +27,18 @@ type Result struct {
 	Error string `json:"error,omitempty"`
 }
 
-// MultiResponse is the body of POST /v1/fanout and POST
-// /v1/messages:batch, whatever the status.
+// MultiResponse is the body of POST /v1/fanout, POST /v1/messages:batch
+// and of a request with "split": true, whatever the status.
 type MultiResponse struct {
-	// ID is the fan-out's base id, from which the copies' ids derive;
-	// empty for a batch.
+	// ID is the fan-out's or split message's base id, from which the
+	// copies' and parts' ids derive; empty for a batch.
 	ID string `json:"id,omitempty"`
 	// Stored and Failed count the items stored (duplicates included) and
 	// not stored.
 	Stored int `json:"stored"`
 	Failed int `json:"failed"`
-	// Results has one item per robot (fan-out) or line (batch), in order.
+	// Results has one item per robot (fan-out) or line (batch), in order;
+	// with "split": true, one per part (of each robot, robot after robot).
 	Results []Result `json:"results"`
 }
 
@@ -45,9 +46,18 @@ type MultiResponse struct {
 const idempotencyKey = "Idempotency-Key"
 
 func (g *Gateway) postMessage(w http.ResponseWriter, r *http.Request) {
-	env, rerr := g.parseOne(w, r)
+	req, rerr := g.readRequest(w, r)
 	if rerr != nil {
 		g.fail(w, r, rerr)
+		return
+	}
+	env, problems := g.buildOne(req, r.Header.Get(idempotencyKey))
+	if len(problems) > 0 {
+		g.fail(w, r, invalid(problems...))
+		return
+	}
+	if req.Split {
+		g.publishSplit(w, r, env, []*envelope.Envelope{env})
 		return
 	}
 	ack, err := g.pub.Publish(r.Context(), env)
@@ -59,17 +69,28 @@ func (g *Gateway) postMessage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, Result{ID: env.ID, Robot: env.Robot, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
 }
 
-// parseOne reads, decodes and validates the body of POST /v1/messages.
-func (g *Gateway) parseOne(w http.ResponseWriter, r *http.Request) (*envelope.Envelope, *requestError) {
-	req, rerr := g.readRequest(w, r)
-	if rerr != nil {
-		return nil, rerr
+// publishSplit publishes each of envs with
+// [publisher.Publisher.PublishSplit] and answers with a [MultiResponse]
+// listing every part (base is the request's envelope, whose id the
+// response carries).
+func (g *Gateway) publishSplit(w http.ResponseWriter, r *http.Request, base *envelope.Envelope, envs []*envelope.Envelope) {
+	var results []publisher.Result
+	var errs []error
+	for _, env := range envs {
+		res, err := g.pub.PublishSplit(r.Context(), env)
+		if res == nil { // not splittable: validated before, kept for safety
+			if errors.Is(err, envelope.ErrInvalid) {
+				g.fail(w, r, invalid(err.Error()))
+				return
+			}
+			res = []publisher.Result{{ID: env.ID, Robot: env.Robot, Err: err}}
+		}
+		results = append(results, res...)
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	env, problems := g.buildOne(req, r.Header.Get(idempotencyKey))
-	if len(problems) > 0 {
-		return nil, invalid(problems...)
-	}
-	return env, nil
+	g.respondMulti(w, MultiResponse{ID: base.ID}, results, errors.Join(errs...))
 }
 
 // readRequest reads and decodes one JSON object body.
@@ -148,6 +169,14 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, invalid(problems...))
 		return
 	}
+	if req.Split {
+		copies := make([]*envelope.Envelope, len(req.Robots))
+		for i, rb := range req.Robots {
+			copies[i] = env.ForRobot(rb, 0)
+		}
+		g.publishSplit(w, r, env, copies)
+		return
+	}
 	results, err := g.pub.FanOut(r.Context(), env, req.Robots)
 	resp := MultiResponse{ID: env.ID}
 	g.respondMulti(w, resp, results, err)
@@ -186,6 +215,9 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		env, ps := g.buildOne(req, "")
+		if req.Split {
+			ps = append(ps, "split: only for POST /v1/messages and POST /v1/fanout")
+		}
 		for _, p := range ps {
 			problems = append(problems, fmt.Sprintf("line %d: %s", n+1, p))
 		}

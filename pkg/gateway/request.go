@@ -17,7 +17,8 @@ import (
 // request is the body of POST /v1/messages (one message), of each line of
 // POST /v1/messages:batch, and of POST /v1/fanout (with Robots instead of
 // Robot). It is an envelope with three conveniences: Text and Markdown
-// stand for message.text and message.markdown, and TTL for expires_at.
+// stand for message.text and message.markdown, and TTL for expires_at;
+// Split asks for a message too long for one post to be sent in parts.
 type request struct {
 	V         int                `json:"v"`
 	ID        string             `json:"id"`
@@ -31,6 +32,7 @@ type request struct {
 	ExpiresAt *time.Time         `json:"expires_at"`
 	TTL       string             `json:"ttl"`
 	Labels    map[string]string  `json:"labels"`
+	Split     bool               `json:"split"`
 }
 
 // requestError is a request the gateway refuses: an HTTP status, a message
@@ -179,12 +181,22 @@ func build(req *request, robot, idemKey string, now time.Time) (*envelope.Envelo
 			env.ExpiresAt = &exp
 		}
 	}
-	for _, fe := range fieldErrors(env.Validate()) {
-		field := fe.Field
+	verr := env.Validate()
+	if req.Split {
+		_, verr = envelope.Split(env, 0) // the same checks, the size per part
+	}
+	for _, fe := range fieldErrors(verr) {
+		field, problem := fe.Field, fe.Problem
 		if field == "id" && idemKey != "" {
 			field = "Idempotency-Key header"
 		}
-		problems = append(problems, field+": "+fe.Problem)
+		if !req.Split && errors.Is(fe, envelope.ErrTooLarge) {
+			switch msg.Kind() {
+			case envelope.KindText, envelope.KindMarkdown:
+				problem += `; set "split": true to send it in parts`
+			}
+		}
+		problems = append(problems, field+": "+problem)
 	}
 	return env, problems
 }

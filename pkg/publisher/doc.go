@@ -8,6 +8,8 @@
 // envelope: [Publisher.Publish] for one, [Publisher.PublishAll] for a batch
 // and [Publisher.FanOut] for one notification to many robots, the last two
 // with a [Result] per envelope plus the joined error of those that failed.
+// [Publisher.PublishSplit] publishes a text or markdown message too long for
+// one post as parts (see [envelope.Split]), in order.
 // A context without a deadline gets a default timeout ([DefaultTimeout],
 // or [WithDefaultTimeout]).
 package publisher

@@ -75,8 +75,8 @@ type Ack struct {
 	Duplicate bool
 }
 
-// Result is the outcome of one envelope of [Publisher.PublishAll] or
-// [Publisher.FanOut].
+// Result is the outcome of one envelope of [Publisher.PublishAll],
+// [Publisher.FanOut] or [Publisher.PublishSplit].
 type Result struct {
 	// ID and Robot name the envelope published (for a fan-out, the
 	// robot's copy with its derived id).
@@ -211,4 +211,54 @@ func (p *Publisher) FanOut(ctx context.Context, env *envelope.Envelope, robots [
 		envs[i] = env.ForRobot(r, 0)
 	}
 	return p.PublishAll(ctx, envs)
+}
+
+// PublishSplit publishes env, split first with [envelope.Split] when it is
+// over [envelope.MaxContentBytes]: a text or markdown message too long for
+// one post becomes parts "<id>.p1", "<id>.p2", … each marked "(i/n)", with
+// the mentions on the last part (see [envelope.Split] for the rules, and
+// for security keywords, which must appear in every part). An envelope
+// that fits is published as is, with its own id, as [Publisher.Publish]
+// does.
+//
+// The parts are published one at a time, in order, each after the
+// previous one's acknowledgement, so they are stored in order on the
+// robot's subject and the worker posts them in order. The first failure
+// stops the publishing: it returns one [Result] per part (the parts after
+// the failed one with an error saying they were not published) and the
+// failed part's error. The part ids are deterministic, so calling
+// PublishSplit again with the same envelope stores only the parts still
+// missing (the others come back with [Ack.Duplicate]) and keeps the
+// order. An envelope that cannot be split (another kind, or invalid) gives
+// no results and an error matching [envelope.ErrInvalid] ([envelope.ErrTooLarge]
+// for a message too large to split). A ctx without a deadline gets the
+// default timeout for all the parts.
+func (p *Publisher) PublishSplit(ctx context.Context, env *envelope.Envelope) ([]Result, error) {
+	if env == nil {
+		return nil, fmt.Errorf("publisher: split: %w: nil envelope", envelope.ErrInvalid)
+	}
+	parts, err := envelope.Split(env, 0)
+	if err != nil {
+		return nil, fmt.Errorf("publisher: split envelope %q for robot %q: %w", env.ID, env.Robot, err)
+	}
+	ctx, cancel := p.withDefaultTimeout(ctx)
+	defer cancel()
+	results := make([]Result, len(parts))
+	var failed error
+	for i, part := range parts {
+		results[i].ID, results[i].Robot = part.ID, part.Robot
+		if failed != nil {
+			results[i].Err = fmt.Errorf("publisher: part %d of %d (%s) not published: an earlier part failed",
+				i+1, len(parts), part.ID)
+			continue
+		}
+		ack, err := p.Publish(ctx, part)
+		if err != nil {
+			results[i].Err = err
+			failed = fmt.Errorf("part %d of %d: %w", i+1, len(parts), err)
+			continue
+		}
+		results[i].Ack = ack
+	}
+	return results, failed
 }

@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test test-short test-race lint vet fmt bench demo clean
+.PHONY: all build test test-short test-race lint vet fmt bench fuzz demo clean
 
 all: build
 
@@ -35,6 +35,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./pkg/limiter/
 	$(GO) test -run '^$$' -bench DeliveryThroughput -benchtime 5000x ./pkg/worker/
 	$(GO) test -run '^$$' -bench HeadOfLine -benchtime 100x ./pkg/worker/
+
+## fuzz: the envelope decoder and splitter, 30s each (seeds run in make test).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/envelope/
+	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 30s ./pkg/envelope/
 
 ## demo: embedded NATS + robot simulator + worker + producer, no installs.
 demo:

@@ -468,3 +468,41 @@ func readYAML(t *testing.T, path string, v any) {
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(data, v), path)
 }
+
+// The worker runs on a Redis Cluster given as comma-separated nodes: the
+// limiter keeps each decision in one slot and the ledger records deliveries.
+func TestRunOnRedisCluster(t *testing.T) {
+	cluster := testenv.StartRedisCluster(t)
+	natsURL := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, natsURL)
+	topo := testenv.Topology(t, js)
+	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
+	t.Cleanup(sim.Close)
+	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook, Secret: popoSecret}))
+	path := testenv.WriteFile(t, "robots.yaml", `
+prefix: `+topo.Prefix+`
+robots:
+  - name: popo
+    platform: popo
+    webhook: "`+sim.WebhookURL(popoHook)+`"
+    secret_env: POPO_SECRET
+`)
+	in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", strings.Join(cluster.Addrs, ","),
+		"--restart-guard=false"}, map[string]string{"POPO_SECRET": popoSecret})
+	require.Contains(t, in.waitStatus("/readyz", http.StatusOK), "redis: ok")
+
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	env := envelope.New("popo", envelope.Message{Text: &envelope.Text{Content: "on a cluster"}})
+	_, err = pub.Publish(context.Background(), env)
+	require.NoError(t, err)
+	testenv.Eventually(t, 20*time.Second, func() bool { return len(sim.Received(popoHook)) == 1 },
+		"not delivered; logs:\n%s", in.stderr.String())
+
+	rdb := cluster.Client(t)
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		v, err := rdb.HGet(context.Background(), topo.Prefix+":ledger:{"+env.ID+"}", "delivered").Result()
+		return err == nil && v == "1"
+	}, "the ledger on the cluster marks the message delivered")
+	require.NoError(t, in.stop())
+}

@@ -47,6 +47,7 @@ type flags struct {
 	redisAddr        string
 	redisPasswordEnv string
 	redisDB          int
+	redisCluster     bool
 	limiter          string
 	restartGuard     bool
 	metricsAddr      string
@@ -90,7 +91,8 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration, print a summary and exit")
 	fs.StringVar(&f.natsURL, "nats", cli.EnvOr(lookup, cli.EnvNATSURL, cli.DefaultNATSURL), "NATS server URL(s), comma-separated (env "+cli.EnvNATSURL+")")
 	fs.DurationVar(&f.natsConnectWait, "nats-connect-wait", 30*time.Second, "how long to keep trying to reach NATS at start")
-	fs.StringVar(&f.redisAddr, "redis", cli.EnvOr(lookup, envRedisAddr, defaultRedisAddr), "Redis host:port (env "+envRedisAddr+")")
+	fs.StringVar(&f.redisAddr, "redis", cli.EnvOr(lookup, envRedisAddr, defaultRedisAddr), "Redis host:port, or a Redis Cluster's nodes comma-separated (env "+envRedisAddr+")")
+	fs.BoolVar(&f.redisCluster, "redis-cluster", false, "treat a single --redis address as a Redis Cluster endpoint")
 	fs.StringVar(&f.redisPasswordEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
 	fs.StringVar(&f.limiter, "limiter", "redis", "rate limiter and ledger: redis (shared by all workers) or memory (a single worker only)")
@@ -308,8 +310,13 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		}
 		password = v
 	}
-	rdb := redis.NewClient(&redis.Options{
-		Addr:                  f.redisAddr,
+	// One address: a single Redis (or, with --redis-cluster, a cluster's
+	// configuration endpoint); several, comma-separated: a Redis Cluster.
+	// On a cluster the limiter keeps every key of a decision in the robot's
+	// slot.
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:                 strings.Split(f.redisAddr, ","),
+		IsClusterMode:         f.redisCluster,
 		Password:              password,
 		DB:                    f.redisDB,
 		ClientName:            "botrelay-worker",
@@ -320,6 +327,10 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		MaxRetries:            1,
 		ContextTimeoutEnabled: true,
 	})
+	if _, cluster := rdb.(*redis.ClusterClient); cluster && f.redisDB != 0 {
+		_ = rdb.Close()
+		return nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
+	}
 	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard))
 	if err != nil {
 		_ = rdb.Close()

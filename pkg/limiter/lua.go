@@ -16,7 +16,7 @@ import "github.com/redis/go-redis/v9"
 //   - ARGV[3]: span in ms, rounded up: the TTL given to KEYS[1] on a grant.
 //   - ARGV[4]: token, a random string making the member unique.
 //   - KEYS[3]: the epoch key of the restart guard, a string holding the
-//     time (µs) this Redis state began; ignored when ARGV[5] is "0".
+//     time (µs) this Redis state began; absent when ARGV[5] is "0".
 //   - ARGV[5]: "0" guard off, "1" guard on with a permanent epoch key,
 //     otherwise guard on and the epoch key's TTL in ms (per-robot epochs).
 //   - Returns {allowed, retry_after_us, cooling, now_us}: {1, 0, 0, now} when

@@ -38,8 +38,9 @@ func WithRestartGuard(on bool) Option {
 // WithClusterKeys keeps the restart guard's epoch per robot
 // ("<prefix>:{<robot>}:epoch", expiring after a day without grants), so every
 // key a decision touches lies in the robot's cluster slot. Use it on Redis
-// Cluster. A robot idle for more than a day then waits one window before its
-// first grant.
+// Cluster; [NewRedis] turns it on by itself when given a *redis.ClusterClient.
+// A robot idle for more than a day then waits one window before its first
+// grant.
 func WithClusterKeys() Option {
 	return func(o *redisOptions) error {
 		o.clusterEpoch = true

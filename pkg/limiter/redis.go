@@ -38,7 +38,9 @@ type Redis struct {
 var _ Limiter = (*Redis)(nil)
 
 // NewRedis returns a [Redis] limiter over rdb, typically a *redis.Client or
-// a *redis.ClusterClient. Options: [WithPrefix].
+// a *redis.ClusterClient. Options: [WithPrefix], [WithRestartGuard],
+// [WithClusterKeys]; a *redis.ClusterClient turns [WithClusterKeys] on by
+// itself (a wrapper of one must pass it).
 //
 // NewRedis does not contact Redis; call [Redis.Load] to load the scripts and
 // check the connection at start-up, or let the first Reserve load them.
@@ -47,6 +49,10 @@ func NewRedis(rdb redis.Scripter, opts ...Option) (*Redis, error) {
 		return nil, fmt.Errorf("%w: nil redis client", ErrInvalidOption)
 	}
 	o := redisOptions{prefix: DefaultPrefix, guard: true}
+	if _, ok := rdb.(*redis.ClusterClient); ok {
+		// A global epoch key cannot share a slot with every robot's keys.
+		o.clusterEpoch = true
+	}
 	for _, opt := range opts {
 		if opt == nil {
 			continue
@@ -94,6 +100,16 @@ func (r *Redis) epochKey(robot string) string {
 	return r.prefix + ":epoch"
 }
 
+// scriptKeys returns the KEYS of reserveScript for robot: its window and
+// cool-off, and the epoch key only when the guard is on (Redis Cluster
+// refuses a script whose declared keys span slots, used or not).
+func (r *Redis) scriptKeys(robot string) []string {
+	if r.guard == "0" {
+		return []string{r.windowKey(robot), r.coolKey(robot)}
+	}
+	return []string{r.windowKey(robot), r.coolKey(robot), r.epochKey(robot)}
+}
+
 // Reserve implements [Limiter]. It returns an error wrapping [ErrInvalidLimit]
 // or [ErrInvalidRobot] for bad arguments and [ErrUnavailable] when Redis
 // cannot decide; with an error, the Decision is never Allowed.
@@ -109,8 +125,7 @@ func (r *Redis) Reserve(ctx context.Context, robot string, l Limit) (Decision, e
 	spanMS := ceilDiv(span, time.Millisecond)
 	token := strconv.FormatUint(rand.Uint64(), 36)
 
-	vals, err := reserveScript.Run(ctx, r.rdb,
-		[]string{r.windowKey(robot), r.coolKey(robot), r.epochKey(robot)},
+	vals, err := reserveScript.Run(ctx, r.rdb, r.scriptKeys(robot),
 		l.Max, spanUS, spanMS, token, r.guard,
 	).Int64Slice()
 	if err != nil {

@@ -1,5 +1,6 @@
 // Command producer hands notifications to botrelay and lets on-call
-// engineers inspect and replay dead letters.
+// engineers see why a robot is not delivering, and inspect and replay dead
+// letters.
 //
 //	producer send --robot ops --text "disk full on db-3"
 //	producer send --robot ops,dev --markdown-file report.md --title "Nightly report"
@@ -8,14 +9,22 @@
 //	producer dlq list --robot ops
 //	producer dlq show 42
 //	producer dlq replay 42 43 --delete
+//	producer status --redis 127.0.0.1:6379 --config robots.yaml
 //
 // The NATS server is --nats (or BOTRELAY_NATS_URL, default
 // nats://127.0.0.1:4222) and the deployment's subject and stream prefix is
 // --prefix (or BOTRELAY_PREFIX, default "botrelay"). Run "producer help" for
 // every subcommand and flag.
 //
+// "producer status" reads, and never changes, the queues (backlog, pending
+// and redelivered messages, waiting workers, dead letters per robot) and,
+// with --redis (or BOTRELAY_REDIS_ADDR), the limiter (cool-off, restart
+// guard, and with --config the window and next slot), and says in a line
+// per robot what keeps it from delivering.
+//
 // Exit status: 0 on success, 1 on a failure (nothing or not everything was
-// published or replayed), 2 on a usage error.
+// published or replayed; status could not read the streams or Redis), 2 on
+// a usage error.
 package main
 
 import (
@@ -31,12 +40,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
 
 func main() {
+	// go-redis prints connection-pool complaints with its own global
+	// logger; "status" reports Redis failures itself.
+	redis.SetLogger(quietRedis{})
 	cli.Main(cli.Command{
 		Name:      "producer",
 		UsageHint: "Run 'producer help' for usage.",
@@ -45,6 +58,11 @@ func main() {
 		},
 	})
 }
+
+// quietRedis discards go-redis's internal log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // globals are the flags every subcommand accepts, before or after its name.
 type globals struct {
@@ -212,7 +230,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	args = fs.Args()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
-		return cli.Usagef("no subcommand: want send, dlq or help")
+		return cli.Usagef("no subcommand: want send, dlq, status or help")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -220,10 +238,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSend(ctx, &g, rest, stdin, stdout, stderr)
 	case "dlq":
 		return runDLQ(ctx, &g, rest, stdout, stderr)
+	case "status":
+		return runStatus(ctx, &g, rest, stdout, stderr)
 	case "help":
 		return runHelp(rest, stdout)
 	default:
-		return cli.Usagef("unknown subcommand %q: want send, dlq or help", cmd)
+		return cli.Usagef("unknown subcommand %q: want send, dlq, status or help", cmd)
 	}
 }
 
@@ -238,6 +258,8 @@ func runHelp(args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, sendUsage)
 	case "dlq":
 		fmt.Fprint(stdout, dlqUsage)
+	case "status":
+		fmt.Fprint(stdout, statusUsage)
 	default:
 		return cli.Usagef("help: unknown subcommand %q", args[0])
 	}
@@ -306,15 +328,19 @@ const dlqUsage = `producer dlq: inspect and replay dead letters.
                     that a repeated command sends nothing twice
 `
 
-const usageText = `producer: hand notifications to botrelay; inspect and replay dead letters.
+const usageText = `producer: hand notifications to botrelay; see why a robot is not delivering;
+inspect and replay dead letters.
 
 Usage:
   producer send ...         publish a message, a fan-out or an NDJSON file
   producer dlq list|show|replay ...
-  producer help [send|dlq]  this text, or a subcommand's
+  producer status ...       per robot: queue, workers, limiter, dead letters, diagnosis
+  producer help [send|dlq|status]
+                            this text, or a subcommand's
 
 ` + globalUsage + `
 ` + sendUsage + `
 ` + dlqUsage + `
+` + statusUsage + `
 Exit status: 0 ok, 1 failure, 2 usage error.
 `

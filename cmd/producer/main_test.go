@@ -124,6 +124,11 @@ func TestUsageErrors(t *testing.T) {
 		{name: "replay robot with seqs", args: []string{"dlq", "replay", "1", "--robot", "r"}, want: "narrow --all"},
 		{name: "replay unknown reason", args: []string{"dlq", "replay", "--all", "--reason", "bored"}, want: "want one of decode"},
 		{name: "help unknown", args: []string{"help", "frobnicate"}, want: "frobnicate"},
+		{name: "status stray", args: []string{"status", "ops"}, want: `unexpected argument "ops"`},
+		{name: "status bad robot", args: []string{"status", "--robot", "ops.*"}, want: "not a robot name"},
+		{name: "status negative db", args: []string{"status", "--redis", "h:1", "--redis-db", "-1"}, want: "--redis-db"},
+		{name: "status password without redis", args: []string{"status", "--redis", "", "--redis-password-env", "P"}, want: "needs --redis"},
+		{name: "status unknown flag", args: []string{"status", "--limit", "3"}, want: "-limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,13 +147,15 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{name: "help", args: []string{"help"}, want: []string{"send", "dlq list", "dlq replay", "--nats", "BOTRELAY_NATS_URL", "--prefix", "BOTRELAY_PREFIX"}},
+		{name: "help", args: []string{"help"}, want: []string{"send", "dlq list", "dlq replay", "status", "BOTRELAY_REDIS_ADDR", "--nats", "BOTRELAY_NATS_URL", "--prefix", "BOTRELAY_PREFIX"}},
 		{name: "-h", args: []string{"-h"}, want: []string{"send", "dlq"}},
 		{name: "--help", args: []string{"--help"}, want: []string{"send", "dlq"}},
 		{name: "send -h", args: []string{"send", "-h"}, want: []string{"--markdown-file", "--at-mobile", "--ttl", "-f FILE"}},
 		{name: "help send", args: []string{"help", "send"}, want: []string{"--robot", "--label"}},
 		{name: "dlq --help", args: []string{"dlq", "--help"}, want: []string{"--reason", "--delete"}},
 		{name: "dlq replay -h", args: []string{"dlq", "replay", "-h"}, want: []string{"--all"}},
+		{name: "status -h", args: []string{"status", "-h"}, want: []string{"--redis", "--config", "NEXT-SLOT", "--json"}},
+		{name: "help status", args: []string{"help", "status"}, want: []string{"DEAD-LETTERS", "--restart-guard"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,7 +52,7 @@ func TestParseFlags(t *testing.T) {
 	})
 	t.Run("environment", func(t *testing.T) {
 		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, testenv.LookupMap(map[string]string{
-			cli.EnvNATSURL: "nats://nats:4222", envRedisAddr: "redis:6379"}))
+			cli.EnvNATSURL: "nats://nats:4222", cli.EnvRedisAddr: "redis:6379"}))
 		require.NoError(t, err)
 		require.Equal(t, "nats://nats:4222", f.natsURL)
 		require.Equal(t, "redis:6379", f.redisAddr)
@@ -60,7 +60,7 @@ func TestParseFlags(t *testing.T) {
 	t.Run("flags win over the environment", func(t *testing.T) {
 		f, err := parseFlags([]string{"--config", "c.yaml", "--nats", "nats://a:1", "--redis", "b:2", "--metrics-addr", "",
 			"--log-level", "debug", "--log-format", "json", "--limiter", "memory"}, io.Discard,
-			testenv.LookupMap(map[string]string{cli.EnvNATSURL: "nats://nats:4222", envRedisAddr: "redis:6379"}))
+			testenv.LookupMap(map[string]string{cli.EnvNATSURL: "nats://nats:4222", cli.EnvRedisAddr: "redis:6379"}))
 		require.NoError(t, err)
 		require.Equal(t, "nats://a:1", f.natsURL)
 		require.Equal(t, "b:2", f.redisAddr)

@@ -20,9 +20,10 @@ import (
 )
 
 // Eight worker processes share one robot; three are killed with SIGKILL in
-// the middle of the run. The simulator sees no limit breach, no message
-// posted twice, every message delivered, and the survivors drain on SIGTERM
-// and exit 0.
+// the middle of the run. The simulator sees no limit breach, every message
+// delivered exactly once (a repeat post by a worker that could not know is
+// dropped by msgUuid), in order, and the survivors drain on SIGTERM and
+// exit 0.
 func TestEightProcessesKilledMidRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the worker binary")
@@ -95,7 +96,11 @@ robots:
 		"want %d delivered, have %d", n, len(sim.Received("tok")))
 	st := sim.Stats("tok")
 	require.Zero(t, st.Breaches, "%+v", st)
-	require.Zero(t, st.Duplicates, "no message posted twice: %+v", st)
+	// A worker killed between the platform's answer and its ledger write
+	// cannot know it posted: its message is posted again by another worker
+	// (at least once), and DingTalk drops the repeat by msgUuid. So at most
+	// one repeat per killed process reaches the platform, and none is shown.
+	require.LessOrEqual(t, st.Duplicates, 3, "%+v", st)
 	require.Equal(t, n, st.Accepted)
 	got := sim.Received("tok")
 	for i, rc := range got {

@@ -35,7 +35,6 @@ import (
 // it (the NATS ones are cli's).
 const (
 	defaultRedisAddr = "127.0.0.1:6379"
-	envRedisAddr     = "BOTRELAY_REDIS_ADDR"
 )
 
 // flags are the parsed command line.
@@ -91,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration, print a summary and exit")
 	fs.StringVar(&f.natsURL, "nats", cli.EnvOr(lookup, cli.EnvNATSURL, cli.DefaultNATSURL), "NATS server URL(s), comma-separated (env "+cli.EnvNATSURL+")")
 	fs.DurationVar(&f.natsConnectWait, "nats-connect-wait", 30*time.Second, "how long to keep trying to reach NATS at start")
-	fs.StringVar(&f.redisAddr, "redis", cli.EnvOr(lookup, envRedisAddr, defaultRedisAddr), "Redis host:port, or a Redis Cluster's nodes comma-separated (env "+envRedisAddr+")")
+	fs.StringVar(&f.redisAddr, "redis", cli.EnvOr(lookup, cli.EnvRedisAddr, defaultRedisAddr), "Redis host:port, or a Redis Cluster's nodes comma-separated (env "+cli.EnvRedisAddr+")")
 	fs.BoolVar(&f.redisCluster, "redis-cluster", false, "treat a single --redis address as a Redis Cluster endpoint")
 	fs.StringVar(&f.redisPasswordEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")

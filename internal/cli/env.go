@@ -9,6 +9,8 @@ const (
 	EnvNATSURL = "BOTRELAY_NATS_URL"
 	// EnvPrefix is the deployment's subject and stream prefix (--prefix).
 	EnvPrefix = "BOTRELAY_PREFIX"
+	// EnvRedisAddr is the Redis of the limiter and the ledger (--redis).
+	EnvRedisAddr = "BOTRELAY_REDIS_ADDR"
 )
 
 // DefaultNATSURL is the server used when neither --nats nor

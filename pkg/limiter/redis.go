@@ -76,7 +76,7 @@ func NewRedis(rdb redis.Scripter, opts ...Option) (*Redis, error) {
 // as a start-up connectivity check. Calling it is optional: a script missing
 // from the cache (after a restart or SCRIPT FLUSH) is sent again with EVAL.
 func (r *Redis) Load(ctx context.Context) error {
-	for _, s := range []*redis.Script{reserveScript, coolOffScript} {
+	for _, s := range []*redis.Script{reserveScript, coolOffScript, inspectScript} {
 		if err := s.Load(ctx, r.rdb).Err(); err != nil {
 			return fmt.Errorf("limiter: load scripts: %w: %w", ErrUnavailable, err)
 		}

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/pkg/config"
+	"github.com/botrelay/botrelay/pkg/limiter"
+	"github.com/botrelay/botrelay/pkg/stream"
+)
+
+// defaultSpan is the counting window (Window + Margin) pkg/config gives
+// every platform by default. Without --config, status inspects robots with
+// it to learn their cool-off and restart-guard quiet time, whose values do
+// not depend on the limit (the quiet time only on the window, which is
+// this one unless robots.yaml overrides it).
+var defaultSpan = limiter.Limit{Max: 1, Window: time.Minute, Margin: 2 * time.Second}
+
+// robotStatus is one row of "producer status": what JetStream and, with
+// --redis, the limiter know about a robot, and what looks wrong.
+type robotStatus struct {
+	Robot string `json:"robot"`
+	stream.RobotQueue
+	// Limiter is nil without --redis.
+	Limiter *limiterStatus `json:"limiter,omitempty"`
+	// Diagnoses are one-line explanations of what keeps the robot from
+	// delivering, most important first; empty when nothing looks wrong.
+	Diagnoses []string `json:"diagnoses"`
+}
+
+// limiterStatus is the limiter's view of a robot. Durations are in
+// milliseconds, rounded up.
+type limiterStatus struct {
+	CoolOffLeftMS int64 `json:"cool_off_left_ms"`
+	QuietLeftMS   int64 `json:"quiet_left_ms"`
+	// Max, InWindow and NextSlotMS are known only when the robot's limit
+	// is (from --config).
+	Max        int    `json:"max,omitempty"`
+	InWindow   *int   `json:"in_window,omitempty"`
+	NextSlotMS *int64 `json:"next_slot_ms,omitempty"`
+	// Error is why the limiter could not be read.
+	Error string `json:"error,omitempty"`
+
+	state    limiter.State
+	limit    limiter.Limit
+	hasLimit bool
+}
+
+// statusOptions are the flags of "producer status".
+type statusOptions struct {
+	robot            string
+	redisAddr        string
+	redisPasswordEnv string
+	redisDB          int
+	restartGuard     bool
+	configPath       string
+	asJSON           bool
+}
+
+func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io.Writer) error {
+	o := statusOptions{redisAddr: cli.EnvOr(os.LookupEnv, cli.EnvRedisAddr, "")}
+	fs := g.flagSet("status")
+	fs.StringVar(&o.robot, "robot", "", "only this robot")
+	fs.StringVar(&o.redisAddr, "redis", o.redisAddr, "Redis host:port of the workers' limiter (env "+cli.EnvRedisAddr+"); without it, no limiter columns")
+	fs.StringVar(&o.redisPasswordEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
+	fs.IntVar(&o.redisDB, "redis-db", 0, "Redis database number")
+	fs.BoolVar(&o.restartGuard, "restart-guard", true, "the workers run with the restart guard (as by default)")
+	fs.StringVar(&o.configPath, "config", "", "the workers' robots.yaml, for the robots' limits")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object per robot and line")
+	pos, done, err := parseSub(fs, args, stdout, statusUsage)
+	if done || err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.Usagef("status: unexpected argument %q", pos[0])
+	}
+	if o.robot != "" && strings.ContainsAny(o.robot, ".*> \t{}") {
+		return cli.Usagef("status: --robot %q is not a robot name", o.robot)
+	}
+	if o.redisDB < 0 {
+		return cli.Usagef("status: --redis-db must not be negative, not %d", o.redisDB)
+	}
+	if o.redisPasswordEnv != "" && o.redisAddr == "" {
+		return cli.Usagef("status: --redis-password-env needs --redis (or %s)", cli.EnvRedisAddr)
+	}
+	topo, err := g.topology()
+	if err != nil {
+		return err
+	}
+
+	var cfg *config.Config
+	if o.configPath != "" {
+		if cfg, err = config.Load(o.configPath); err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+		if cfg.Prefix != topo.Prefix {
+			fmt.Fprintf(stderr, "warning: %s has prefix %q but --prefix is %q; showing %q\n",
+				o.configPath, cfg.Prefix, topo.Prefix, topo.Prefix)
+		}
+	}
+
+	js, closeConn, err := g.open(ctx, topo.OutStream())
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	qctx, cancel := context.WithTimeout(ctx, g.timeout)
+	queues, err := topo.RobotStatus(qctx, js)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+
+	rows := statusRows(queues, cfg, o.robot)
+	var limErr error
+	if o.redisAddr != "" {
+		limErr = inspectRows(ctx, g, o, rows, cfg)
+	}
+	for i := range rows {
+		rows[i].Diagnoses = diagnose(topo, rows[i], cfg, o.configPath)
+	}
+
+	if o.asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+		}
+	} else {
+		writeStatus(stdout, rows, o.redisAddr != "", cfg != nil)
+	}
+	if limErr != nil {
+		return fmt.Errorf("status: limiter columns unknown: %w", limErr)
+	}
+	return nil
+}
+
+// statusRows returns a row per robot, sorted by name: every robot JetStream
+// knows and every robot of cfg, or only robot when it is set.
+func statusRows(queues map[string]stream.RobotQueue, cfg *config.Config, robot string) []robotStatus {
+	names := map[string]bool{}
+	if robot != "" {
+		names[robot] = true
+	} else {
+		for name := range queues {
+			names[name] = true
+		}
+		if cfg != nil {
+			for _, name := range cfg.Names() {
+				names[name] = true
+			}
+		}
+	}
+	rows := make([]robotStatus, 0, len(names))
+	for name := range names {
+		rows = append(rows, robotStatus{Robot: name, RobotQueue: queues[name]})
+	}
+	slices.SortFunc(rows, func(a, b robotStatus) int { return strings.Compare(a.Robot, b.Robot) })
+	return rows
+}
+
+// inspectRows fills in each row's limiter view from the workers' Redis. It
+// returns the first error that left a row without one.
+func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotStatus, cfg *config.Config) error {
+	var password string
+	if o.redisPasswordEnv != "" {
+		v, ok := os.LookupEnv(o.redisPasswordEnv)
+		if !ok || v == "" {
+			return fmt.Errorf("--redis-password-env: environment variable %s is not set", o.redisPasswordEnv)
+		}
+		password = v
+	}
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  o.redisAddr,
+		Password:              password,
+		DB:                    o.redisDB,
+		ClientName:            "botrelay-producer-status",
+		DialTimeout:           2 * time.Second,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+		MaxRetries:            1,
+		DialerRetries:         1,
+		ContextTimeoutEnabled: true,
+	})
+	defer func() { _ = rdb.Close() }()
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(g.prefix), limiter.WithRestartGuard(o.restartGuard))
+	if err != nil {
+		return err
+	}
+	ictx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	var first error
+	for i := range rows {
+		ls := &limiterStatus{limit: defaultSpan}
+		if cfg != nil {
+			if rb, ok := cfg.Robot(rows[i].Robot); ok {
+				ls.limit, ls.hasLimit = cfg.Limit(rb), true
+			}
+		}
+		rows[i].Limiter = ls
+		if first != nil && errors.Is(first, limiter.ErrUnavailable) {
+			ls.Error = "not read: Redis unavailable"
+			continue
+		}
+		s, err := lim.Inspect(ictx, rows[i].Robot, ls.limit)
+		if err != nil {
+			ls.Error = err.Error()
+			if first == nil {
+				first = fmt.Errorf("redis at %s: %w", o.redisAddr, err)
+			}
+			continue
+		}
+		ls.state = s
+		ls.CoolOffLeftMS = ceilMS(s.CoolOffLeft)
+		ls.QuietLeftMS = ceilMS(s.QuietLeft)
+		if ls.hasLimit {
+			in, next := s.InWindow, ceilMS(s.NextSlot)
+			ls.Max, ls.InWindow, ls.NextSlotMS = ls.limit.Max, &in, &next
+		}
+	}
+	return first
+}
+
+// diagnose explains, one line each, what keeps row's robot from
+// delivering; nothing when all looks well.
+func diagnose(topo stream.Topology, row robotStatus, cfg *config.Config, configPath string) []string {
+	var out []string
+	q := row.RobotQueue
+	switch {
+	case q.Backlog > 0 && !q.Consumer:
+		out = append(out, fmt.Sprintf("%s waiting, and no worker has ever served this robot (no consumer %s): is it configured on a worker, and are the workers running?",
+			plural(q.Backlog, "message", "messages"), topo.ConsumerName(row.Robot)))
+	case q.Backlog > 0 && q.Pending == 0 && q.Waiting == 0:
+		out = append(out, "no worker is pulling (is the robot configured on a worker? are the workers running?)")
+	}
+	if cfg != nil {
+		if _, ok := cfg.Robot(row.Robot); !ok && q.Backlog > 0 {
+			out = append(out, fmt.Sprintf("not in %s: workers using it dead-letter this robot's messages as unknown", configPath))
+		}
+	}
+	if ls := row.Limiter; ls != nil && ls.Error == "" {
+		s := ls.state
+		if s.CoolOffLeft > 0 {
+			out = append(out, fmt.Sprintf("cooling off for %s (the platform throttled it)", ceilSec(s.CoolOffLeft)))
+		}
+		if s.QuietLeft > 0 {
+			out = append(out, fmt.Sprintf("restart guard: quiet for %s (the limiter state is new: after a first start or a Redis restart, robots wait one window)",
+				ceilSec(s.QuietLeft)))
+		}
+		if ls.hasLimit && q.Backlog > 0 && s.InWindow >= ls.limit.Max && s.CoolOffLeft == 0 && s.QuietLeft == 0 {
+			out = append(out, fmt.Sprintf("rate limit: %d/%d sent in the last %s; next slot in %s",
+				s.InWindow, ls.limit.Max, ls.limit.Window+ls.limit.Margin, ceilSec(s.NextSlot)))
+		}
+	}
+	if q.Redelivered > 0 {
+		out = append(out, "the pending message was handed out more than once: deliveries are being retried, or a worker died holding it (see the workers' logs)")
+	}
+	if q.DeadLetters > 0 {
+		out = append(out, fmt.Sprintf("%s: producer dlq list --robot %s",
+			plural(q.DeadLetters, "dead letter", "dead letters"), row.Robot))
+	}
+	return out
+}
+
+// writeStatus prints rows as a table, then the diagnoses.
+func writeStatus(w io.Writer, rows []robotStatus, withLimiter, withLimits bool) {
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "no robots: nothing queued, no robot consumers, no dead letters")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := []string{"ROBOT", "BACKLOG", "PENDING", "REDELIVERED", "WORKERS"}
+	if withLimiter {
+		head = append(head, "COOL-OFF")
+		if withLimits {
+			head = append(head, "IN-WINDOW", "NEXT-SLOT")
+		}
+	}
+	head = append(head, "DEAD-LETTERS")
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, r := range rows {
+		cols := []string{oneLine(r.Robot, 64), u64(r.Backlog), strconv.Itoa(r.Pending), strconv.Itoa(r.Redelivered), strconv.Itoa(r.Waiting)}
+		if !r.Consumer {
+			cols[4] = "-" // no consumer: nobody could be pulling
+		}
+		if withLimiter {
+			ls := r.Limiter
+			switch {
+			case ls == nil || ls.Error != "":
+				cols = append(cols, "?")
+			case ls.state.CoolOffLeft > 0:
+				cols = append(cols, ceilSec(ls.state.CoolOffLeft).String())
+			default:
+				cols = append(cols, "-")
+			}
+			if withLimits {
+				switch {
+				case ls == nil || ls.Error != "":
+					cols = append(cols, "?", "?")
+				case !ls.hasLimit:
+					cols = append(cols, "-", "-") // not in robots.yaml
+				case ls.state.NextSlot == 0:
+					cols = append(cols, fmt.Sprintf("%d/%d", ls.state.InWindow, ls.limit.Max), "now")
+				default:
+					cols = append(cols, fmt.Sprintf("%d/%d", ls.state.InWindow, ls.limit.Max), ceilSec(ls.state.NextSlot).String())
+				}
+			}
+		}
+		cols = append(cols, u64(r.DeadLetters))
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
+	_ = tw.Flush()
+
+	var problems []string
+	for _, r := range rows {
+		for _, d := range r.Diagnoses {
+			problems = append(problems, oneLine(r.Robot, 64)+": "+d)
+		}
+	}
+	fmt.Fprintln(w)
+	if len(problems) == 0 {
+		fmt.Fprintln(w, "no problems found")
+		return
+	}
+	for _, p := range problems {
+		fmt.Fprintln(w, p)
+	}
+}
+
+func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// plural formats n with the singular or plural noun.
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return u64(n) + " " + many
+}
+
+// ceilSec rounds d up to whole seconds: "wait at most".
+func ceilSec(d time.Duration) time.Duration {
+	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+// ceilMS returns d in milliseconds, rounded up.
+func ceilMS(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+const statusUsage = `producer status: why isn't my robot delivering?
+
+  producer status [--robot R] [--redis ADDR] [--config robots.yaml] [--json]
+
+  A row per robot (every robot with queued messages, a consumer or dead
+  letters, and every robot of --config), then one line per problem found:
+    BACKLOG         messages queued in the outbound stream (with the one
+                    being delivered)
+    PENDING         handed to a worker, not yet acknowledged (at most 1)
+    REDELIVERED     of those, handed out more than once
+    WORKERS         workers waiting for the robot's next message ("-": no
+                    consumer, so no worker has ever served the robot)
+    COOL-OFF        time left of the ban cool-off (with --redis)
+    IN-WINDOW       sends counted in the rolling window / the limit (with
+                    --redis and --config)
+    NEXT-SLOT       when the limiter grants the next send (with --redis and
+                    --config)
+    DEAD-LETTERS    dead letters kept for the robot
+
+  --robot R         only robot R
+  --redis ADDR      the workers' Redis (env BOTRELAY_REDIS_ADDR); without it,
+                    no limiter columns. Read only: nothing is changed
+  --redis-password-env NAME
+                    read the Redis password from environment variable NAME
+  --redis-db N      Redis database number (default 0)
+  --restart-guard=false
+                    the workers run without the restart guard
+  --config FILE     the workers' robots.yaml: the robots' limits, for
+                    IN-WINDOW and NEXT-SLOT (secrets it names must be set)
+  --json            one JSON object per robot and line (durations in ms)
+
+Exit status 1 when the streams or Redis can't be read; the table is still
+printed when only Redis failed ("?" in its columns).
+`

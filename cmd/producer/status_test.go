@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/config"
+	"github.com/botrelay/botrelay/pkg/deadletter"
+	"github.com/botrelay/botrelay/pkg/limiter"
+	"github.com/botrelay/botrelay/pkg/stream"
+)
+
+// statusSecret is the robots' secret in the test config: it must never be
+// printed.
+const statusSecret = "SECs3cr3t-never-shown"
+
+// statusConfig is a robots.yaml for the fixture: ops (DingTalk, the default
+// 20 a minute), dev (POPO, 60) and tight (DingTalk, 2 a minute), plus
+// quiet-one, which has nothing queued.
+func statusConfig(t *testing.T, f fixture) string {
+	t.Helper()
+	return testenv.WriteFile(t, "robots.yaml", `prefix: `+f.topo.Prefix+`
+robots:
+  - name: ops
+    platform: dingtalk
+    webhook: "https://oapi.dingtalk.com/robot/send?access_token=tok3n"
+    secret: "`+statusSecret+`"
+  - name: dev
+    platform: popo
+    webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/h00k"
+  - name: tight
+    platform: dingtalk
+    webhook: "https://oapi.dingtalk.com/robot/send?access_token=tok3n"
+    limit: 2
+  - name: quiet-one
+    platform: dingtalk
+    webhook: "https://oapi.dingtalk.com/robot/send?access_token=tok3n"
+`)
+}
+
+// statusRedis returns a client of the test Redis and a limiter with the
+// fixture's prefix (the workers use the stream prefix for their keys). The
+// prefix's keys are deleted at cleanup. With armed, the restart guard's
+// epoch is set long ago, as in a deployment that has been running.
+func statusRedis(t *testing.T, f fixture, armed bool) (*redis.Client, *limiter.Redis) {
+	t.Helper()
+	ctx := context.Background()
+	rdb, _ := testenv.Redis(t)
+	t.Cleanup(func() {
+		keys, _ := rdb.Keys(context.Background(), f.topo.Prefix+":*").Result()
+		if len(keys) > 0 {
+			_ = rdb.Del(context.Background(), keys...).Err()
+		}
+	})
+	if armed {
+		require.NoError(t, rdb.Set(ctx, f.topo.Prefix+":epoch", "0", 0).Err())
+	}
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(f.topo.Prefix))
+	require.NoError(t, err)
+	return rdb, lim
+}
+
+// statusTable is the parsed output of "producer status".
+type statusTable struct {
+	header    []string
+	rows      map[string]map[string]string // robot → column → value
+	diagnoses map[string][]string          // robot → lines
+}
+
+func parseStatus(t *testing.T, out string) statusTable {
+	t.Helper()
+	table, diag, ok := strings.Cut(out, "\n\n")
+	require.True(t, ok, "no blank line between table and diagnoses:\n%s", out)
+	lines := strings.Split(table, "\n")
+	st := statusTable{header: strings.Fields(lines[0]), rows: map[string]map[string]string{}, diagnoses: map[string][]string{}}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		require.Len(t, f, len(st.header), "row %q", l)
+		row := map[string]string{}
+		for i, h := range st.header {
+			row[h] = f[i]
+		}
+		st.rows[f[0]] = row
+	}
+	for _, l := range strings.Split(strings.TrimRight(diag, "\n"), "\n") {
+		if l == "no problems found" {
+			continue
+		}
+		robot, d, ok := strings.Cut(l, ": ")
+		require.True(t, ok, "diagnosis %q", l)
+		st.diagnoses[robot] = append(st.diagnoses[robot], d)
+	}
+	return st
+}
+
+// seedStatus sets up a worker-less deployment: ops has 3 messages and no
+// consumer; dev has 2 messages and a consumer nobody pulls from (its
+// workers are gone) and a dead letter.
+func seedStatus(t *testing.T, f fixture) {
+	t.Helper()
+	ctx := context.Background()
+	for range 3 {
+		require.NoError(t, f.run(t, "", "send", "--robot", "ops", "--text", "disk full").err)
+	}
+	for range 2 {
+		require.NoError(t, f.run(t, "", "send", "--robot", "dev", "--text", "build red").err)
+	}
+	_, err := f.topo.EnsureRobotConsumer(ctx, f.js, "dev", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, deadletter.Publish(ctx, f.js, f.topo, deadletter.Record{
+		Robot: "dev", Reason: deadletter.ReasonPermanent, Detail: "keywords not in content", DeadAt: time.Now(),
+	}))
+}
+
+func TestStatusQueuesOnly(t *testing.T) {
+	t.Setenv(cli.EnvRedisAddr, "")
+	f := newFixture(t)
+	seedStatus(t, f)
+
+	r := f.run(t, "", "status")
+	require.NoError(t, r.err, r.stderr)
+	st := parseStatus(t, r.stdout)
+	require.Equal(t, []string{"ROBOT", "BACKLOG", "PENDING", "REDELIVERED", "WORKERS", "DEAD-LETTERS"}, st.header,
+		"no limiter columns without --redis")
+	require.Equal(t, map[string]map[string]string{
+		"ops": {"ROBOT": "ops", "BACKLOG": "3", "PENDING": "0", "REDELIVERED": "0", "WORKERS": "-", "DEAD-LETTERS": "0"},
+		"dev": {"ROBOT": "dev", "BACKLOG": "2", "PENDING": "0", "REDELIVERED": "0", "WORKERS": "0", "DEAD-LETTERS": "1"},
+	}, st.rows)
+	require.Equal(t, map[string][]string{
+		"ops": {"3 messages waiting, and no worker has ever served this robot (no consumer robot_ops): is it configured on a worker, and are the workers running?"},
+		"dev": {
+			"no worker is pulling (is the robot configured on a worker? are the workers running?)",
+			"1 dead letter: producer dlq list --robot dev",
+		},
+	}, st.diagnoses)
+	require.Empty(t, r.stderr)
+
+	// --robot narrows to one row, even a robot nobody knows.
+	r = f.run(t, "", "status", "--robot", "dev")
+	require.NoError(t, r.err)
+	st = parseStatus(t, r.stdout)
+	require.Len(t, st.rows, 1)
+	require.Equal(t, "2", st.rows["dev"]["BACKLOG"])
+	r = f.run(t, "", "status", "--robot", "nobody")
+	require.NoError(t, r.err)
+	st = parseStatus(t, r.stdout)
+	require.Equal(t, "0", st.rows["nobody"]["BACKLOG"])
+	require.Empty(t, st.diagnoses)
+	require.Contains(t, r.stdout, "\nno problems found\n")
+}
+
+func TestStatusEmpty(t *testing.T) {
+	t.Setenv(cli.EnvRedisAddr, "")
+	f := newFixture(t)
+	r := f.run(t, "", "status")
+	require.NoError(t, r.err)
+	require.Equal(t, "no robots: nothing queued, no robot consumers, no dead letters\n", r.stdout)
+}
+
+// With --redis but no --config, the limiter columns that need no limit:
+// the cool-off, and the restart guard's quiet time among the diagnoses.
+func TestStatusRedisWithoutConfig(t *testing.T) {
+	f := newFixture(t)
+	seedStatus(t, f)
+	rdb, lim := statusRedis(t, f, true)
+	ctx := context.Background()
+	require.NoError(t, lim.CoolOff(ctx, "ops", 8*time.Minute+12*time.Second))
+	before, err := rdb.Keys(ctx, f.topo.Prefix+":*").Result()
+	require.NoError(t, err)
+
+	t.Setenv(cli.EnvRedisAddr, testenv.RedisAddr()) // the environment gives --redis
+	r := f.run(t, "", "status")
+	require.NoError(t, r.err, r.stderr)
+	st := parseStatus(t, r.stdout)
+	require.Equal(t, []string{"ROBOT", "BACKLOG", "PENDING", "REDELIVERED", "WORKERS", "COOL-OFF", "DEAD-LETTERS"}, st.header)
+	require.Regexp(t, `^8m1[0-2]s$`, st.rows["ops"]["COOL-OFF"])
+	require.Equal(t, "-", st.rows["dev"]["COOL-OFF"])
+	require.Len(t, st.diagnoses["ops"], 2)
+	require.Regexp(t, `^cooling off for 8m1[0-2]s \(the platform throttled it\)$`, st.diagnoses["ops"][1])
+
+	after, err := rdb.Keys(ctx, f.topo.Prefix+":*").Result()
+	require.NoError(t, err)
+	require.ElementsMatch(t, before, after, "status wrote to Redis")
+}
+
+// A fresh limiter state (no epoch): every robot is quiet for one window,
+// and status does not start that window.
+func TestStatusRestartGuard(t *testing.T) {
+	t.Setenv(cli.EnvRedisAddr, "")
+	f := newFixture(t)
+	seedStatus(t, f)
+	rdb, _ := statusRedis(t, f, false)
+
+	r := f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--robot", "dev")
+	require.NoError(t, r.err, r.stderr)
+	st := parseStatus(t, r.stdout)
+	require.Contains(t, st.diagnoses["dev"], "restart guard: quiet for 1m2s (the limiter state is new: after a first start or a Redis restart, robots wait one window)")
+	require.EqualValues(t, 0, rdb.Exists(context.Background(), f.topo.Prefix+":epoch").Val(), "status created the epoch")
+	keys, err := rdb.Keys(context.Background(), f.topo.Prefix+":*").Result()
+	require.NoError(t, err)
+	require.Empty(t, keys)
+
+	// Workers without the guard: no quiet time.
+	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--robot", "dev", "--restart-guard=false")
+	require.NoError(t, r.err, r.stderr)
+	require.NotContains(t, r.stdout, "restart guard")
+}
+
+// With --redis and --config: every column, the robots of the file, limits
+// from it, and the secrets it holds never shown.
+func TestStatusFull(t *testing.T) {
+	t.Setenv(cli.EnvRedisAddr, "")
+	ctx := context.Background()
+	f := newFixture(t)
+	seedStatus(t, f)
+	cfgPath := statusConfig(t, f)
+	_, lim := statusRedis(t, f, true)
+	require.NoError(t, lim.CoolOff(ctx, "ops", 8*time.Minute+12*time.Second))
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+	grant := func(robot string, n int) {
+		rb, ok := cfg.Robot(robot)
+		require.True(t, ok)
+		for range n {
+			d, err := lim.Reserve(ctx, robot, cfg.Limit(rb))
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+		}
+	}
+	grant("dev", 2)
+	grant("tight", 2)
+	// A robot the file does not have, with a message queued; and one
+	// message waiting for tight's next slot.
+	require.NoError(t, f.run(t, "", "send", "--robot", "stray", "--text", "x").err)
+	require.NoError(t, f.run(t, "", "send", "--robot", "tight", "--text", "x").err)
+
+	r := f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--config", cfgPath)
+	require.NoError(t, r.err, r.stderr)
+	st := parseStatus(t, r.stdout)
+	require.Equal(t, []string{"ROBOT", "BACKLOG", "PENDING", "REDELIVERED", "WORKERS", "COOL-OFF", "IN-WINDOW", "NEXT-SLOT", "DEAD-LETTERS"}, st.header)
+	require.Equal(t, []string{"dev", "ops", "quiet-one", "stray", "tight"}, robotOrder(t, r.stdout))
+
+	require.Equal(t, "0/20", st.rows["ops"]["IN-WINDOW"])
+	require.Regexp(t, `^8m1[0-2]s$`, st.rows["ops"]["NEXT-SLOT"], "the cool-off holds the next slot")
+	require.Equal(t, "2/60", st.rows["dev"]["IN-WINDOW"])
+	require.Equal(t, "now", st.rows["dev"]["NEXT-SLOT"])
+	require.Equal(t, "2/2", st.rows["tight"]["IN-WINDOW"])
+	require.Regexp(t, `^(1m[0-2]s|5\ds)$`, st.rows["tight"]["NEXT-SLOT"])
+	require.Equal(t, map[string]string{"ROBOT": "quiet-one", "BACKLOG": "0", "PENDING": "0", "REDELIVERED": "0", "WORKERS": "-",
+		"COOL-OFF": "-", "IN-WINDOW": "0/20", "NEXT-SLOT": "now", "DEAD-LETTERS": "0"}, st.rows["quiet-one"])
+	require.Equal(t, "-", st.rows["stray"]["IN-WINDOW"], "no limit known")
+	require.Equal(t, "-", st.rows["stray"]["NEXT-SLOT"])
+
+	require.Len(t, st.diagnoses["tight"], 2)
+	require.Regexp(t, `^rate limit: 2/2 sent in the last 1m2s; next slot in (1m[0-2]s|5\ds)$`, st.diagnoses["tight"][1])
+	require.Contains(t, st.diagnoses["stray"], "not in "+cfgPath+": workers using it dead-letter this robot's messages as unknown")
+	require.Empty(t, st.diagnoses["quiet-one"])
+	require.NotContains(t, r.stdout+r.stderr, statusSecret)
+	require.NotContains(t, r.stdout+r.stderr, "tok3n")
+
+	// The same as JSON, one object per robot.
+	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--config", cfgPath, "--json")
+	require.NoError(t, r.err, r.stderr)
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	require.Len(t, lines, 5)
+	got := map[string]robotStatus{}
+	for _, l := range lines {
+		var rs robotStatus
+		require.NoError(t, json.Unmarshal([]byte(l), &rs), l)
+		got[rs.Robot] = rs
+		var raw map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &raw))
+		require.Contains(t, raw, "backlog", "queue fields are at the top level")
+	}
+	require.EqualValues(t, 3, got["ops"].Backlog)
+	require.False(t, got["ops"].Consumer)
+	require.Greater(t, got["ops"].Limiter.CoolOffLeftMS, int64(8*time.Minute/time.Millisecond))
+	require.Equal(t, 20, got["ops"].Limiter.Max)
+	require.True(t, got["dev"].Consumer)
+	require.EqualValues(t, 1, got["dev"].DeadLetters)
+	require.Equal(t, 2, *got["dev"].Limiter.InWindow)
+	require.Zero(t, *got["dev"].Limiter.NextSlotMS)
+	require.Nil(t, got["stray"].Limiter.InWindow)
+	require.Len(t, got["ops"].Diagnoses, 2)
+	require.Empty(t, got["quiet-one"].Diagnoses)
+}
+
+// robotOrder returns the robots of a status table in printed order.
+func robotOrder(t *testing.T, out string) []string {
+	t.Helper()
+	table, _, _ := strings.Cut(out, "\n\n")
+	var names []string
+	for _, l := range strings.Split(table, "\n")[1:] {
+		names = append(names, strings.Fields(l)[0])
+	}
+	return names
+}
+
+// Redis down: the queue columns are still shown, the limiter's are "?",
+// and the command fails.
+func TestStatusRedisDown(t *testing.T) {
+	t.Setenv(cli.EnvRedisAddr, "")
+	f := newFixture(t)
+	seedStatus(t, f)
+	r := f.run(t, "", "status", "--redis", testenv.ClosedAddr(t))
+	require.Error(t, r.err)
+	require.Equal(t, 1, cli.ExitCode(r.err))
+	require.ErrorContains(t, r.err, "limiter columns unknown")
+	require.ErrorIs(t, r.err, limiter.ErrUnavailable)
+	st := parseStatus(t, r.stdout)
+	require.Equal(t, "?", st.rows["ops"]["COOL-OFF"])
+	require.Equal(t, "3", st.rows["ops"]["BACKLOG"])
+}
+
+func TestStatusErrors(t *testing.T) {
+	t.Setenv(cli.EnvRedisAddr, "")
+	f := newFixture(t)
+
+	r := f.run(t, "", "status", "--config", testenv.WriteFile(t, "bad.yaml", "robots: []\n"))
+	require.Equal(t, 1, cli.ExitCode(r.err))
+	require.ErrorContains(t, r.err, "at least one robot")
+
+	r = runCmd(t, "", "--nats", f.url, "--prefix", "nosuchprefix", "status")
+	require.Equal(t, 1, cli.ExitCode(r.err))
+	require.ErrorContains(t, r.err, "NOSUCHPREFIX_OUT does not exist")
+
+	t.Setenv("STATUS_TEST_NO_PASSWORD", "")
+	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--redis-password-env", "STATUS_TEST_NO_PASSWORD")
+	require.Equal(t, 1, cli.ExitCode(r.err))
+	require.ErrorContains(t, r.err, "STATUS_TEST_NO_PASSWORD is not set")
+}
+
+// A prefix in robots.yaml that differs from --prefix is worth a warning:
+// the file is probably another deployment's.
+func TestStatusConfigPrefixMismatch(t *testing.T) {
+	t.Setenv(cli.EnvRedisAddr, "")
+	f := newFixture(t)
+	path := testenv.WriteFile(t, "robots.yaml", `prefix: elsewhere
+robots:
+  - name: ops
+    platform: dingtalk
+    webhook: "https://oapi.dingtalk.com/robot/send?access_token=tok3n"
+`)
+	r := f.run(t, "", "status", "--config", path)
+	require.NoError(t, r.err)
+	require.Contains(t, r.stderr, `has prefix "elsewhere" but --prefix is "`+f.topo.Prefix+`"`)
+}
+
+// defaultSpan must be pkg/config's default window for every platform.
+func TestDefaultSpanMatchesConfig(t *testing.T) {
+	cfg, err := config.Parse([]byte(`robots:
+  - {name: d, platform: dingtalk, webhook: "https://h/x"}
+  - {name: p, platform: popo, webhook: "https://h/y"}
+`), testenv.LookupMap(nil))
+	require.NoError(t, err)
+	for _, rb := range cfg.Robots {
+		l := cfg.Limit(rb)
+		require.Equal(t, defaultSpan.Window+defaultSpan.Margin, l.Window+l.Margin, rb.Platform)
+	}
+}
+
+func TestCeilSec(t *testing.T) {
+	tests := []struct {
+		in, want time.Duration
+	}{
+		{0, 0},
+		{time.Millisecond, time.Second},
+		{time.Second, time.Second},
+		{8*time.Minute + 11*time.Second + 300*time.Millisecond, 8*time.Minute + 12*time.Second},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, ceilSec(tt.in), tt.in)
+	}
+	require.Equal(t, "1m2s", ceilSec(62*time.Second-time.Microsecond).String())
+}
+
+// TestDiagnose covers every diagnosis, alone and together.
+func TestDiagnose(t *testing.T) {
+	topo := stream.Topology{}
+	cfg, err := config.Parse([]byte(`robots:
+  - {name: ops, platform: dingtalk, webhook: "https://h/x", limit: 2}
+`), testenv.LookupMap(nil))
+	require.NoError(t, err)
+	lim := func(s limiter.State, hasLimit bool) *limiterStatus {
+		return &limiterStatus{state: s, limit: limiter.Limit{Max: 2, Window: time.Minute, Margin: 2 * time.Second}, hasLimit: hasLimit}
+	}
+	tests := []struct {
+		name string
+		row  robotStatus
+		cfg  *config.Config
+		want []string
+	}{
+		{name: "healthy and idle", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1}}},
+		{name: "delivering", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 5, Consumer: true, Pending: 1}}},
+		{name: "no consumer", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 1}},
+			want: []string{"1 message waiting, and no worker has ever served this robot (no consumer robot_ops): is it configured on a worker, and are the workers running?"}},
+		{name: "nobody pulls", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 2, Consumer: true}},
+			want: []string{"no worker is pulling (is the robot configured on a worker? are the workers running?)"}},
+		{name: "redelivered", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 1, Consumer: true, Pending: 1, Redelivered: 1}},
+			want: []string{"the pending message was handed out more than once: deliveries are being retried, or a worker died holding it (see the workers' logs)"}},
+		{name: "dead letters", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1, DeadLetters: 3}},
+			want: []string{"3 dead letters: producer dlq list --robot ops"}},
+		{name: "cool-off and quiet", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1},
+			Limiter: lim(limiter.State{CoolOffLeft: 8*time.Minute + 11500*time.Millisecond, QuietLeft: 40200 * time.Millisecond}, false)},
+			want: []string{"cooling off for 8m12s (the platform throttled it)",
+				"restart guard: quiet for 41s (the limiter state is new: after a first start or a Redis restart, robots wait one window)"}},
+		{name: "full window with a backlog", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 1, Consumer: true, Pending: 1},
+			Limiter: lim(limiter.State{InWindow: 2, NextSlot: 30 * time.Second}, true)},
+			want: []string{"rate limit: 2/2 sent in the last 1m2s; next slot in 30s"}},
+		{name: "full window, nothing waiting", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1},
+			Limiter: lim(limiter.State{InWindow: 2, NextSlot: 30 * time.Second}, true)}},
+		{name: "limiter unreadable", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1},
+			Limiter: &limiterStatus{Error: "down", state: limiter.State{CoolOffLeft: time.Minute}}}},
+		{name: "not in the config", cfg: cfg, row: robotStatus{Robot: "stray", RobotQueue: stream.RobotQueue{Backlog: 1, Consumer: true, Pending: 1}},
+			want: []string{"not in robots.yaml: workers using it dead-letter this robot's messages as unknown"}},
+		{name: "in the config", cfg: cfg, row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 1, Consumer: true, Pending: 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, diagnose(topo, tt.row, tt.cfg, "robots.yaml"))
+		})
+	}
+}

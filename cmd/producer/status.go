@@ -26,7 +26,7 @@ import (
 // it to learn their cool-off and restart-guard quiet time, whose values do
 // not depend on the limit (the quiet time only on the window, which is
 // this one unless robots.yaml overrides it).
-var defaultSpan = limiter.Limit{Max: 1, Window: time.Minute, Margin: 2 * time.Second}
+var defaultSpan = limiter.Limit{Max: 1, Window: time.Minute, Margin: 5 * time.Second}
 
 // robotStatus is one row of "producer status": what JetStream and, with
 // --redis, the limiter know about a robot, and what looks wrong.

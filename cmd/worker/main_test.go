@@ -123,8 +123,8 @@ func TestCheckConfig(t *testing.T) {
 	for _, want := range []string{
 		path + ": OK, 2 robots",
 		"prefix checked",
-		"platform dingtalk 20 per 1m0s (+2s margin), cool-off 10m0s",
-		"platform popo     60 per 1m0s (+2s margin), cool-off 5m0s",
+		"platform dingtalk 20 per 1m0s (+5s margin), cool-off 10m0s",
+		"platform popo     60 per 1m0s (+5s margin), cool-off 5m0s",
 		"robot ding", "dingtalk 20 per 1m0s", "signed (inline secret)", `keywords ["alert"]`,
 		"robot popo", "popo     30 per 1m0s", "signed (secret_env POPO_SECRET)",
 	} {

@@ -45,7 +45,9 @@ type PlatformLimits struct {
 	Limit int `yaml:"limit"`
 	// Window is the platform's counting window; default 1m.
 	Window Duration `yaml:"window"`
-	// Margin is added to the window as a safety margin; default 2s.
+	// Margin is added to the window as a safety margin; default 5s. It must
+	// cover the longest delay between a grant and the request's arrival:
+	// the delivery client bounds connecting (dial + TLS) at 4s.
 	Margin Duration `yaml:"margin"`
 	// CoolOff is how long a throttled robot is left alone; default 10m.
 	CoolOff Duration `yaml:"cool_off"`
@@ -142,7 +144,7 @@ type Config struct {
 
 // Defaults of each platform, from the platforms' documentation.
 func defaultLimits(platform string) PlatformLimits {
-	l := PlatformLimits{Limit: 20, Window: Duration(time.Minute), Margin: Duration(2 * time.Second), CoolOff: Duration(10 * time.Minute)}
+	l := PlatformLimits{Limit: 20, Window: Duration(time.Minute), Margin: Duration(5 * time.Second), CoolOff: Duration(10 * time.Minute)}
 	if platform == POPO {
 		l.Limit = 60
 	}

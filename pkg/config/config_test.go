@@ -170,11 +170,11 @@ robots:
 
 	ding, ok := c.Robot("ding")
 	require.True(t, ok)
-	require.Equal(t, limiter.Limit{Max: 20, Window: time.Minute, Margin: 2 * time.Second}, c.Limit(ding))
+	require.Equal(t, limiter.Limit{Max: 20, Window: time.Minute, Margin: 5 * time.Second}, c.Limit(ding))
 	require.Equal(t, 10*time.Minute, c.CoolOff(ding))
 	popo, ok := c.Robot("popo")
 	require.True(t, ok)
-	require.Equal(t, limiter.Limit{Max: 60, Window: time.Minute, Margin: 2 * time.Second}, c.Limit(popo))
+	require.Equal(t, limiter.Limit{Max: 60, Window: time.Minute, Margin: 5 * time.Second}, c.Limit(popo))
 	require.Equal(t, 10*time.Minute, c.CoolOff(popo))
 	_, ok = c.Robot("nobody")
 	require.False(t, ok)
@@ -229,7 +229,7 @@ robots:
 	}{
 		{robot: "slow", want: limiter.Limit{Max: 10, Window: time.Minute, Margin: 5 * time.Second}, coolOff: 15 * time.Minute},
 		{robot: "hourly", want: limiter.Limit{Max: 18, Window: time.Hour, Margin: 5 * time.Second}, coolOff: 15 * time.Minute},
-		{robot: "half", want: limiter.Limit{Max: 30, Window: 30 * time.Second, Margin: 2 * time.Second}, coolOff: 10 * time.Minute},
+		{robot: "half", want: limiter.Limit{Max: 30, Window: 30 * time.Second, Margin: 5 * time.Second}, coolOff: 10 * time.Minute},
 		{robot: "plain", want: limiter.Limit{Max: 18, Window: time.Minute, Margin: 5 * time.Second}, coolOff: 15 * time.Minute},
 	}
 	for _, tt := range tests {

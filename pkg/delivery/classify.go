@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -210,10 +211,14 @@ var popoRules = concat(
 		{Codes: []int{POPOErrSignature}, Outcome: Permanent, Reason: "sign not match"},
 		{Codes: []int{POPOErrKeywords}, Outcome: Permanent, Reason: "keywords not in content"},
 		{Codes: []int{POPOErrThrottled}, Outcome: Throttled, Reason: "send too fast"},
-		// Text fallbacks. "too long" comes before "limit" so that a length
-		// limit is not taken for a rate limit.
+		// Text fallbacks. A Throttled result spends no attempt (the robot
+		// cools off and the same message is tried again), so only wordings
+		// that name the sending rate count: not a bare "limit", which
+		// "message size exceeds limit" or "ip is limited" would match and
+		// stall the robot forever. "too long" comes first so that a length
+		// limit is never taken for a rate limit.
 		{Contains: []string{"too long", "length"}, Outcome: Permanent, Reason: "message too long"},
-		{Contains: []string{"too fast", "frequency", "limit", "频率", "太快"}, Outcome: Throttled, Reason: "send too fast"},
+		{Contains: []string{"too fast", "frequency", "rate limit", "频率", "太快"}, Outcome: Throttled, Reason: "send too fast"},
 	},
 	securityText,
 	[]Rule{
@@ -223,128 +228,212 @@ var popoRules = concat(
 )
 
 // platformAnswer is the JSON both platforms answer with, plus the fields
-// of DingTalk's anti-abuse gateway.
+// of DingTalk's anti-abuse gateway. Each field is kept raw and parsed on
+// its own (see [parseAnswer]): one field of an unexpected type ("data": "",
+// "status": "fail") must not hide the errcode beside it.
 type platformAnswer struct {
-	ErrCode *jsonNumber `json:"errcode"`
-	ErrMsg  string      `json:"errmsg"`
-	Data    *struct {
-		MsgID json.RawMessage `json:"msgId"`
-	} `json:"data"`
-	Status *jsonNumber `json:"status"`
-	Wait   *jsonNumber `json:"wait"`
+	ErrCode json.RawMessage `json:"errcode"`
+	ErrMsg  json.RawMessage `json:"errmsg"`
+	Data    json.RawMessage `json:"data"`
+	Status  json.RawMessage `json:"status"`
+	Wait    json.RawMessage `json:"wait"`
 }
 
-// jsonNumber reads a JSON number or a string holding one.
-type jsonNumber float64
+// answer is a body parsed by [parseAnswer]. A field that is absent or does
+// not parse is reported absent.
+type answer struct {
+	hasCode   bool
+	code      int
+	msg       string
+	messageID string
+	hasStatus bool
+	status    int
+	hasWait   bool
+	wait      float64
+}
 
-func (n *jsonNumber) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("not a number: %w", err)
+// parseAnswer reads body as a platform answer. It fails only when body is
+// not a JSON object; every field is then parsed leniently: errcode,
+// status and wait as a JSON number or a string holding one, errmsg as a
+// string (any other JSON value is kept as its text), data.msgId as a
+// string or number. A field of another type is ignored.
+func parseAnswer(body []byte) (answer, bool) {
+	var raw platformAnswer
+	if json.Unmarshal(body, &raw) != nil {
+		return answer{}, false
 	}
-	*n = jsonNumber(f)
-	return nil
+	var a answer
+	if f, ok := parseNumber(raw.ErrCode); ok {
+		a.hasCode, a.code = true, int(f)
+	}
+	a.msg = parseText(raw.ErrMsg)
+	a.messageID = parseMessageID(raw.Data)
+	if f, ok := parseNumber(raw.Status); ok {
+		a.hasStatus, a.status = true, int(f)
+	}
+	a.wait, a.hasWait = parseNumber(raw.Wait)
+	return a, true
 }
 
-func (a platformAnswer) messageID() string {
-	if a.Data == nil || len(a.Data.MsgID) == 0 || string(a.Data.MsgID) == "null" {
+// maxJSONInt bounds the numbers parseNumber accepts, so that the
+// conversion to int is exact.
+const maxJSONInt = 1 << 53
+
+// parseNumber reads a JSON number or a JSON string holding one; false for
+// an absent field, null, any other type, or a value that is not a finite
+// number within ±2^53.
+func parseNumber(raw json.RawMessage) (float64, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	var s string
+	if raw[0] == '"' {
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, false
+		}
+	} else {
+		s = string(raw)
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.Abs(f) > maxJSONInt {
+		return 0, false
+	}
+	return f, true
+}
+
+// parseText reads a JSON string; another JSON value is kept as its text,
+// null or an absent field as "".
+func parseText(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
 		return ""
 	}
 	var s string
-	if json.Unmarshal(a.Data.MsgID, &s) == nil {
+	if json.Unmarshal(raw, &s) == nil {
 		return s
 	}
-	return string(a.Data.MsgID)
+	return string(raw)
+}
+
+// parseMessageID reads data.msgId (a string or a number); "" when data is
+// not an object or has no msgId.
+func parseMessageID(data json.RawMessage) string {
+	var d struct {
+		MsgID json.RawMessage `json:"msgId"`
+	}
+	if len(data) == 0 || json.Unmarshal(data, &d) != nil {
+		return ""
+	}
+	if len(d.MsgID) == 0 || string(d.MsgID) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(d.MsgID, &s) == nil {
+		return s
+	}
+	return string(d.MsgID)
 }
 
 // Classify maps one HTTP answer of platform to a [Result]. It is the one
-// place where platform answers are classified:
+// place where platform answers are classified. The body is read first,
+// field by field (an optional field of an unexpected type is ignored, an
+// errcode may be a number or a string holding one):
 //
+//   - nonzero errcode, at any HTTP status: the first matching [Rule] (the
+//     [WithRules] overrides, then [DefaultRules]); no match: Permanent,
+//     with Reason "unknown errcode N". Under a status outside 2xx, Err
+//     also wraps [ErrHTTPStatus], and a Retryable result without a rule
+//     RetryAfter takes the Retry-After header's.
 //   - An anti-abuse gateway answer {"status":N≠0,"wait":S} (no errcode), at
 //     any HTTP status: Retryable, RetryAfter S seconds ([DefaultGatewayWait]
 //     when absent).
+//
+// Otherwise (no errcode, or errcode 0) the HTTP status decides:
+//
 //   - HTTP 429, 408 and 5xx: Retryable; a Retry-After header (seconds or
 //     HTTP date) sets RetryAfter.
 //   - Any other status outside 2xx (other 4xx; 1xx and 3xx: redirects are
-//     not followed, a webhook that redirects is misconfigured): Permanent.
-//   - 2xx whose body is not JSON, or JSON without "errcode": Retryable with
-//     [ErrBadResponse]. Such bodies come from proxies and captive portals,
-//     not from the platforms; DingTalk's msgUuid makes the retry safe.
-//   - errcode 0: Success, MessageID from data.msgId.
-//   - nonzero errcode: the first matching [Rule] (the [WithRules]
-//     overrides, then [DefaultRules]); no match: Permanent, with ErrCode and
-//     ErrMsg kept and Reason "unknown errcode N".
+//     not followed, a webhook that redirects is misconfigured): Permanent,
+//     even with errcode 0.
+//   - 2xx whose body is not JSON, or JSON without an errcode: Retryable
+//     with [ErrBadResponse]. Such bodies come from proxies and captive
+//     portals, not from the platforms; DingTalk's msgUuid makes the retry
+//     safe.
+//   - 2xx with errcode 0: Success, MessageID from data.msgId.
 //
 // The result carries ErrCode and ErrMsg verbatim; [Deliverer.Deliver]
 // removes the robot's token and secret from them.
 func (d *Deliverer) Classify(platform string, resp Response) Result {
 	res := Result{HTTPStatus: resp.StatusCode}
-	var ans platformAnswer
-	isJSON := json.Unmarshal(resp.Body, &ans) == nil
-	if isJSON && ans.ErrCode != nil {
-		res.ErrCode = int(*ans.ErrCode)
-		res.ErrMsg = ans.ErrMsg
+	ans, isJSON := parseAnswer(resp.Body)
+	if ans.hasCode {
+		res.ErrCode = ans.code
+		res.ErrMsg = ans.msg
+	}
+	s := resp.StatusCode
+	is2xx := s >= 200 && s <= 299
+
+	if ans.hasCode && ans.code != 0 {
+		res.Outcome = Permanent
+		res.Reason = fmt.Sprintf("unknown errcode %d", res.ErrCode)
+		if r, ok := d.match(platform, res.ErrCode, res.ErrMsg); ok {
+			res.Outcome = r.Outcome
+			res.RetryAfter = r.RetryAfter
+			res.Reason = r.Reason
+			if res.Reason == "" {
+				res.Reason = res.ErrMsg
+			}
+		}
+		res.Err = fmt.Errorf("%w: errcode %d: %s", ErrRefused, res.ErrCode, res.ErrMsg)
+		if !is2xx {
+			res.Err = fmt.Errorf("%w (%w: %d %s)", res.Err, ErrHTTPStatus, s, http.StatusText(s))
+			if res.Outcome == Retryable && res.RetryAfter == 0 {
+				res.RetryAfter = retryAfter(resp.Header, d.now())
+			}
+		}
+		return res
 	}
 
 	// Anti-abuse gateway.
-	if isJSON && ans.ErrCode == nil && ans.Status != nil && *ans.Status != 0 {
+	if !ans.hasCode && ans.hasStatus && ans.status != 0 {
 		wait := DefaultGatewayWait
-		if ans.Wait != nil && *ans.Wait > 0 {
-			wait = time.Duration(float64(*ans.Wait) * float64(time.Second))
+		if ans.hasWait && ans.wait > 0 {
+			wait = time.Duration(ans.wait * float64(time.Second))
 		}
 		res.Outcome = Retryable
-		res.ErrCode = int(*ans.Status)
+		res.ErrCode = ans.status
 		res.RetryAfter = wait
 		res.Reason = fmt.Sprintf("anti-abuse gateway: wait %s", wait)
 		res.Err = fmt.Errorf("%w: anti-abuse gateway status %d", ErrRefused, res.ErrCode)
 		return res
 	}
 
-	switch s := resp.StatusCode; {
+	switch {
 	case s == http.StatusTooManyRequests || s == http.StatusRequestTimeout || s >= 500:
 		res.Outcome = Retryable
 		res.RetryAfter = retryAfter(resp.Header, d.now())
 		res.Reason = fmt.Sprintf("HTTP %d", s)
 		res.Err = fmt.Errorf("%w: %d %s", ErrHTTPStatus, s, http.StatusText(s))
 		return res
-	case s < 200 || s > 299:
+	case !is2xx:
 		res.Outcome = Permanent
 		res.Reason = fmt.Sprintf("HTTP %d", s)
 		res.Err = fmt.Errorf("%w: %d %s", ErrHTTPStatus, s, http.StatusText(s))
 		return res
 	}
 
-	if !isJSON || ans.ErrCode == nil {
+	if !ans.hasCode {
 		res.Outcome = Retryable
 		res.Reason = "response is not a platform answer"
 		what := "not JSON"
 		if isJSON {
 			what = "no errcode"
 		}
-		res.Err = fmt.Errorf("%w: HTTP %d, %s", ErrBadResponse, resp.StatusCode, what)
+		res.Err = fmt.Errorf("%w: HTTP %d, %s", ErrBadResponse, s, what)
 		return res
 	}
 
-	if res.ErrCode == 0 {
-		res.Outcome = Success
-		res.MessageID = ans.messageID()
-		return res
-	}
-
-	res.Outcome = Permanent
-	res.Reason = fmt.Sprintf("unknown errcode %d", res.ErrCode)
-	if r, ok := d.match(platform, res.ErrCode, res.ErrMsg); ok {
-		res.Outcome = r.Outcome
-		res.RetryAfter = r.RetryAfter
-		res.Reason = r.Reason
-		if res.Reason == "" {
-			res.Reason = res.ErrMsg
-		}
-	}
-	if res.Outcome != Success {
-		res.Err = fmt.Errorf("%w: errcode %d: %s", ErrRefused, res.ErrCode, res.ErrMsg)
-	}
+	res.Outcome = Success
+	res.MessageID = ans.messageID
 	return res
 }
 

@@ -117,7 +117,15 @@ func dingTalkMentions(at *envelope.At) *dingTalkAt {
 }
 
 // dingTalkKeywordText is the text DingTalk searches for the robot's
-// keywords: every visible text field, mentions included, not the URLs.
+// keywords: the content (with the mentions rendered into it), titles and
+// texts, not the URLs.
+//
+// An actionCard counts its title and text only, not singleTitle nor the
+// button titles: whether DingTalk searches those is not documented, and
+// the simulator (pkg/robotsim) does not. The pre-check must never pass a
+// message the platform may refuse (the refusal spends a rate slot and
+// dead-letters the message anyway), so it takes the narrower view; a
+// message whose only keyword sits on a button is refused up front.
 func dingTalkKeywordText(b *dingTalkBody) string {
 	var parts []string
 	switch {
@@ -128,10 +136,7 @@ func dingTalkKeywordText(b *dingTalkBody) string {
 	case b.Link != nil:
 		parts = append(parts, b.Link.Title, b.Link.Text)
 	case b.ActionCard != nil:
-		parts = append(parts, b.ActionCard.Title, b.ActionCard.Text, b.ActionCard.SingleTitle)
-		for _, btn := range b.ActionCard.Btns {
-			parts = append(parts, btn.Title)
-		}
+		parts = append(parts, b.ActionCard.Title, b.ActionCard.Text)
 	case b.FeedCard != nil:
 		for _, l := range b.FeedCard.Links {
 			parts = append(parts, l.Title)

@@ -17,8 +17,10 @@
 // refusals with HTTP 200 and a nonzero "errcode": HTTP 200 alone is never
 // taken for success. Errcodes are looked up first, errmsg wording only as
 // a fallback; unknown errcodes are Permanent (with ErrCode and ErrMsg
-// kept), so that an unforeseen refusal cannot loop. POPO publishes no code
-// list, so its rules are configurable with [WithRules].
+// kept), so that an unforeseen refusal cannot loop. A nonzero errcode
+// decides whatever the HTTP status; the status decides only when the body
+// has none. POPO publishes no code list, so its rules are configurable
+// with [WithRules].
 //
 // Messages that cannot succeed are refused before any request, without
 // spending the robot's rate budget: a robot whose keywords are not in the

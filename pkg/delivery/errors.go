@@ -22,7 +22,9 @@ var (
 	// ErrRequest: the HTTP request failed without a response (transport
 	// error, timeout, cancelled context).
 	ErrRequest = errors.New("delivery: request failed")
-	// ErrHTTPStatus: the platform answered with an HTTP status other than 200.
+	// ErrHTTPStatus: the platform answered with an HTTP status outside 2xx.
+	// When that answer holds a nonzero errcode, Err wraps [ErrRefused] too
+	// and the errcode decides the outcome.
 	ErrHTTPStatus = errors.New("delivery: unexpected HTTP status")
 	// ErrBadResponse: an HTTP 200 whose body is not a platform answer
 	// (not JSON, or JSON without an errcode), e.g. a proxy's page.

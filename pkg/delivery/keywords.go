@@ -17,8 +17,10 @@ import (
 // the robot's rate budget: the worker calls CheckKeywords before reserving
 // a slot and dead-letters on error. [Deliverer.Deliver] refuses it too.
 //
-// DingTalk searches the visible text (content, titles, texts, button and
-// link titles, mentions), not the URLs; POPO the whole message text.
+// For DingTalk the content (mentions included), titles and texts count,
+// not the URLs, nor an actionCard's singleTitle or button titles (the
+// platform may not search them: a keyword only there is refused here);
+// for POPO the whole message text.
 func CheckKeywords(robot Robot, env *envelope.Envelope) error {
 	if !hasKeywords(robot.Keywords) {
 		return nil

@@ -111,7 +111,7 @@ func TestResultsNeverHoldSecrets(t *testing.T) {
 		{name: "unknown errcode", base: echo(200, 999999, 999999).URL, want: Permanent},
 		{name: "throttled", base: echo(200, 130101, POPOErrThrottled).URL, want: Throttled},
 		{name: "retryable errcode", base: echo(200, -1, 55).URL, want: Retryable},
-		{name: "5xx", base: echo(502, -1, -1).URL, want: Retryable},
+		{name: "5xx", base: echo(502, -1, 55).URL, want: Retryable},
 		{name: "4xx", base: echo(403, 300001, POPOErrRobotNotFound).URL, want: Permanent},
 		{name: "gateway", base: gateway.URL, want: Retryable},
 		{name: "not JSON", base: proxyPage.URL, want: Retryable},

@@ -142,8 +142,10 @@ func TestWithMentions(t *testing.T) {
 func TestCheckKeywords(t *testing.T) {
 	text := &envelope.Envelope{ID: "k", Message: envelope.Message{Text: &envelope.Text{Content: "[alert] disk full"}}}
 	link := &envelope.Envelope{ID: "k", Message: envelope.Message{Link: &envelope.Link{Title: "t", Text: "x", MessageURL: "https://example.com/alert"}}}
-	card := &envelope.Envelope{ID: "k", Message: envelope.Message{ActionCard: &envelope.ActionCard{Title: "t", Text: "x",
-		Buttons: []envelope.Button{{Title: "alert me", ActionURL: "https://example.com"}}}}}
+	card := &envelope.Envelope{ID: "k", Message: envelope.Message{ActionCard: &envelope.ActionCard{Title: "t", Text: "an alert",
+		Buttons: []envelope.Button{{Title: "approve", ActionURL: "https://example.com"}}}}}
+	single := &envelope.Envelope{ID: "k", Message: envelope.Message{ActionCard: &envelope.ActionCard{Title: "t", Text: "x",
+		SingleTitle: "approve", SingleURL: "https://example.com"}}}
 	feed := &envelope.Envelope{ID: "k", Message: envelope.Message{FeedCard: &envelope.FeedCard{Links: []envelope.FeedLink{{Title: "an alert", MessageURL: "https://example.com"}}}}}
 	mention := &envelope.Envelope{ID: "k", Message: envelope.Message{Text: &envelope.Text{Content: "x"}}, At: &envelope.At{UserIDs: []string{"alert"}}}
 	tests := []struct {
@@ -160,7 +162,9 @@ func TestCheckKeywords(t *testing.T) {
 		{"case-sensitive", PlatformDingTalk, []string{"ALERT"}, text, ErrMissingKeyword},
 		{"dingtalk ignores URLs", PlatformDingTalk, []string{"alert"}, link, ErrMissingKeyword},
 		{"popo reads URLs (they are text)", PlatformPOPO, []string{"alert"}, link, nil},
-		{"button title", PlatformDingTalk, []string{"alert"}, card, nil},
+		{"action card text", PlatformDingTalk, []string{"alert"}, card, nil},
+		{"button title does not count", PlatformDingTalk, []string{"approve"}, card, ErrMissingKeyword},
+		{"single title does not count", PlatformDingTalk, []string{"approve"}, single, ErrMissingKeyword},
 		{"feed title", PlatformDingTalk, []string{"alert"}, feed, nil},
 		{"mention counts", PlatformDingTalk, []string{"@alert"}, mention, nil},
 		{"popo absent", PlatformPOPO, []string{"nope"}, text, ErrMissingKeyword},

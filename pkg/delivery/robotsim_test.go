@@ -1,8 +1,12 @@
 package delivery_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +172,61 @@ func requireNoSecrets(t *testing.T, res delivery.Result, secrets ...string) {
 	dump := fmt.Sprintf("%+v", res)
 	for _, s := range secrets {
 		require.NotContains(t, dump, s)
+	}
+}
+
+// TestKeywordPreCheckAgreesWithSimulator checks that CheckKeywords (the
+// worker's pre-check) looks for DingTalk keywords where the simulator
+// does: an actionCard's title and text count, singleTitle and button
+// titles do not. Each card is also posted to the simulator directly,
+// bypassing the pre-check, so both sides of the agreement are observed.
+func TestKeywordPreCheckAgreesWithSimulator(t *testing.T) {
+	srv := robotsim.NewServer(robotsim.Config{})
+	defer srv.Close()
+	const token = "keywordAgreeToken0123"
+	require.NoError(t, srv.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: token, Keywords: []string{"Approve"}}))
+	robot := delivery.Robot{Name: "kw", Platform: delivery.PlatformDingTalk, Webhook: srv.WebhookURL(token), Keywords: []string{"Approve"}}
+	d, err := delivery.New()
+	require.NoError(t, err)
+	const link = "https://example.com/a"
+	tests := []struct {
+		name   string
+		card   envelope.ActionCard
+		accept bool
+	}{
+		{"keyword in title", envelope.ActionCard{Title: "Approve 1.2", Text: "ready", SingleTitle: "Go", SingleURL: link}, true},
+		{"keyword in text", envelope.ActionCard{Title: "Release 1.2", Text: "Approve?", Buttons: []envelope.Button{{Title: "Go", ActionURL: link}}}, true},
+		{"keyword in singleTitle only", envelope.ActionCard{Title: "Release 1.2", Text: "ready", SingleTitle: "Approve", SingleURL: link}, false},
+		{"keyword in button title only", envelope.ActionCard{Title: "Release 1.2", Text: "ready", Buttons: []envelope.Button{{Title: "Approve", ActionURL: link}}}, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			card := tt.card
+			env := simEnv(fmt.Sprint("kw-", i), envelope.Message{ActionCard: &card})
+			env.CreatedAt = time.Now()
+			require.NoError(t, env.Validate())
+			pre := delivery.CheckKeywords(robot, env)
+			require.Equal(t, tt.accept, pre == nil, "pre-check: %v", pre)
+
+			// The simulator's own verdict on the same card.
+			btns := []map[string]string{}
+			for _, b := range card.Buttons {
+				btns = append(btns, map[string]string{"title": b.Title, "actionURL": b.ActionURL})
+			}
+			body, err := json.Marshal(map[string]any{"msgtype": "actionCard", "actionCard": map[string]any{
+				"title": card.Title, "text": card.Text, "singleTitle": card.SingleTitle, "singleURL": card.SingleURL, "btns": btns,
+			}})
+			require.NoError(t, err)
+			resp, err := http.Post(srv.WebhookURL(token), "application/json", bytes.NewReader(body))
+			require.NoError(t, err)
+			raw, err := io.ReadAll(resp.Body)
+			require.NoError(t, resp.Body.Close())
+			require.NoError(t, err)
+			sim := d.Classify(delivery.PlatformDingTalk, delivery.Response{StatusCode: resp.StatusCode, Body: raw})
+			require.Equal(t, tt.accept, sim.Outcome == delivery.Success, "simulator: %+v", sim)
+
+			res := d.Deliver(context.Background(), robot, simEnv(fmt.Sprint("kw-deliver-", i), envelope.Message{ActionCard: &card}))
+			require.Equal(t, tt.accept, res.Outcome == delivery.Success, "deliver: %+v", res)
+		})
 	}
 }

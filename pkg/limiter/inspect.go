@@ -56,8 +56,8 @@ var (
 //   - Returns {in_window, cool_left_us, slot_us, quiet_left_us}: the grants
 //     within the span; the cool-off left (0 if none); the wait until the
 //     window has a free place (0 if it has one now); the guard's quiet time
-//     left (the whole span when the epoch is missing, since the next
-//     Reserve creates it). A cool-off value that is not a number makes the
+//     left (the whole span when the epoch is missing or from another
+//     server run, since the next Reserve starts it). A cool-off value that is not a number makes the
 //     script fail, as Reserve does.
 var inspectScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -76,14 +76,20 @@ end
 
 local quietLeft = 0
 if ARGV[3] ~= '0' then
-  local ep = redis.call('GET', KEYS[3])
-  if ep then
-    quietLeft = tonumber(ep) + span - now
+  local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  local v = redis.call('GET', KEYS[3])
+  local ep, erid
+  if v then
+    ep, erid = string.match(v, '^(%d+):?(%x*)$')
+    ep = tonumber(ep)
+  end
+  if not ep or (erid ~= '' and erid ~= rid) then
+    quietLeft = span -- the next Reserve starts the quiet span
+  else
+    quietLeft = ep + span - now
     if quietLeft < 0 then
       quietLeft = 0
     end
-  else
-    quietLeft = span
   end
 end
 

@@ -15,8 +15,8 @@ import "github.com/redis/go-redis/v9"
 //   - ARGV[2]: span = Window + Margin, in µs.
 //   - ARGV[3]: span in ms, rounded up: the TTL given to KEYS[1] on a grant.
 //   - ARGV[4]: token, a random string making the member unique.
-//   - KEYS[3]: the epoch key of the restart guard, a string holding the
-//     time (µs) this Redis state began; absent when ARGV[5] is "0".
+//   - KEYS[3]: the epoch key of the restart guard, "<µs>:<run_id>": when
+//     this Redis state began and on which server run (INFO server); absent when ARGV[5] is "0".
 //   - ARGV[5]: "0" guard off, "1" guard on with a permanent epoch key,
 //     otherwise guard on and the epoch key's TTL in ms (per-robot epochs).
 //   - Returns {allowed, retry_after_us, cooling, now_us}: {1, 0, 0, now} when
@@ -42,15 +42,25 @@ end
 local max = tonumber(ARGV[1])
 local span = tonumber(ARGV[2])
 
--- Restart guard: a missing epoch means the state is new (first start, or a
--- Redis that restarted empty). Grant nothing for one span after it.
+-- Restart guard: the epoch is "<µs>:<run_id>", when this state began on
+-- which server run. A missing epoch means the state is new (first start, or
+-- a Redis that restarted empty); another run_id means a server that restarted
+-- from a snapshot or a promoted replica, which may lack the latest grants.
+-- Either way, grant nothing for one span from now. An epoch without a run_id
+-- (set by an operator) is adopted as is.
 if ARGV[5] ~= '0' then
-  local ep = redis.call('GET', KEYS[3])
-  if ep then
+  local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  local v = redis.call('GET', KEYS[3])
+  local ep, erid
+  if v then
+    ep, erid = string.match(v, '^(%d+):?(%x*)$')
     ep = tonumber(ep)
-  else
+  end
+  if not ep or (erid ~= '' and erid ~= rid) then
     ep = now
-    redis.call('SET', KEYS[3], string.format('%.0f', now))
+    redis.call('SET', KEYS[3], string.format('%.0f:%s', now, rid))
+  elseif erid == '' then
+    redis.call('SET', KEYS[3], string.format('%.0f:%s', ep, rid))
   end
   if ARGV[5] ~= '1' then
     redis.call('PEXPIRE', KEYS[3], ARGV[5])

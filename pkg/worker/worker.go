@@ -262,7 +262,8 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 	}
 	key := ledgerKey(msg, env)
 	st, err := w.cfg.Ledger.Get(hctx, key)
-	if err != nil {
+	ledgerOK := err == nil
+	if !ledgerOK {
 		w.log.Warn("ledger unavailable; delivering without the idempotency check", "robot", rb.Name, "id", env.ID, "err", err)
 	}
 	if st.Delivered {
@@ -272,7 +273,9 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 		return
 	}
 	rec.Attempts, rec.FirstAttempt = st.Failures, st.FirstAttempt
-	if lost := unexplained(md.NumDelivered, st); lost > w.cfg.MaxRedeliveries {
+	// Without the ledger, retries and waits cannot be told from crashes:
+	// the guard waits for it (the limiter holds the message meanwhile).
+	if lost := unexplained(md.NumDelivered, st); ledgerOK && lost > w.cfg.MaxRedeliveries {
 		rec.Reason = deadletter.ReasonRedelivered
 		rec.Detail = fmt.Sprintf("handed out %d times without an outcome", lost+1)
 		w.deadLetter(hctx, msg, rec, env.ID)
@@ -291,13 +294,12 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 			return
 		}
 		outcome, wait := w.waitSlot(runCtx, rb)
-		switch {
-		case outcome == slotDeferred:
+		switch outcome {
+		case slotDeferred:
 			w.deferWait(hctx, rb, msg, env, key, wait)
 			return
-		case outcome == slotStopped || !w.acquire(runCtx):
-			w.observe(Event{Robot: rb.Name, EnvelopeID: env.ID, Kind: "handed_back"})
-			_ = msg.Nak()
+		case slotStopped:
+			w.handBack(hctx, rb, msg, env, key)
 			return
 		}
 		start := time.Now()
@@ -416,7 +418,9 @@ const (
 	slotStopped         // the worker is stopping
 )
 
-// waitSlot waits until the limiter grants rb a send slot, for at most
+// waitSlot waits until the limiter grants rb a send slot, holding one of
+// the worker's delivery slots when it returns slotGranted (the caller
+// releases it after the request), for at most
 // HoldMax at a time; it returns slotDeferred with the wait when the next
 // slot (or the end of a cool-off) is further away. It fails closed: a
 // limiter error is a wait, never a grant, and errors are waited out here
@@ -426,10 +430,17 @@ func (w *Worker) waitSlot(ctx context.Context, rb *Robot) (int, time.Duration) {
 	errWait := 100 * time.Millisecond
 	var waited time.Duration
 	for {
+		// Take the delivery slot first, so a granted rate slot is used at
+		// once: a grant that waited for a busy semaphore would reach the
+		// platform later than the limiter's margin allows for.
+		if !w.acquire(ctx) {
+			return slotStopped, 0
+		}
 		d, err := w.cfg.Limiter.Reserve(ctx, rb.Name, rb.Limit)
 		if err == nil && d.Allowed {
 			return slotGranted, waited
 		}
+		<-w.sem
 		wait := d.RetryAfter
 		if err != nil {
 			if ctx.Err() != nil {
@@ -469,6 +480,16 @@ func (w *Worker) deferWait(ctx context.Context, rb *Robot, msg jetstream.Msg, en
 	if err := msg.NakWithDelay(wait); err != nil {
 		w.log.Warn("nak failed; the message comes back after AckWait", "robot", rb.Name, "err", err)
 	}
+}
+
+// handBack returns msg to JetStream at once (the worker is stopping), and
+// counts it as a wait: it is not a crash for the redelivery guard.
+func (w *Worker) handBack(ctx context.Context, rb *Robot, msg jetstream.Msg, env *envelope.Envelope, key string) {
+	if _, err := w.cfg.Ledger.RecordWait(ctx, key); err != nil {
+		w.log.Warn("ledger unavailable; hand-back not counted", "robot", rb.Name, "id", env.ID, "err", err)
+	}
+	w.observe(Event{Robot: rb.Name, EnvelopeID: env.ID, Kind: "handed_back"})
+	_ = msg.Nak()
 }
 
 // deliveredMeanwhile reports whether the ledger marks key delivered.

@@ -165,12 +165,14 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) (*Summary
 	if err != nil {
 		return nil, fmt.Errorf("deliverer: %w", err)
 	}
+	led := ledger.NewMemory()
 	w, err := worker.New(js, worker.Config{
 		Topology:      topo,
 		Robots:        sc.workerRobots(),
 		Sender:        recordingSender{Sender: snd, d: d},
 		Limiter:       countingLimiter{Limiter: limiter.NewMemory(nil), d: d},
-		Ledger:        ledger.NewMemory(),
+		Ledger:        led,
+		Presence:      led,
 		Backoff:       tm.Backoff,
 		AckWait:       2 * time.Second,
 		FetchWait:     250 * time.Millisecond,

@@ -299,6 +299,14 @@ robots:
 			require.Contains(t, ready, "nats: ok")
 			if lim == "redis" {
 				require.Contains(t, ready, "redis: ok")
+				// The worker announces the robots it serves, for the sweeps
+				// of other workers.
+				for _, robot := range []string{"ding", "popo"} {
+					testenv.Eventually(t, 10*time.Second, func() bool {
+						n, err := rdb.Exists(context.Background(), topo.Prefix+":served:{"+robot+"}").Result()
+						return err == nil && n == 1
+					}, "%s announced as served", robot)
+				}
 			}
 
 			pub, err := publisher.New(js, topo)

@@ -219,6 +219,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		Sender:      snd,
 		Limiter:     lim,
 		Ledger:      led,
+		Presence:    presence(led),
 		Concurrency: cfg.Concurrency,
 		AckWait:     time.Duration(cfg.AckWait),
 		MaxAttempts: cfg.Retry.MaxAttempts,
@@ -290,6 +291,14 @@ func connectNATS(ctx context.Context, f flags, log *slog.Logger) (*nats.Conn, er
 		case <-time.After(min(500*time.Millisecond, time.Until(deadline)+time.Millisecond)):
 		}
 	}
+}
+
+// presence is led's registry of served robots: both ledgers have one, so
+// the sweep can tell a robot removed from every worker's config from one
+// whose worker is busy.
+func presence(led ledger.Ledger) ledger.Presence {
+	p, _ := led.(ledger.Presence)
+	return p
 }
 
 // newStore returns the limiter and the ledger: shared in Redis, or held in

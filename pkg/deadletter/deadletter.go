@@ -2,6 +2,8 @@ package deadletter
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,19 +60,37 @@ type Record struct {
 }
 
 // Publish writes rec to the dead-letter stream and waits for the stream's
-// acknowledgement. Its dedup id is derived from the original's stream
-// sequence, so a worker that dies after this call and before acking the
-// original does not produce a second record.
+// acknowledgement. Its dedup id ([PublishMsgID]) names the original by
+// subject, stream sequence and envelope id, so a worker that dies after
+// this call and before acking the original does not produce a second
+// record. The stream answers such a second publish with a duplicate ack,
+// which Publish takes as success: the id matching means the original
+// already has its record. A new original that reuses an old sequence (the
+// outbound stream was recreated) has another envelope id and so another
+// dedup id: it is stored, never dropped as a duplicate.
 func Publish(ctx context.Context, js jetstream.JetStream, topo stream.Topology, rec Record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("deadletter: encode: %w", err)
 	}
-	id := "dlq:" + rec.Subject + ":" + strconv.FormatUint(rec.Sequence, 10)
-	if _, err := js.Publish(ctx, topo.DLQSubject(rec.Robot), data, jetstream.WithMsgID(id)); err != nil {
+	// A duplicate ack is the same record by construction of the id.
+	if _, err := js.Publish(ctx, topo.DLQSubject(rec.Robot), data, jetstream.WithMsgID(PublishMsgID(rec))); err != nil {
 		return fmt.Errorf("deadletter: publish for robot %s: %w", rec.Robot, err)
 	}
 	return nil
+}
+
+// PublishMsgID is the dedup id [Publish] gives rec:
+// "dlq:<subject>:<sequence>:<envelope id>", or for a record without an
+// envelope "dlq:<subject>:<sequence>:raw-<first 16 hex digits of the
+// payload's SHA-256>".
+func PublishMsgID(rec Record) string {
+	id := "dlq:" + rec.Subject + ":" + strconv.FormatUint(rec.Sequence, 10) + ":"
+	if rec.Envelope != nil {
+		return id + rec.Envelope.ID
+	}
+	sum := sha256.Sum256(rec.Raw)
+	return id + "raw-" + hex.EncodeToString(sum[:8])
 }
 
 // Entry is a stored dead letter with its sequence in the dead-letter stream.

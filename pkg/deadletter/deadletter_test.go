@@ -154,6 +154,43 @@ func TestPublishDedup(t *testing.T) {
 	// Another original (sequence or subject) is another record.
 	f.publish(t, f.record("ops", 12), f.record("dev", 11))
 	require.Equal(t, uint64(3), f.dlqCount(t))
+
+	// The outbound stream was recreated and its sequences restarted: a new
+	// original at an old sequence is another record, not a duplicate.
+	reused := f.record("ops", 11)
+	reused.Envelope = newEnv("ops", "after-recreate")
+	f.publish(t, reused)
+	require.Equal(t, uint64(4), f.dlqCount(t))
+	e, err = deadletter.Get(context.Background(), f.js, f.topo, 4)
+	require.NoError(t, err)
+	require.Equal(t, "after-recreate", e.Record.Envelope.ID)
+
+	// Records without an envelope are told apart by their payload.
+	raw := func(payload string) deadletter.Record {
+		return deadletter.Record{Raw: []byte(payload), Robot: "ops", Reason: deadletter.ReasonDecode,
+			Subject: f.topo.OutSubject("ops"), Sequence: 20}
+	}
+	f.publish(t, raw("first"), raw("first"), raw("second"))
+	require.Equal(t, uint64(6), f.dlqCount(t))
+}
+
+func TestPublishMsgID(t *testing.T) {
+	env := newEnv("ops", "m-1")
+	tests := []struct {
+		name string
+		rec  deadletter.Record
+		want string
+	}{
+		{name: "envelope", rec: deadletter.Record{Envelope: env, Subject: "botrelay.out.ops", Sequence: 7},
+			want: "dlq:botrelay.out.ops:7:m-1"},
+		{name: "raw payload", rec: deadletter.Record{Raw: []byte("x"), Subject: "botrelay.out.ops", Sequence: 7},
+			want: "dlq:botrelay.out.ops:7:raw-2d711642b726b044"}, // sha256("x")
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, deadletter.PublishMsgID(tt.rec))
+		})
+	}
 }
 
 func TestList(t *testing.T) {

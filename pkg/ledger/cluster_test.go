@@ -91,4 +91,15 @@ func TestRedisCluster(t *testing.T) {
 	s, err := l.Get(ctx, "contended")
 	require.NoError(t, err)
 	require.Equal(t, workers*each, s.Failures)
+
+	// Presence: one pipeline of keys in many slots.
+	require.NoError(t, l.Announce(ctx, ids, time.Minute), "no CROSSSLOT")
+	for _, id := range ids {
+		served, err := l.Served(ctx, id)
+		require.NoError(t, err)
+		require.True(t, served, id)
+	}
+	served, err := l.Served(ctx, "nobody")
+	require.NoError(t, err)
+	require.False(t, served)
 }

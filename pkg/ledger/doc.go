@@ -8,4 +8,8 @@
 // posting it again. A worker killed between the platform's answer and
 // [Ledger.MarkDelivered] can still post twice; for DingTalk the envelope id is
 // sent as msgUuid so the platform drops that duplicate itself.
+//
+// [Presence], implemented by both ledgers, records which robots the running
+// workers serve, so a robot removed from every worker's configuration can
+// be told from one whose worker is merely busy.
 package ledger

@@ -23,3 +23,19 @@ func ExampleMemory() {
 	// failures: 1
 	// delivered: true platform-id-42
 }
+
+// Workers announce the robots they serve; a robot announced by nobody
+// within the ttl is configured on no running worker.
+func ExampleMemory_Served() {
+	ctx := context.Background()
+	var p ledger.Presence = ledger.NewMemory() // ledger.NewRedis(rdb, "botrelay", 0) in production
+
+	_ = p.Announce(ctx, []string{"ops-alerts"}, 90*time.Second)
+	served, _ := p.Served(ctx, "ops-alerts")
+	fmt.Println("ops-alerts served:", served)
+	served, _ = p.Served(ctx, "retired")
+	fmt.Println("retired served:", served)
+	// Output:
+	// ops-alerts served: true
+	// retired served: false
+}

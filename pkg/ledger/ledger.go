@@ -46,14 +46,47 @@ type Ledger interface {
 	MarkDelivered(ctx context.Context, id, messageID string) error
 }
 
-// Memory is an in-process [Ledger] for the demo and single-process use.
+// Presence is a registry of the robots the running workers serve, an
+// optional capability of a ledger that [Memory] and [Redis] implement.
+// Each worker announces its robots periodically; a robot nobody announced
+// within the ttl is served by no running worker. Safe for concurrent use.
+type Presence interface {
+	// Announce records that robots are served, for ttl from now.
+	Announce(ctx context.Context, robots []string, ttl time.Duration) error
+	// Served reports whether some worker announced robot within its ttl.
+	Served(ctx context.Context, robot string) (bool, error)
+}
+
+// Memory is an in-process [Ledger] and [Presence] for the demo and
+// single-process use.
 type Memory struct {
-	mu sync.Mutex
-	m  map[string]State
+	mu     sync.Mutex
+	m      map[string]State
+	served map[string]time.Time // robot -> announcement expiry
 }
 
 // NewMemory returns an empty in-process ledger.
-func NewMemory() *Memory { return &Memory{m: make(map[string]State)} }
+func NewMemory() *Memory {
+	return &Memory{m: make(map[string]State), served: make(map[string]time.Time)}
+}
+
+// Announce implements [Presence].
+func (l *Memory) Announce(_ context.Context, robots []string, ttl time.Duration) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until := time.Now().Add(ttl)
+	for _, r := range robots {
+		l.served[r] = until
+	}
+	return nil
+}
+
+// Served implements [Presence].
+func (l *Memory) Served(_ context.Context, robot string) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Now().Before(l.served[robot]), nil
+}
 
 // Get implements [Ledger].
 func (l *Memory) Get(_ context.Context, id string) (State, error) {
@@ -96,8 +129,8 @@ func (l *Memory) MarkDelivered(_ context.Context, id, messageID string) error {
 }
 
 // Redis is a [Ledger] shared by every worker, one hash per message id
-// ("<prefix>:ledger:{<id>}") expiring [DefaultTTL] after its last change.
-// Each call is one round trip.
+// ("<prefix>:ledger:{<id>}") expiring [DefaultTTL] after its last change,
+// and a [Presence]. Each call is one round trip.
 type Redis struct {
 	rdb    redis.Cmdable
 	prefix string
@@ -117,6 +150,36 @@ func NewRedis(rdb redis.Cmdable, prefix string, ttl time.Duration) *Redis {
 }
 
 func (l *Redis) key(id string) string { return l.prefix + ":ledger:{" + id + "}" }
+
+func (l *Redis) servedKey(robot string) string { return l.prefix + ":served:{" + robot + "}" }
+
+// Announce implements [Presence]: one key per robot
+// ("<prefix>:served:{<robot>}") set with a ttl, in one pipeline.
+func (l *Redis) Announce(ctx context.Context, robots []string, ttl time.Duration) error {
+	if len(robots) == 0 {
+		return nil
+	}
+	// Not a transaction: on a cluster the keys live in different slots.
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range robots {
+			p.Set(ctx, l.servedKey(r), "1", ttl)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: announce %d robots: %v", ErrUnavailable, len(robots), err)
+	}
+	return nil
+}
+
+// Served implements [Presence].
+func (l *Redis) Served(ctx context.Context, robot string) (bool, error) {
+	n, err := l.rdb.Exists(ctx, l.servedKey(robot)).Result()
+	if err != nil {
+		return false, fmt.Errorf("%w: served %s: %v", ErrUnavailable, robot, err)
+	}
+	return n == 1, nil
+}
 
 const (
 	fieldFailures  = "failures"

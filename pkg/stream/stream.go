@@ -74,6 +74,12 @@ func (t Topology) RobotFromSubject(subject string) string {
 // ConsumerName is the durable consumer shared by all workers for robot.
 func (t Topology) ConsumerName(robot string) string { return "robot_" + robot }
 
+// SweepConsumerName is the temporary durable consumer through which workers
+// dead-letter the messages of robot while no worker is configured for it.
+// It holds robot's subject like [Topology.ConsumerName] does, so only one
+// of the two can exist at a time on the work-queue stream.
+func (t Topology) SweepConsumerName(robot string) string { return "unknown_" + robot }
+
 // Ensure creates the outbound and dead-letter streams, or updates them to
 // this configuration. It is safe to call from every worker at start: when
 // the streams already match it changes nothing, and an update touches only
@@ -149,7 +155,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 
 // EnsureRobotConsumer creates or updates robot's durable pull consumer:
 // explicit ack, MaxAckPending 1 (see the package doc), unlimited deliveries
-// (the worker counts attempts itself and dead-letters explicitly).
+// (the worker counts attempts itself and dead-letters explicitly). When
+// botrelay's sweep consumer of robot ([Topology.SweepConsumerName]) holds
+// the subject, it is deleted and the creation tried again; any other
+// consumer on the subject gives an error that [IsSubjectTaken] matches.
 func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait time.Duration) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       t.ConsumerName(robot),
@@ -163,10 +172,29 @@ func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStrea
 		MaxWaiting:    512,
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
+	if IsSubjectTaken(err) {
+		// A sweep consumer holds the subject: left behind by a worker
+		// killed mid-sweep, or sweeping the robot right before it was
+		// configured. The robot is configured now: its consumer wins.
+		derr := js.DeleteConsumer(ctx, t.OutStream(), t.SweepConsumerName(robot))
+		if derr == nil {
+			c, err = js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
+		} else if !errors.Is(derr, jetstream.ErrConsumerNotFound) {
+			err = fmt.Errorf("%w (removing sweep consumer %s: %w)", err, t.SweepConsumerName(robot), derr)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("stream: ensure consumer for robot %s: %w", robot, err)
 	}
 	return c, nil
+}
+
+// IsSubjectTaken reports the work-queue stream's refusal of a second
+// consumer on a subject (JetStream error 10100, "filtered consumer not
+// unique").
+func IsSubjectTaken(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10100
 }
 
 // PendingRobots returns the robot tokens that have messages waiting in the

@@ -294,6 +294,37 @@ func TestEnsureRobotConsumer(t *testing.T) {
 	})
 }
 
+func TestEnsureRobotConsumerTakesOverFromSweepConsumer(t *testing.T) {
+	eachServer(t, func(t *testing.T, nc *nats.Conn, js jetstream.JetStream) {
+		ctx := context.Background()
+		topo := testenv.Topology(t, js)
+		require.NoError(t, topo.Ensure(ctx, js))
+		holder := func(name, robot string) {
+			t.Helper()
+			_, err := js.CreateOrUpdateConsumer(ctx, topo.OutStream(), jetstream.ConsumerConfig{
+				Durable: name, FilterSubject: topo.OutSubject(robot), AckPolicy: jetstream.AckExplicitPolicy,
+			})
+			require.NoError(t, err)
+		}
+
+		// A sweep consumer left behind (a worker killed mid-sweep) gives way.
+		require.Equal(t, "unknown_ops", topo.SweepConsumerName("ops"))
+		holder(topo.SweepConsumerName("ops"), "ops")
+		c, err := topo.EnsureRobotConsumer(ctx, js, "ops", time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, topo.ConsumerName("ops"), c.CachedInfo().Name)
+		_, err = js.Consumer(ctx, topo.OutStream(), topo.SweepConsumerName("ops"))
+		require.ErrorIs(t, err, jetstream.ErrConsumerNotFound)
+
+		// Any other consumer on the subject is not botrelay's to delete.
+		holder("operator", "dev")
+		_, err = topo.EnsureRobotConsumer(ctx, js, "dev", time.Minute)
+		require.True(t, stream.IsSubjectTaken(err), "%v", err)
+		_, err = js.Consumer(ctx, topo.OutStream(), "operator")
+		require.NoError(t, err)
+	})
+}
+
 func TestPendingRobots(t *testing.T) {
 	eachServer(t, func(t *testing.T, nc *nats.Conn, js jetstream.JetStream) {
 		ctx := context.Background()

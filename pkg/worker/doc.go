@@ -24,4 +24,10 @@
 // is acked, so nothing is lost. Cancelling Run's context drains: lanes stop
 // fetching, in-flight deliveries finish and are acked, messages still waiting
 // for a rate slot are handed back (NAK) for another worker, and Run returns.
+//
+// Messages for a robot no worker is configured for are dead-lettered as
+// unknown_robot by a periodic sweep. With Config.Presence every worker
+// announces the robots it serves, and a robot whose consumer is left behind
+// (it was removed from every worker's config) is recognised by nobody
+// announcing it, even with a message still pending on that consumer.
 package worker

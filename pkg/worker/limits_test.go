@@ -6,14 +6,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
 	"github.com/botrelay/botrelay/pkg/worker"
@@ -256,4 +259,61 @@ func TestNATSRestartMidRun(t *testing.T) {
 		require.Equal(t, envs[i].ID, rc.MsgUUID, "order kept across the restart")
 	}
 	require.Empty(t, r.deadLetters())
+}
+
+// With Redis down (the ledger unreadable), a message that was legitimately
+// handed back more than MaxRedeliveries times to wait for slots is held,
+// not dead-lettered as redelivered: without the ledger, waits cannot be
+// told from crashes, so the worker fails closed.
+func TestRedisDownDoesNotDeadLetterWaitingMessage(t *testing.T) {
+	const handedBack = 5
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "patient", "sec", "sec", nil, popoLimit)
+	env := envelope.New("patient", text("waited a lot"))
+	r.publish(env)
+
+	// Earlier workers deferred it handedBack times for its slot, each
+	// recorded in the ledger, exactly as deferWait does.
+	ctx := context.Background()
+	rdb, _ := testenv.Redis(t)
+	led := ledger.NewRedis(rdb, r.prefix, time.Hour)
+	c, err := r.topo.EnsureRobotConsumer(ctx, r.js, "patient", 2*time.Second)
+	require.NoError(t, err)
+	for range handedBack {
+		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		require.NoError(t, err)
+		_, err = led.RecordWait(ctx, env.ID)
+		require.NoError(t, err)
+		require.NoError(t, msg.Nak())
+	}
+
+	// Now Redis is unreachable for the worker.
+	r.redis = "127.0.0.1:1"
+	var limiterErrs atomic.Int64
+	r.startWorker(func(c *worker.Config) {
+		c.MaxRedeliveries = handedBack - 1 // scaled down from 100
+		c.Limiter = countingLimiter{Limiter: c.Limiter, errs: &limiterErrs}
+	})
+	testenv.Eventually(t, 15*time.Second, func() bool {
+		return r.countEvents("dead_letter") > 0 || limiterErrs.Load() >= 2
+	}, "the worker reached the message")
+	require.Zero(t, r.countEvents("dead_letter"), "fail closed: a message must not be dead-lettered because Redis is down")
+}
+
+// When every delivery slot is busy (a slow platform), a lane waiting for
+// one must not hold a reserved rate slot meanwhile: it would post late, and
+// its next message, whose slot was computed from the reservation time,
+// would follow closer than the window allows.
+func TestBusyDeliverySlotsDoNotBreachLimit(t *testing.T) {
+	const window = time.Second
+	r := newRig(t, "", robotsim.Config{Window: window, Ban: time.Minute})
+	r.addRobot(robotsim.PlatformPOPO, "slowpoke", "sec", "sec", nil, popoLimit)
+	r.addRobot(robotsim.PlatformPOPO, "strict", "sec", "sec", nil, limiter.Limit{Max: 1, Window: window, Margin: 50 * time.Millisecond})
+	r.sim.InjectFault("slowpoke", robotsim.Fault{Delay: 1500 * time.Millisecond})
+	r.startWorker(func(c *worker.Config) { c.Concurrency = 1 })
+	r.publish(envelope.New("slowpoke", text("slow")))
+	time.Sleep(400 * time.Millisecond) // let slowpoke's request take the one delivery slot
+	r.publishN("strict", "s", 2)
+	testenv.Eventually(t, 30*time.Second, func() bool { return r.sim.Stats("strict").Requests >= 2 }, "strict: both messages posted")
+	require.Zero(t, r.sim.Stats("strict").Breaches, "strict: %+v", r.sim.Stats("strict"))
 }

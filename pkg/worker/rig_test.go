@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,12 +108,14 @@ func (r *rig) startWorkerKillable(mod func(*worker.Config)) handle {
 	require.NoError(r.t, err)
 	snd, err := delivery.New(delivery.WithTimeout(2 * time.Second))
 	require.NoError(r.t, err)
+	led := ledger.NewRedis(rdb, r.prefix, time.Hour)
 	cfg := worker.Config{
 		Topology:      r.topo,
 		Robots:        r.robots,
 		Sender:        snd,
 		Limiter:       lim,
-		Ledger:        ledger.NewRedis(rdb, r.prefix, time.Hour),
+		Ledger:        led,
+		Presence:      led,
 		Backoff:       worker.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
 		AckWait:       2 * time.Second,
 		FetchWait:     300 * time.Millisecond,
@@ -228,6 +231,27 @@ func (r *rig) outPending() uint64 {
 	info, err := s.Info(context.Background())
 	require.NoError(r.t, err)
 	return info.State.Msgs
+}
+
+// countingLimiter counts the errors of the limiter it wraps.
+type countingLimiter struct {
+	limiter.Limiter
+	errs *atomic.Int64
+}
+
+func (l countingLimiter) Reserve(ctx context.Context, robot string, lim limiter.Limit) (limiter.Decision, error) {
+	d, err := l.Limiter.Reserve(ctx, robot, lim)
+	if err != nil {
+		l.errs.Add(1)
+	}
+	return d, err
+}
+
+func newSender(t *testing.T) worker.Sender {
+	t.Helper()
+	snd, err := delivery.New(delivery.WithTimeout(2 * time.Second))
+	require.NoError(t, err)
+	return snd
 }
 
 func text(s string) envelope.Message { return envelope.Message{Text: &envelope.Text{Content: s}} }

@@ -10,19 +10,49 @@ import (
 
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/stream"
 )
 
-// sweepLoop periodically dead-letters messages published for robots this
-// worker does not know, so they are never stuck in the stream unseen.
+// sweepLoop periodically announces this worker's robots (with a
+// Presence) and dead-letters messages published for robots this worker
+// does not know (unless the sweep is disabled), so they are never stuck in
+// the stream unseen.
 func (w *Worker) sweepLoop(ctx context.Context) {
 	idle := map[string]int{}
+	interval := w.presenceInterval()
 	for {
-		if err := w.sweep(ctx, idle); err != nil && ctx.Err() == nil {
-			w.log.Warn("unknown-robot sweep failed", "err", err)
+		if w.cfg.Presence != nil {
+			w.announce(ctx)
 		}
-		if !sleep(ctx, w.cfg.SweepInterval) {
+		if w.cfg.SweepInterval > 0 {
+			if err := w.sweep(ctx, idle); err != nil && ctx.Err() == nil {
+				w.log.Warn("unknown-robot sweep failed", "err", err)
+			}
+		}
+		if !sleep(ctx, interval) {
 			return
 		}
+	}
+}
+
+// presenceInterval is how often the robots are announced: every sweep, or
+// every 30s with the sweep disabled.
+func (w *Worker) presenceInterval() time.Duration {
+	if w.cfg.SweepInterval > 0 {
+		return w.cfg.SweepInterval
+	}
+	return 30 * time.Second
+}
+
+// announce tells the Presence that this worker serves its robots, for
+// three announcement intervals.
+func (w *Worker) announce(ctx context.Context) {
+	robots := make([]string, 0, len(w.robots))
+	for name := range w.robots {
+		robots = append(robots, name)
+	}
+	if err := w.cfg.Presence.Announce(ctx, robots, 3*w.presenceInterval()); err != nil && ctx.Err() == nil {
+		w.log.Warn("could not announce the robots this worker serves", "err", err)
 	}
 }
 
@@ -30,11 +60,12 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 // stream.
 //
 // A subject that still has a robot consumer is left alone while any worker
-// pulls from it (the robot is configured there, e.g. during a rolling
-// deploy): the work-queue stream refuses a second consumer on it. A robot
-// consumer seen abandoned (no pull waiting, nothing pending) by two sweeps in
-// a row belongs to a robot removed from every worker's config: it is deleted
-// and its messages dead-lettered, never left in the stream unseen. idle
+// serves it (the robot is configured there, e.g. during a rolling deploy):
+// the work-queue stream refuses a second consumer on it. A robot consumer
+// seen unserved by two sweeps in a row belongs to a robot removed from
+// every worker's config: it is deleted and its messages dead-lettered,
+// never left in the stream unseen. Unserved is announced by no worker
+// with a Presence, else abandoned (no pull waiting, nothing pending). idle
 // counts those sightings per robot across sweeps.
 func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 	pending, err := w.cfg.Topology.PendingRobots(ctx, w.js)
@@ -61,7 +92,7 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 			delete(idle, robot)
 			continue
 		}
-		if w.abandoned(ctx, robot) {
+		if w.unserved(ctx, robot) {
 			idle[robot]++
 		} else {
 			delete(idle, robot)
@@ -81,6 +112,25 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 	return nil
 }
 
+// unserved reports whether robot's consumer exists and no worker serves
+// it: announced by nobody with a Presence, else [Worker.abandoned]. An
+// error counts as served.
+func (w *Worker) unserved(ctx context.Context, robot string) bool {
+	if w.cfg.Presence == nil {
+		return w.abandoned(ctx, robot)
+	}
+	served, err := w.cfg.Presence.Served(ctx, robot)
+	if err != nil {
+		w.log.Warn("could not tell whether a robot is served", "robot", robot, "err", err)
+		return false
+	}
+	if served {
+		return false
+	}
+	_, err = w.js.Consumer(ctx, w.cfg.Topology.OutStream(), w.cfg.Topology.ConsumerName(robot))
+	return err == nil
+}
+
 // abandoned reports whether robot's consumer exists with no pull waiting
 // and no message pending: no worker serves it right now.
 func (w *Worker) abandoned(ctx context.Context, robot string) bool {
@@ -92,21 +142,30 @@ func (w *Worker) abandoned(ctx context.Context, robot string) bool {
 	return info.NumWaiting == 0 && info.NumAckPending == 0
 }
 
+// sweepConsumerConfig is the temporary consumer that dead-letters robot's
+// messages. The server deletes it when it is left behind (a worker killed
+// mid-sweep) and idle for its InactiveThreshold; a robot configured
+// meanwhile deletes it at once ([stream.Topology.EnsureRobotConsumer]).
+func sweepConsumerConfig(topo stream.Topology, robot string, ackWait time.Duration) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:           topo.SweepConsumerName(robot),
+		Description:       "botrelay: dead-letters messages for unconfigured robot " + robot,
+		FilterSubject:     topo.OutSubject(robot),
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		AckWait:           ackWait,
+		MaxDeliver:        -1,
+		InactiveThreshold: max(2*ackWait, 30*time.Second),
+	}
+}
+
 // sweepRobot dead-letters robot's messages through a temporary consumer. It
 // reports false when another consumer owns the subject.
 func (w *Worker) sweepRobot(ctx context.Context, robot string) (bool, error) {
 	topo := w.cfg.Topology
-	name := "unknown_" + robot
-	c, err := w.js.CreateOrUpdateConsumer(ctx, topo.OutStream(), jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   "botrelay: dead-letters messages for unconfigured robot " + robot,
-		FilterSubject: topo.OutSubject(robot),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.cfg.AckWait,
-		MaxDeliver:    -1,
-	})
+	name := topo.SweepConsumerName(robot)
+	c, err := w.js.CreateOrUpdateConsumer(ctx, topo.OutStream(), sweepConsumerConfig(topo, robot, w.cfg.AckWait))
 	if err != nil {
-		if errors.Is(err, jetstream.ErrConsumerExists) || isOverlap(err) {
+		if errors.Is(err, jetstream.ErrConsumerExists) || stream.IsSubjectTaken(err) {
 			return false, nil
 		}
 		return false, fmt.Errorf("worker: sweep consumer for %s: %w", robot, err)
@@ -145,15 +204,5 @@ func (w *Worker) deadLetterUnknown(ctx context.Context, robot string, msg jetstr
 	} else {
 		rec.Raw = msg.Data()
 	}
-	w.deadLetter(ctx, msg, rec, id)
-}
-
-// isOverlap reports the work-queue stream's refusal of a second consumer on
-// a subject (JetStream error 10100, "filtered consumer not unique").
-func isOverlap(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode == 10100
-	}
-	return false
+	w.deadLetter(ctx, msg, rec, id, "")
 }

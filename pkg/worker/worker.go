@@ -57,6 +57,19 @@ type Config struct {
 	Sender  Sender
 	Limiter limiter.Limiter
 	Ledger  ledger.Ledger
+	// Presence, when set, is where workers announce the robots they serve
+	// (every SweepInterval, or every 30s with the sweep disabled, for
+	// 3×that interval), so the sweep can tell a robot removed from every
+	// worker's config from one whose worker is busy: an unconfigured robot
+	// whose consumer still exists is taken as removed once two sweeps in a
+	// row found it announced by nobody; its consumer is deleted and its
+	// messages dead-lettered. Use it on every worker of a deployment or on
+	// none (a worker without it announces nothing). Both ledgers implement
+	// it. Nil keeps the weaker guess: a consumer with no pull waiting and
+	// nothing pending, seen by two sweeps in a row, is abandoned; a robot
+	// whose head message was handed back (at drain, or for a cool-off) is
+	// then never swept.
+	Presence ledger.Presence
 	// Concurrency bounds the HTTP deliveries in flight; default 32.
 	Concurrency int
 	// MaxAttempts is the number of HTTP attempts before a retryable
@@ -66,8 +79,10 @@ type Config struct {
 	MaxElapsed time.Duration
 	// Backoff between retryable attempts.
 	Backoff Backoff
-	// AckWait of the robot consumers; default 30s. Lanes heartbeat
-	// (InProgress) every AckWait/3 while they hold a message.
+	// AckWait of the robot consumers; default 30s. The consumers are
+	// shared, and the worker started last sets it; lanes heartbeat
+	// (InProgress) every third of the shorter of this and the consumer's
+	// (refreshed at most every AckWait/3) while they hold a message.
 	AckWait time.Duration
 	// FetchWait is how long one pull waits for a message, and so the
 	// longest a lane takes to notice a shutdown; default 2s.
@@ -181,11 +196,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.cfg.Topology.Ensure(ctx, w.js); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	if w.cfg.Presence != nil {
+		// Before the consumers exist, so no other worker's sweep sees one
+		// of them unannounced.
+		w.announce(ctx)
+	}
 	consumers := make(map[string]jetstream.Consumer, len(w.robots))
 	for name := range w.robots {
 		c, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, name, w.cfg.AckWait)
 		if err != nil {
-			return fmt.Errorf("worker: %w", err)
+			// One robot's consumer must not keep the others from being
+			// served: its lane keeps trying to create it.
+			w.log.Error("could not create robot consumer; its lane keeps trying", "robot", name, "err", err)
 		}
 		consumers[name] = c
 	}
@@ -194,7 +216,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for name, c := range consumers {
 		wg.Go(func() { w.lane(ctx, w.robots[name], c) })
 	}
-	if w.cfg.SweepInterval > 0 {
+	if w.cfg.SweepInterval > 0 || w.cfg.Presence != nil {
 		wg.Go(func() { w.sweepLoop(ctx) })
 	}
 	wg.Wait()
@@ -203,8 +225,24 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // lane fetches and handles rb's messages one at a time until ctx is done.
+// A nil c (or one deleted meanwhile) is created first, retried with a
+// growing pause.
 func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
+	errWait := time.Second
+	refreshed := time.Now() // of c's cached info
 	for ctx.Err() == nil {
+		if c == nil {
+			nc, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, rb.Name, w.cfg.AckWait)
+			if err != nil {
+				if ctx.Err() == nil {
+					w.log.Error("could not create robot consumer", "robot", rb.Name, "err", err, "retry_in", errWait)
+					sleep(ctx, errWait)
+					errWait = min(2*errWait, 30*time.Second)
+				}
+				continue
+			}
+			c, refreshed, errWait = nc, time.Now(), time.Second
+		}
 		msg, err := c.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
 		if err != nil {
 			switch {
@@ -213,12 +251,7 @@ func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
 				// Deleted by an operator, or lost with the server's state:
 				// create it again rather than stop serving the robot.
 				w.log.Warn("robot consumer is gone; creating it again", "robot", rb.Name)
-				if nc, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, rb.Name, w.cfg.AckWait); err == nil {
-					c = nc
-				} else {
-					w.log.Error("could not create robot consumer", "robot", rb.Name, "err", err)
-					sleep(ctx, time.Second)
-				}
+				c = nil
 			default:
 				w.log.Warn("fetch failed", "robot", rb.Name, "err", err)
 				sleep(ctx, time.Second)
@@ -229,15 +262,30 @@ func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
 			_ = msg.Nak()
 			return
 		}
-		w.handle(ctx, rb, msg)
+		// Another worker may have set a shorter AckWait on the shared
+		// consumer since this one read it.
+		if time.Since(refreshed) >= w.cfg.AckWait/3 {
+			// Briefly: the message is held without a heartbeat meanwhile.
+			ictx, cancel := context.WithTimeout(ctx, time.Second)
+			if _, err := c.Info(ictx); err == nil { // refreshes CachedInfo
+				refreshed = time.Now()
+			}
+			cancel()
+		}
+		ackWait := w.cfg.AckWait
+		if cw := c.CachedInfo().Config.AckWait; cw > 0 {
+			ackWait = min(ackWait, cw)
+		}
+		w.handle(ctx, rb, msg, ackWait)
 	}
 }
 
 // handle takes one message to an outcome. runCtx stops waits; in-flight
-// HTTP requests and acks use a context that outlives it.
-func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
+// HTTP requests and acks use a context that outlives it. ackWait is the
+// consumer's, which sets the heartbeat.
+func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg, ackWait time.Duration) {
 	hctx := context.WithoutCancel(runCtx)
-	stop := w.heartbeat(msg)
+	stop := w.heartbeat(msg, ackWait)
 	defer stop()
 
 	md, err := msg.Metadata()
@@ -250,14 +298,14 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 	env, err := envelope.Decode(msg.Data())
 	if err != nil {
 		rec.Raw, rec.Reason, rec.Detail = msg.Data(), deadletter.ReasonDecode, err.Error()
-		w.deadLetter(hctx, msg, rec, "")
+		w.deadLetter(hctx, msg, rec, "", "")
 		return
 	}
 	rec.Envelope = env
 	if env.Robot != rb.Name {
 		rec.Reason = deadletter.ReasonUnknownRobot
 		rec.Detail = fmt.Sprintf("envelope addressed to robot %q arrived on robot %q's subject", env.Robot, rb.Name)
-		w.deadLetter(hctx, msg, rec, env.ID)
+		w.deadLetter(hctx, msg, rec, env.ID, "")
 		return
 	}
 	key := ledgerKey(msg, env)
@@ -273,24 +321,32 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg) {
 		return
 	}
 	rec.Attempts, rec.FirstAttempt = st.Failures, st.FirstAttempt
+	if ledgerOK && st.Failures > 0 && (st.Failures >= w.cfg.MaxAttempts || time.Since(st.FirstAttempt) >= w.cfg.MaxElapsed) {
+		// Its budget is spent (the dead-letter publish failed before):
+		// dead-letter it without posting it again.
+		rec.Reason = deadletter.ReasonExhausted
+		rec.Detail = fmt.Sprintf("gave up after %d attempts", st.Failures)
+		w.deadLetter(hctx, msg, rec, env.ID, key)
+		return
+	}
 	// Without the ledger, retries and waits cannot be told from crashes:
 	// the guard waits for it (the limiter holds the message meanwhile).
 	if lost := unexplained(md.NumDelivered, st); ledgerOK && lost > w.cfg.MaxRedeliveries {
 		rec.Reason = deadletter.ReasonRedelivered
 		rec.Detail = fmt.Sprintf("handed out %d times without an outcome", lost+1)
-		w.deadLetter(hctx, msg, rec, env.ID)
+		w.deadLetter(hctx, msg, rec, env.ID, key)
 		return
 	}
 	if err := delivery.CheckKeywords(rb.Robot, env); err != nil {
 		rec.Reason, rec.Detail = deadletter.ReasonMissingKeyword, err.Error()
-		w.deadLetter(hctx, msg, rec, env.ID)
+		w.deadLetter(hctx, msg, rec, env.ID, key)
 		return
 	}
 	for {
 		if env.Expired(time.Now()) {
 			rec.Reason = deadletter.ReasonExpired
 			rec.Detail = "expired at " + env.ExpiresAt.Format(time.RFC3339) + " before it could be posted"
-			w.deadLetter(hctx, msg, rec, env.ID)
+			w.deadLetter(hctx, msg, rec, env.ID, key)
 			return
 		}
 		outcome, wait := w.waitSlot(runCtx, rb)
@@ -364,7 +420,7 @@ func (w *Worker) settle(ctx context.Context, rb *Robot, msg jetstream.Msg, env *
 		if st.Failures >= w.cfg.MaxAttempts || at.Sub(st.FirstAttempt) >= w.cfg.MaxElapsed {
 			rec.Reason = deadletter.ReasonExhausted
 			rec.Detail = fmt.Sprintf("gave up after %d attempts: %s", st.Failures, res.Reason)
-			w.deadLetter(ctx, msg, *rec, env.ID)
+			w.deadLetter(ctx, msg, *rec, env.ID, key)
 			return false
 		}
 		delay := max(w.retryDelay(st.Failures), res.RetryAfter)
@@ -379,19 +435,31 @@ func (w *Worker) settle(ctx context.Context, rb *Robot, msg jetstream.Msg, env *
 		rec.Attempts++
 		rec.Reason = deadletter.ReasonPermanent
 		rec.Detail = res.Reason
-		w.deadLetter(ctx, msg, *rec, env.ID)
+		w.deadLetter(ctx, msg, *rec, env.ID, key)
 		return false
 	}
 }
 
 // deadLetter publishes rec and, once the stream acknowledged it, acks msg.
-// If the publish fails the message is NAKed and comes back later: it is
-// never dropped.
-func (w *Worker) deadLetter(ctx context.Context, msg jetstream.Msg, rec deadletter.Record, id string) {
+// If the publish fails the message is NAKed and comes back later, after a
+// pause growing with its deliveries ([deadLetterRetryDelay]): it is never
+// dropped. With a ledger key the hand-back is recorded as a wait, so the
+// redelivery guard does not take it for a crash.
+func (w *Worker) deadLetter(ctx context.Context, msg jetstream.Msg, rec deadletter.Record, id, key string) {
 	rec.DeadAt = time.Now().UTC()
 	if err := deadletter.Publish(ctx, w.js, w.cfg.Topology, rec); err != nil {
-		w.log.Error("dead-letter publish failed; message kept for retry", "robot", rec.Robot, "id", id, "err", err)
-		_ = msg.NakWithDelay(5 * time.Second)
+		var delivered uint64 = 1
+		if md, err := msg.Metadata(); err == nil {
+			delivered = md.NumDelivered
+		}
+		delay := deadLetterRetryDelay(delivered)
+		w.log.Error("dead-letter publish failed; message kept for retry", "robot", rec.Robot, "id", id, "in", delay, "err", err)
+		if key != "" {
+			if _, err := w.cfg.Ledger.RecordWait(ctx, key); err != nil {
+				w.log.Warn("ledger unavailable; wait not counted", "robot", rec.Robot, "id", id, "err", err)
+			}
+		}
+		_ = msg.NakWithDelay(delay)
 		return
 	}
 	w.m.deadLetters.WithLabelValues(rec.Robot, string(rec.Reason)).Inc()
@@ -399,6 +467,20 @@ func (w *Worker) deadLetter(ctx context.Context, msg jetstream.Msg, rec deadlett
 		"errcode", rec.ErrCode, "attempts", rec.Attempts)
 	w.observe(Event{Robot: rec.Robot, EnvelopeID: id, Kind: "dead_letter", Attempts: rec.Attempts, Reason: string(rec.Reason)})
 	w.ack(ctx, msg, rec.Robot, id)
+}
+
+// deadLetterRetryDelay is the pause before a message whose dead-letter
+// publish failed comes back: 5s at its first delivery, doubling with each
+// delivery up to a minute.
+func deadLetterRetryDelay(numDelivered uint64) time.Duration {
+	const first, most = 5 * time.Second, time.Minute
+	if numDelivered <= 1 {
+		return first
+	}
+	if numDelivered > 5 { // 5s<<4 already exceeds a minute
+		return most
+	}
+	return min(first<<(numDelivered-1), most)
 }
 
 func (w *Worker) ack(ctx context.Context, msg jetstream.Msg, robot, id string) {
@@ -508,12 +590,13 @@ func (w *Worker) acquire(ctx context.Context) bool {
 }
 
 // heartbeat tells the server the message is being worked on until stop is
-// called, so a long wait (a cool-off) does not cause a redelivery.
-func (w *Worker) heartbeat(msg jetstream.Msg) (stop func()) {
+// called, so a long wait (a cool-off) does not cause a redelivery. It beats
+// every ackWait/3.
+func (w *Worker) heartbeat(msg jetstream.Msg, ackWait time.Duration) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(w.cfg.AckWait / 3)
+		t := time.NewTicker(max(ackWait/3, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {

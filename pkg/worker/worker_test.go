@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
 	"github.com/botrelay/botrelay/pkg/worker"
@@ -269,6 +272,59 @@ func TestRemovedRobotIsDeadLettered(t *testing.T) {
 	require.Len(t, r.sim.Received("retired"), 1)
 }
 
+// A robot removed from every worker's config while its head message was
+// pending on its consumer (handed back at drain, or deferred for a
+// cool-off) keeps NumAckPending at 1 with nobody pulling; announced by no
+// worker, it is still found removed, and its messages are dead-lettered.
+func TestRemovedRobotWithPendingMessageIsSwept(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		back func(jetstream.Msg) error
+	}{
+		{"handed back at drain", func(m jetstream.Msg) error { return m.Nak() }},
+		{"deferred for a cool-off", func(m jetstream.Msg) error { return m.NakWithDelay(10 * time.Minute) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, "", robotsim.Config{})
+			r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
+			ctx := context.Background()
+			// The old config's worker served "retired" and handed its head
+			// message back when it drained for the deploy that removed it.
+			c, err := r.topo.EnsureRobotConsumer(ctx, r.js, "retired", 2*time.Second)
+			require.NoError(t, err)
+			r.publish(envelope.New("retired", text("one")))
+			r.publish(envelope.New("retired", text("two")))
+			msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+			require.NoError(t, err)
+			require.NoError(t, tc.back(msg))
+
+			r.startWorker(nil) // knows only "kept"
+			es := r.waitDead(2, 15*time.Second)
+			for _, e := range es {
+				require.Equal(t, deadletter.ReasonUnknownRobot, e.Record.Reason)
+			}
+		})
+	}
+}
+
+// A robot whose worker is busy with a message (nothing pulling, one
+// pending) is announced, so a worker without it never sweeps it.
+func TestBusyRobotOfAnotherWorkerIsNotSwept(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
+	r.addRobot(robotsim.PlatformPOPO, "busy", "sec", "sec", nil, popoLimit)
+	r.sim.InjectFault("busy", robotsim.Fault{Delay: 1500 * time.Millisecond})
+	r.startWorker(nil) // serves both
+	r.publish(envelope.New("busy", text("slow")))
+	r.publish(envelope.New("busy", text("behind it")))
+	waitHeld(t, r, "busy")
+
+	r.robots = r.robots[:1]
+	r.startWorker(nil) // knows only "kept", sweeps every 200ms
+	r.waitReceived("busy", 2, 20*time.Second)
+	require.Empty(t, r.deadLetters())
+}
+
 // A robot's consumer deleted under a running worker is created again and
 // the robot keeps being served.
 func TestConsumerRecreated(t *testing.T) {
@@ -338,4 +394,154 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 2.0, value("botrelay_delivery_attempts_total", map[string]string{"robot": "measured", "outcome": "success"}))
 	require.Equal(t, 1.0, value("botrelay_dead_letters_total", map[string]string{"robot": "rejecting", "reason": "permanent"}))
 	require.Equal(t, 1.0, value("botrelay_limiter_waits_total", map[string]string{"robot": "measured"}))
+}
+
+// A consumer on a robot's subject that blocks its own consumer (the
+// work-queue stream allows one) neither keeps the worker from starting nor
+// from serving its other robots. A sweep consumer left behind (a worker
+// killed mid-sweep) gives way at once; another consumer is waited out, the
+// robot's lane trying again until it is gone.
+func TestBlockedRobotConsumerDoesNotStopWorker(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		blocker string
+		remove  bool // the test removes the blocker once the worker runs
+	}{
+		{name: "leftover sweep consumer", blocker: "unknown_newbie"},
+		{name: "another consumer, removed later", blocker: "operator", remove: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, "", robotsim.Config{})
+			r.addRobot(robotsim.PlatformPOPO, "newbie", "sec", "sec", nil, popoLimit)
+			r.addRobot(robotsim.PlatformPOPO, "bystander", "sec", "sec", nil, popoLimit)
+			ctx := context.Background()
+			_, err := r.js.CreateOrUpdateConsumer(ctx, r.topo.OutStream(), jetstream.ConsumerConfig{
+				Durable:       tc.blocker,
+				FilterSubject: r.topo.OutSubject("newbie"),
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       2 * time.Second,
+				MaxDeliver:    -1,
+			})
+			require.NoError(t, err)
+			r.publish(envelope.New("newbie", text("hello")))
+			r.publish(envelope.New("bystander", text("hello")))
+
+			_, js := testenv.Connect(t, r.url)
+			rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr()})
+			t.Cleanup(func() { _ = rdb.Close() })
+			lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(r.prefix))
+			require.NoError(t, err)
+			w, err := worker.New(js, worker.Config{
+				Topology: r.topo, Robots: r.robots, Sender: newSender(t), Limiter: lim,
+				Ledger: ledger.NewRedis(rdb, r.prefix, time.Hour), AckWait: 2 * time.Second,
+				FetchWait: 300 * time.Millisecond, Logger: testLogger(),
+			})
+			require.NoError(t, err)
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(runCtx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			running := func() {
+				t.Helper()
+				select {
+				case err := <-done:
+					done <- err
+					t.Fatalf("Run returned: %v", err)
+				default:
+				}
+			}
+			if tc.remove {
+				testenv.Eventually(t, 15*time.Second, func() bool {
+					running()
+					return len(r.sim.Received("bystander")) == 1
+				}, "bystander served while newbie is blocked")
+				require.Empty(t, r.sim.Received("newbie"))
+				require.NoError(t, r.js.DeleteConsumer(ctx, r.topo.OutStream(), tc.blocker))
+			}
+			testenv.Eventually(t, 15*time.Second, func() bool {
+				running()
+				return len(r.sim.Received("newbie")) == 1 && len(r.sim.Received("bystander")) == 1
+			}, "both robots served")
+		})
+	}
+}
+
+// A message whose retry budget the ledger shows spent (its dead-letter
+// publish failed before, the dead-letter stream being full) is not posted
+// again: it is dead-lettered as exhausted, and while that keeps failing it
+// is handed back with a pause that the ledger counts as a wait.
+func TestSpentMessageIsDeadLetteredWithoutPosting(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "spent", "sec", "sec", nil, popoLimit)
+	ctx := context.Background()
+	env := envelope.New("spent", text("tried enough"))
+	rdb, _ := testenv.Redis(t)
+	led := ledger.NewRedis(rdb, r.prefix, time.Hour)
+	for range 2 {
+		_, err := led.RecordFailure(ctx, env.ID, time.Now())
+		require.NoError(t, err)
+	}
+	// The dead-letter stream is full (an operator's limit).
+	dlq, err := r.js.Stream(ctx, r.topo.DLQStream())
+	require.NoError(t, err)
+	cfg := dlq.CachedInfo().Config
+	cfg.MaxMsgs = 1
+	_, err = r.js.UpdateStream(ctx, cfg)
+	require.NoError(t, err)
+	require.NoError(t, deadletter.Publish(ctx, r.js, r.topo, deadletter.Record{Robot: "other", Raw: []byte("x"),
+		Reason: deadletter.ReasonDecode, Subject: r.topo.OutSubject("other"), Sequence: 1}))
+	r.publish(env)
+
+	r.startWorker(func(c *worker.Config) { c.MaxAttempts = 2 })
+	testenv.Eventually(t, 15*time.Second, func() bool {
+		st, err := led.Get(ctx, env.ID)
+		return (err == nil && st.Waits >= 1) || r.sim.Stats("spent").Requests > 0
+	}, "the worker handled the message")
+	require.Zero(t, r.sim.Stats("spent").Requests, "a spent message is not posted again")
+
+	require.NoError(t, dlq.Purge(ctx))
+	es := r.waitDead(1, 20*time.Second)
+	require.Equal(t, deadletter.ReasonExhausted, es[0].Record.Reason)
+	require.Equal(t, env.ID, es[0].Record.Envelope.ID)
+	require.Equal(t, 2, es[0].Record.Attempts)
+	require.Zero(t, r.sim.Stats("spent").Requests)
+}
+
+// The robot consumers are shared and the worker started last sets their
+// AckWait: a worker holding a message heartbeats often enough for the
+// consumer's AckWait when it is shorter than its own, so the message is
+// not redelivered to another worker meanwhile.
+func TestHeartbeatFollowsSharedConsumerAckWait(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "shared", "sec", "sec", nil, popoLimit)
+	ctx := context.Background()
+	r.startWorker(func(c *worker.Config) { c.AckWait = 3 * time.Second })
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		c, err := r.js.Consumer(ctx, r.topo.OutStream(), r.topo.ConsumerName("shared"))
+		return err == nil && c.CachedInfo().Config.AckWait == 3*time.Second
+	}, "the worker created the consumer")
+	// A second worker starts with a shorter AckWait.
+	c, err := r.topo.EnsureRobotConsumer(ctx, r.js, "shared", 600*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(1500 * time.Millisecond) // past the first worker's refresh interval (its AckWait/3)
+
+	r.sim.InjectFault("shared", robotsim.Fault{Delay: 1800 * time.Millisecond}) // under the client timeout
+	r.publish(envelope.New("shared", text("slow to post")))
+	waitHeld(t, r, "shared")
+	// The second worker pulls meanwhile: it gets the message only if the
+	// first let the consumer's AckWait pass without a heartbeat.
+	m, err := c.Next(jetstream.FetchMaxWait(1200 * time.Millisecond))
+	require.Error(t, err, "redelivered while the first worker held it: %v", m)
+	r.waitReceived("shared", 1, 10*time.Second)
+	require.Equal(t, 1, r.sim.Stats("shared").Requests)
+}
+
+// waitHeld waits until a worker holds a message of robot (its consumer has
+// one pending).
+func waitHeld(t *testing.T, r *rig, robot string) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		c, err := r.js.Consumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName(robot))
+		return err == nil && c.CachedInfo().NumAckPending == 1
+	}, "%s: a worker holds a message", robot)
 }

@@ -246,15 +246,24 @@ func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
 		msg, err := c.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
 		if err != nil {
 			switch {
-			case errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout), ctx.Err() != nil:
+			case ctx.Err() != nil:
+			case errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
+				// Now and then make sure the consumer still exists.
+				if time.Since(refreshed) >= max(10*w.cfg.FetchWait, 5*time.Second) {
+					c, refreshed = w.checkConsumer(ctx, rb, c, refreshed)
+				}
 			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
 				// Deleted by an operator, or lost with the server's state:
 				// create it again rather than stop serving the robot.
 				w.log.Warn("robot consumer is gone; creating it again", "robot", rb.Name)
 				c = nil
 			default:
+				// A pull to a consumer deleted meanwhile is answered with
+				// "no responders"; so is one while JetStream is down.
 				w.log.Warn("fetch failed", "robot", rb.Name, "err", err)
-				sleep(ctx, time.Second)
+				if c, refreshed = w.checkConsumer(ctx, rb, c, refreshed); c != nil {
+					sleep(ctx, time.Second)
+				}
 			}
 			continue
 		}
@@ -278,6 +287,23 @@ func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
 		}
 		w.handle(ctx, rb, msg, ackWait)
 	}
+}
+
+// checkConsumer asks the server for c's info: it returns nil when the
+// consumer is gone (the lane then creates it again), else c and the time of
+// the refreshed info (unchanged when the server could not be asked).
+func (w *Worker) checkConsumer(ctx context.Context, rb *Robot, c jetstream.Consumer, refreshed time.Time) (jetstream.Consumer, time.Time) {
+	ictx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := c.Info(ictx)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		w.log.Warn("robot consumer is gone; creating it again", "robot", rb.Name)
+		return nil, refreshed
+	case err == nil:
+		return c, time.Now()
+	}
+	return c, refreshed
 }
 
 // handle takes one message to an outcome. runCtx stops waits; in-flight

@@ -545,3 +545,20 @@ func waitHeld(t *testing.T, r *rig, robot string) {
 		return err == nil && c.CachedInfo().NumAckPending == 1
 	}, "%s: a worker holds a message", robot)
 }
+
+// A consumer deleted while no pull is outstanding (its next pulls are
+// answered "no responders") is noticed and created again.
+func TestConsumerRecreatedBetweenPulls(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "phoenix", "sec", "sec", nil, popoLimit)
+	r.publish(envelope.New("phoenix", text("one")))
+	// A slow answer keeps the lane busy, with no pull outstanding, while
+	// the consumer is deleted.
+	r.sim.InjectFault("phoenix", robotsim.Fault{Delay: 500 * time.Millisecond})
+	r.startWorker(nil)
+	testenv.Eventually(t, 10*time.Second, func() bool { return r.sim.Stats("phoenix").Requests == 1 }, "request in flight")
+	require.NoError(t, r.js.DeleteConsumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName("phoenix")))
+	r.waitReceived("phoenix", 1, 10*time.Second)
+	r.publish(envelope.New("phoenix", text("two")))
+	r.waitReceived("phoenix", 2, 20*time.Second)
+}

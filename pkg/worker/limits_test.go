@@ -130,10 +130,8 @@ func TestThrottledRobotCoolsOff(t *testing.T) {
 			} else {
 				require.Zero(t, r.countEvents("deferred"))
 			}
-			for _, env := range envs {
-				evs := r.eventsFor(env.ID)
-				require.Equal(t, "delivered", evs[len(evs)-1].Kind)
-				require.Equal(t, 1, evs[len(evs)-1].Attempts, "waiting never spends an attempt")
+			for _, ev := range r.waitDelivered(envs, 10*time.Second) {
+				require.Equal(t, 1, ev.Attempts, "waiting never spends an attempt")
 			}
 			for i, rc := range got {
 				require.Equal(t, envs[i].ID, rc.MsgUUID, "order kept across the cool-off")
@@ -160,8 +158,9 @@ func TestLongWaitsAreHandedBack(t *testing.T) {
 	require.Empty(t, r.deadLetters())
 	for i, rc := range got {
 		require.Equal(t, fmt.Sprintf("msg %d", i), rc.Content)
-		evs := r.eventsFor(envs[i].ID)
-		require.Equal(t, 1, evs[len(evs)-1].Attempts)
+	}
+	for _, ev := range r.waitDelivered(envs, 10*time.Second) {
+		require.Equal(t, 1, ev.Attempts)
 	}
 }
 

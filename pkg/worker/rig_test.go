@@ -176,6 +176,25 @@ func (r *rig) eventsFor(id string) []worker.Event {
 	return out
 }
 
+// waitDelivered waits until each envelope's last event is "delivered" (the
+// simulator records a message before the worker reports the outcome) and
+// returns that event per envelope.
+func (r *rig) waitDelivered(envs []*envelope.Envelope, timeout time.Duration) []worker.Event {
+	r.t.Helper()
+	out := make([]worker.Event, len(envs))
+	testenv.Eventually(r.t, timeout, func() bool {
+		for i, env := range envs {
+			evs := r.eventsFor(env.ID)
+			if len(evs) == 0 || evs[len(evs)-1].Kind != "delivered" {
+				return false
+			}
+			out[i] = evs[len(evs)-1]
+		}
+		return true
+	}, "every envelope reported delivered")
+	return out
+}
+
 func (r *rig) countEvents(kind string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

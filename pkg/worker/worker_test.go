@@ -391,8 +391,11 @@ func TestMetrics(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		return value("botrelay_backlog_messages", map[string]string{"robot": "measured"}) == 3
 	}, "backlog gauge: 3 of 5 wait for the next window")
-	require.Equal(t, 2.0, value("botrelay_delivery_attempts_total", map[string]string{"robot": "measured", "outcome": "success"}))
-	require.Equal(t, 1.0, value("botrelay_dead_letters_total", map[string]string{"robot": "rejecting", "reason": "permanent"}))
+	// The simulator records a message before the worker counts the outcome.
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		return value("botrelay_delivery_attempts_total", map[string]string{"robot": "measured", "outcome": "success"}) == 2 &&
+			value("botrelay_dead_letters_total", map[string]string{"robot": "rejecting", "reason": "permanent"}) == 1
+	}, "delivery and dead-letter counters")
 	require.Equal(t, 1.0, value("botrelay_limiter_waits_total", map[string]string{"robot": "measured"}))
 }
 

@@ -323,9 +323,13 @@ robots:
 			require.Equal(t, "alert: disk full", sim.Received(dingToken)[0].Content)
 			require.Equal(t, "deployed v2", sim.Received(popoHook)[0].Content)
 
-			_, metrics := in.get("/metrics")
-			require.Contains(t, metrics, `botrelay_delivery_attempts_total{outcome="success",robot="ding"} 1`)
-			require.Contains(t, metrics, `botrelay_delivery_attempts_total{outcome="success",robot="popo"} 1`)
+			// The simulator records a message before the worker counts it.
+			var metrics string
+			testenv.Eventually(t, 5*time.Second, func() bool {
+				_, metrics = in.get("/metrics")
+				return strings.Contains(metrics, `botrelay_delivery_attempts_total{outcome="success",robot="ding"} 1`) &&
+					strings.Contains(metrics, `botrelay_delivery_attempts_total{outcome="success",robot="popo"} 1`)
+			}, "delivery counters")
 			require.Contains(t, metrics, "go_goroutines")
 			require.Contains(t, metrics, "process_start_time_seconds")
 

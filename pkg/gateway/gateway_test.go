@@ -472,17 +472,24 @@ func TestFanOut(t *testing.T) {
 	require.EqualValues(t, 4, f.count(t))
 }
 
-func TestFanOutPartialFailure(t *testing.T) {
-	f := newFixture(t, testenv.NATSURL(t), gateway.Options{})
-	// An operator's limit on the stream (kept by Ensure; the stream
-	// discards new messages) makes the third copy fail.
+// limitStream sets an operator's MaxMsgs on the outbound stream (kept by
+// Ensure; the stream discards new messages beyond it).
+func (f *fixture) limitStream(t *testing.T, maxMsgs int64) {
+	t.Helper()
 	ctx := context.Background()
 	s, err := f.js.Stream(ctx, f.topo.OutStream())
 	require.NoError(t, err)
 	cfg := s.CachedInfo().Config
-	cfg.MaxMsgs = 2
+	cfg.MaxMsgs = maxMsgs
 	_, err = f.js.UpdateStream(ctx, cfg)
 	require.NoError(t, err)
+}
+
+func TestFanOutPartialFailure(t *testing.T) {
+	f := newFixture(t, testenv.NATSURL(t), gateway.Options{})
+	// An operator's limit on the stream (kept by Ensure; the stream
+	// discards new messages) makes the third copy fail.
+	f.limitStream(t, 2)
 
 	r := f.post(t, "/v1/fanout", `{"robots":["ops","dev","sre"],"text":"hi"}`, "Idempotency-Key", "n-1")
 	m := multi(t, r, http.StatusBadGateway)

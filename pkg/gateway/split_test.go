@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -151,13 +150,7 @@ func TestSplitPartialFailure(t *testing.T) {
 	f := newFixture(t, testenv.NATSURL(t), gateway.Options{})
 	// An operator's limit on the stream (it discards new messages) makes
 	// the third part fail.
-	ctx := context.Background()
-	s, err := f.js.Stream(ctx, f.topo.OutStream())
-	require.NoError(t, err)
-	cfg := s.CachedInfo().Config
-	cfg.MaxMsgs = 2
-	_, err = f.js.UpdateStream(ctx, cfg)
-	require.NoError(t, err)
+	f.limitStream(t, 2)
 
 	body := jsonBody(t, map[string]any{"robot": "ops", "text": longLines(500), "split": true})
 	r := f.post(t, "/v1/messages", body, "Idempotency-Key", "p-1")

@@ -15,7 +15,7 @@ import (
 )
 
 // TestRedisCluster runs the ledger on a real three-master Redis Cluster
-// (started by the test): every call is a MULTI on the one key of a message,
+// (started by the test): every call is a script on the one key of a message,
 // so ids in any slot work, and concurrent writers through different clients
 // count exactly.
 func TestRedisCluster(t *testing.T) {
@@ -23,7 +23,7 @@ func TestRedisCluster(t *testing.T) {
 	cluster := testenv.StartRedisCluster(t)
 	const prefix = "test-ledger-cluster"
 	l := ledger.NewRedis(cluster.Client(t), prefix, time.Minute)
-	key := func(id string) string { return prefix + ":ledger:{" + id + "}" }
+	key := l.Key
 
 	ids := make([]string, 12)
 	masters := map[string]bool{}
@@ -39,22 +39,25 @@ func TestRedisCluster(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, ledger.State{}, s)
 
-		s, err = l.RecordFailure(ctx, id, t0)
+		c, _, err := l.Claim(ctx, id, "w1", time.Minute, false)
+		require.NoError(t, err, "no CROSSSLOT for %s", id)
+		require.Equal(t, ledger.Claimed, c)
+		s, err = l.RecordFailure(ctx, id, "w1", t0)
 		require.NoError(t, err, "no CROSSSLOT for %s", id)
 		require.Equal(t, 1, s.Failures)
-		s, err = l.RecordFailure(ctx, id, t0.Add(time.Minute))
+		s, err = l.RecordFailure(ctx, id, "w1", t0.Add(time.Minute))
 		require.NoError(t, err)
 		require.Equal(t, 2, s.Failures)
 		require.True(t, s.FirstAttempt.Equal(t0), "first attempt is kept")
 
-		s, err = l.RecordWait(ctx, id)
+		s, err = l.RecordWait(ctx, id, "w1", time.Second)
 		require.NoError(t, err)
 		require.Equal(t, 1, s.Waits)
 
-		require.NoError(t, l.MarkDelivered(ctx, id, "platform-"+id))
+		require.NoError(t, l.MarkDelivered(ctx, id, "w1", "platform-"+id))
 		s, err = l.Get(ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, ledger.State{Failures: 2, FirstAttempt: s.FirstAttempt, Waits: 1, Delivered: true, MessageID: "platform-" + id}, s)
+		require.Equal(t, ledger.State{Failures: 2, FirstAttempt: s.FirstAttempt, Waits: 1, Waited: time.Second, Delivered: true, MessageID: "platform-" + id}, s)
 		require.True(t, s.FirstAttempt.Equal(t0))
 	}
 
@@ -77,7 +80,7 @@ func TestRedisCluster(t *testing.T) {
 		w := ledger.NewRedis(cluster.Client(t), prefix, time.Minute)
 		wg.Go(func() {
 			for range each {
-				if _, err := w.RecordFailure(ctx, "contended", t0); err != nil {
+				if _, err := w.RecordFailure(ctx, "contended", "w", t0); err != nil {
 					errs <- err
 				}
 			}

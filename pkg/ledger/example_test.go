@@ -14,14 +14,22 @@ func ExampleMemory() {
 	ctx := context.Background()
 	var l ledger.Ledger = ledger.NewMemory() // ledger.NewRedis(rdb, "botrelay", 0) in production
 
-	st, _ := l.RecordFailure(ctx, "msg-1", time.Now())
+	// Immediately before each request the worker claims the message.
+	c, _, _ := l.Claim(ctx, "ops-alerts/msg-1", "worker-a", 10*time.Second, false)
+	fmt.Println("worker-a:", c)
+	c, _, _ = l.Claim(ctx, "ops-alerts/msg-1", "worker-b", 10*time.Second, false)
+	fmt.Println("worker-b:", c)
+	st, _ := l.RecordFailure(ctx, "ops-alerts/msg-1", "worker-a", time.Now())
 	fmt.Println("failures:", st.Failures)
-	_ = l.MarkDelivered(ctx, "msg-1", "platform-id-42")
-	st, _ = l.Get(ctx, "msg-1")
-	fmt.Println("delivered:", st.Delivered, st.MessageID)
+	_, _, _ = l.Claim(ctx, "ops-alerts/msg-1", "worker-b", 10*time.Second, false)
+	_ = l.MarkDelivered(ctx, "ops-alerts/msg-1", "worker-b", "platform-id-42")
+	c, st, _ = l.Claim(ctx, "ops-alerts/msg-1", "worker-a", 10*time.Second, false)
+	fmt.Println("redelivered:", c, st.MessageID)
 	// Output:
+	// worker-a: claimed
+	// worker-b: held
 	// failures: 1
-	// delivered: true platform-id-42
+	// redelivered: delivered platform-id-42
 }
 
 // Workers announce the robots they serve; a robot announced by nobody

@@ -3,16 +3,23 @@ package ledger
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strconv"
-	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
-// DefaultTTL is how long an entry is kept after its last change.
-const DefaultTTL = 7 * 24 * time.Hour
+// DefaultTTL is how long an entry of a message still being worked on is
+// kept after its last change. It must exceed the longest gap between two
+// touches of a pending message (a retry backoff, a cool-off, a delayed
+// redelivery, an AckWait): JetStream hands the message out again within
+// that gap, and the entry is refreshed then. cmd/worker raises it for
+// configurations with longer gaps.
+const DefaultTTL = 30 * time.Minute
+
+// DefaultDoneTTL is how long the entry of a delivered message is kept: long
+// enough to catch a redelivery after a lost ack (one AckWait) and a
+// producer's re-publish after JetStream's duplicate window (2 minutes by
+// default). A message acked on a work-queue stream is gone for good, so a
+// longer memory buys nothing.
+const DefaultDoneTTL = 5 * time.Minute
 
 // ErrUnavailable wraps errors of the backing store.
 var ErrUnavailable = errors.New("ledger: store unavailable")
@@ -24,26 +31,98 @@ type State struct {
 	// FirstAttempt is when the first failed attempt was recorded; zero if none.
 	FirstAttempt time.Time
 	// Waits counts the times the message was handed back to JetStream to
-	// wait for a rate slot or a cool-off (a delayed redelivery that is not
-	// an attempt).
+	// wait (a rate slot, a cool-off, the platform's "later", a shutdown):
+	// delayed redeliveries that are not attempts.
 	Waits int
+	// Waited is the time spent waiting since the first failed attempt
+	// (rate slots, cool-offs, the platform's "later"): it does not count
+	// against a retry budget measured in elapsed time.
+	Waited time.Duration
+	// Throttles counts the platform's throttles and requested waits for
+	// this message.
+	Throttles int
 	// Delivered is true once a worker recorded the platform's success.
 	Delivered bool
 	// MessageID is the platform's message id, when it returned one.
 	MessageID string
+	// Permanent, when not empty, is the outcome of a permanent failure
+	// recorded by [Ledger.MarkPermanent] (opaque to the ledger): the
+	// message must not be posted again, only dead-lettered.
+	Permanent string
+	// Holder, when not empty, is the worker that marked the message in
+	// flight ([Ledger.Claim]) and has not recorded an outcome since;
+	// HeldUntil is the end of its lease (by the store's clock).
+	Holder    string
+	HeldUntil time.Time
 }
 
-// Ledger is safe for concurrent use.
+// Claim is the answer to [Ledger.Claim].
+type Claim int
+
+const (
+	// Claimed: the message is marked in flight by the caller; post it.
+	Claimed Claim = iota + 1
+	// AlreadyDelivered: a worker recorded its delivery; ack it.
+	AlreadyDelivered
+	// AlreadyPermanent: a worker recorded a permanent failure; dead-letter
+	// it again without posting.
+	AlreadyPermanent
+	// HeldByOther: another worker marked it in flight and its lease has not
+	// ended (it may be posting right now); wait until State.HeldUntil.
+	HeldByOther
+	// UnknownOutcome: another worker marked it in flight and its lease
+	// ended without an outcome: it died, possibly after the platform took
+	// the message. Claim again with takeover to post it anyway.
+	UnknownOutcome
+)
+
+// String names the claim.
+func (c Claim) String() string {
+	switch c {
+	case Claimed:
+		return "claimed"
+	case AlreadyDelivered:
+		return "delivered"
+	case AlreadyPermanent:
+		return "permanent"
+	case HeldByOther:
+		return "held"
+	case UnknownOutcome:
+		return "unknown_outcome"
+	}
+	return "invalid"
+}
+
+// Ledger is safe for concurrent use. Keys are the caller's: the worker
+// scopes them by robot ("<robot>/<id>"). Every recording call made by the
+// holder of the in-flight mark also clears that mark.
 type Ledger interface {
-	// Get returns the state of id (the zero State when unknown).
-	Get(ctx context.Context, id string) (State, error)
-	// RecordFailure counts one failed attempt of id made at time at and
+	// Get returns the state of key (the zero State when unknown).
+	Get(ctx context.Context, key string) (State, error)
+	// Claim is the check made immediately before every request: unless
+	// key is delivered, permanent, or held by another holder (lease not
+	// ended, or ended without an outcome unless takeover), it marks key in
+	// flight by holder for lease. It returns the answer and the state
+	// before the mark.
+	Claim(ctx context.Context, key, holder string, lease time.Duration, takeover bool) (Claim, State, error)
+	// Release clears holder's in-flight mark: the request was not made.
+	Release(ctx context.Context, key, holder string) error
+	// RecordFailure counts one failed attempt of key made at time at and
 	// returns the new state.
-	RecordFailure(ctx context.Context, id string, at time.Time) (State, error)
-	// RecordWait counts one hand-back of id to wait for a rate slot.
-	RecordWait(ctx context.Context, id string) (State, error)
-	// MarkDelivered records that id was delivered.
-	MarkDelivered(ctx context.Context, id, messageID string) error
+	RecordFailure(ctx context.Context, key, holder string, at time.Time) (State, error)
+	// RecordWait counts one hand-back of key to wait for d (a rate slot, a
+	// cool-off, a shutdown); d is added to Waited once a failure was
+	// recorded.
+	RecordWait(ctx context.Context, key, holder string, d time.Duration) (State, error)
+	// RecordThrottle counts one throttle (or platform-requested wait) of
+	// key followed by a wait of d, and returns the new state.
+	RecordThrottle(ctx context.Context, key, holder string, d time.Duration) (State, error)
+	// MarkDelivered records that key was delivered; the entry is then kept
+	// for the done TTL only.
+	MarkDelivered(ctx context.Context, key, holder, messageID string) error
+	// MarkPermanent records key's permanent failure (outcome is kept
+	// opaque, for the dead letter); key is never posted again.
+	MarkPermanent(ctx context.Context, key, holder, outcome string) error
 }
 
 // Presence is a registry of the robots the running workers serve, an
@@ -57,202 +136,17 @@ type Presence interface {
 	Served(ctx context.Context, robot string) (bool, error)
 }
 
-// Memory is an in-process [Ledger] and [Presence] for the demo and
-// single-process use.
-type Memory struct {
-	mu     sync.Mutex
-	m      map[string]State
-	served map[string]time.Time // robot -> announcement expiry
-}
-
-// NewMemory returns an empty in-process ledger.
-func NewMemory() *Memory {
-	return &Memory{m: make(map[string]State), served: make(map[string]time.Time)}
-}
-
-// Announce implements [Presence].
-func (l *Memory) Announce(_ context.Context, robots []string, ttl time.Duration) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	until := time.Now().Add(ttl)
-	for _, r := range robots {
-		l.served[r] = until
+// decideClaim is the claim rule shared by both ledgers.
+func decideClaim(s State, holder string, now time.Time, takeover bool) Claim {
+	switch {
+	case s.Delivered:
+		return AlreadyDelivered
+	case s.Permanent != "":
+		return AlreadyPermanent
+	case s.Holder != "" && s.Holder != holder && now.Before(s.HeldUntil):
+		return HeldByOther
+	case s.Holder != "" && s.Holder != holder && !takeover:
+		return UnknownOutcome
 	}
-	return nil
-}
-
-// Served implements [Presence].
-func (l *Memory) Served(_ context.Context, robot string) (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return time.Now().Before(l.served[robot]), nil
-}
-
-// Get implements [Ledger].
-func (l *Memory) Get(_ context.Context, id string) (State, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m[id], nil
-}
-
-// RecordFailure implements [Ledger].
-func (l *Memory) RecordFailure(_ context.Context, id string, at time.Time) (State, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.m[id]
-	s.Failures++
-	if s.FirstAttempt.IsZero() {
-		s.FirstAttempt = at
-	}
-	l.m[id] = s
-	return s, nil
-}
-
-// RecordWait implements [Ledger].
-func (l *Memory) RecordWait(_ context.Context, id string) (State, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.m[id]
-	s.Waits++
-	l.m[id] = s
-	return s, nil
-}
-
-// MarkDelivered implements [Ledger].
-func (l *Memory) MarkDelivered(_ context.Context, id, messageID string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.m[id]
-	s.Delivered, s.MessageID = true, messageID
-	l.m[id] = s
-	return nil
-}
-
-// Redis is a [Ledger] shared by every worker, one hash per message id
-// ("<prefix>:ledger:{<id>}") expiring [DefaultTTL] after its last change,
-// and a [Presence]. Each call is one round trip.
-type Redis struct {
-	rdb    redis.Cmdable
-	prefix string
-	ttl    time.Duration
-}
-
-// NewRedis returns a ledger on rdb with keys under prefix ("botrelay" when
-// empty); ttl 0 means [DefaultTTL].
-func NewRedis(rdb redis.Cmdable, prefix string, ttl time.Duration) *Redis {
-	if prefix == "" {
-		prefix = "botrelay"
-	}
-	if ttl <= 0 {
-		ttl = DefaultTTL
-	}
-	return &Redis{rdb: rdb, prefix: prefix, ttl: ttl}
-}
-
-func (l *Redis) key(id string) string { return l.prefix + ":ledger:{" + id + "}" }
-
-func (l *Redis) servedKey(robot string) string { return l.prefix + ":served:{" + robot + "}" }
-
-// Announce implements [Presence]: one key per robot
-// ("<prefix>:served:{<robot>}") set with a ttl, in one pipeline.
-func (l *Redis) Announce(ctx context.Context, robots []string, ttl time.Duration) error {
-	if len(robots) == 0 {
-		return nil
-	}
-	// Not a transaction: on a cluster the keys live in different slots.
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, r := range robots {
-			p.Set(ctx, l.servedKey(r), "1", ttl)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: announce %d robots: %v", ErrUnavailable, len(robots), err)
-	}
-	return nil
-}
-
-// Served implements [Presence].
-func (l *Redis) Served(ctx context.Context, robot string) (bool, error) {
-	n, err := l.rdb.Exists(ctx, l.servedKey(robot)).Result()
-	if err != nil {
-		return false, fmt.Errorf("%w: served %s: %v", ErrUnavailable, robot, err)
-	}
-	return n == 1, nil
-}
-
-const (
-	fieldFailures  = "failures"
-	fieldWaits     = "waits"
-	fieldFirst     = "first_ms"
-	fieldDelivered = "delivered"
-	fieldMsgID     = "msg_id"
-)
-
-// Get implements [Ledger].
-func (l *Redis) Get(ctx context.Context, id string) (State, error) {
-	m, err := l.rdb.HGetAll(ctx, l.key(id)).Result()
-	if err != nil {
-		return State{}, fmt.Errorf("%w: get %s: %v", ErrUnavailable, id, err)
-	}
-	return parseState(m), nil
-}
-
-// RecordFailure implements [Ledger].
-func (l *Redis) RecordFailure(ctx context.Context, id string, at time.Time) (State, error) {
-	k := l.key(id)
-	var all *redis.MapStringStringCmd
-	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HIncrBy(ctx, k, fieldFailures, 1)
-		p.HSetNX(ctx, k, fieldFirst, strconv.FormatInt(at.UnixMilli(), 10))
-		p.Expire(ctx, k, l.ttl)
-		all = p.HGetAll(ctx, k)
-		return nil
-	})
-	if err != nil {
-		return State{}, fmt.Errorf("%w: record failure %s: %v", ErrUnavailable, id, err)
-	}
-	return parseState(all.Val()), nil
-}
-
-// RecordWait implements [Ledger].
-func (l *Redis) RecordWait(ctx context.Context, id string) (State, error) {
-	k := l.key(id)
-	var all *redis.MapStringStringCmd
-	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HIncrBy(ctx, k, fieldWaits, 1)
-		p.Expire(ctx, k, l.ttl)
-		all = p.HGetAll(ctx, k)
-		return nil
-	})
-	if err != nil {
-		return State{}, fmt.Errorf("%w: record wait %s: %v", ErrUnavailable, id, err)
-	}
-	return parseState(all.Val()), nil
-}
-
-// MarkDelivered implements [Ledger].
-func (l *Redis) MarkDelivered(ctx context.Context, id, messageID string) error {
-	k := l.key(id)
-	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k, fieldDelivered, "1", fieldMsgID, messageID)
-		p.Expire(ctx, k, l.ttl)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: mark delivered %s: %v", ErrUnavailable, id, err)
-	}
-	return nil
-}
-
-func parseState(m map[string]string) State {
-	var s State
-	s.Failures, _ = strconv.Atoi(m[fieldFailures])
-	s.Waits, _ = strconv.Atoi(m[fieldWaits])
-	if ms, err := strconv.ParseInt(m[fieldFirst], 10, 64); err == nil {
-		s.FirstAttempt = time.UnixMilli(ms)
-	}
-	s.Delivered = m[fieldDelivered] == "1"
-	s.MessageID = m[fieldMsgID]
-	return s
+	return Claimed
 }

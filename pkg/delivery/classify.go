@@ -20,14 +20,25 @@ const (
 	PlatformPOPO     = "popo"
 )
 
-// DefaultQuotaDelay is the RetryAfter of DingTalk's 90030 "webhook over
-// limit": a quota (reportedly monthly) is used up and will not come back
-// within a normal backoff.
-const DefaultQuotaDelay = time.Hour
+// DefaultMaxRetryAfter is the default cap of every delay a platform, a
+// proxy or a rule asks for ([WithMaxRetryAfter]): a Retry-After of 10^9
+// seconds must not stall a robot for decades.
+const DefaultMaxRetryAfter = 5 * time.Minute
 
-// DefaultGatewayWait is the RetryAfter of an anti-abuse gateway answer
-// ({"status":1111,…}) that names no "wait".
-const DefaultGatewayWait = 5 * time.Second
+// DefaultWait is the RetryAfter of a [Wait] whose answer names no delay
+// (HTTP 429 without Retry-After, {"status":1111} without "wait", a rule
+// without RetryAfter), capped by [WithMaxRetryAfter].
+const DefaultWait = 5 * time.Second
+
+// MinWait is the shortest RetryAfter of a [Wait] (unless the cap is
+// shorter): a server asking for 0 or 1 ms must not make the worker
+// hammer it without spending attempts.
+const MinWait = time.Second
+
+// UntilCap as a [Rule]'s RetryAfter asks for the longest delay allowed:
+// the Deliverer's cap ([WithMaxRetryAfter]). The built-in rule for
+// DingTalk's 90030 "webhook over limit" uses it.
+const UntilCap time.Duration = math.MaxInt64
 
 // POPO errcodes. POPO publishes no error-code list: these are the values
 // of the project's simulator (pkg/robotsim), which the default POPO rules
@@ -63,11 +74,14 @@ type Rule struct {
 	Codes []int
 	// Contains are errmsg substrings the rule matches.
 	Contains []string
-	// Outcome is the classification when the rule matches.
+	// Outcome is the classification when the rule matches; any
+	// [Outcome] but [NotSent], which only [Deliverer.Deliver] decides.
 	Outcome Outcome
 	// Reason is the [Result.Reason]; "" uses the errmsg.
 	Reason string
-	// RetryAfter is the [Result.RetryAfter] when the rule matches.
+	// RetryAfter is the [Result.RetryAfter] when the rule matches, capped
+	// by [WithMaxRetryAfter] ([UntilCap]: the cap itself). A Wait rule
+	// without one waits [DefaultWait].
 	RetryAfter time.Duration
 }
 
@@ -75,7 +89,7 @@ func (r Rule) validate() error {
 	if len(r.Codes) == 0 && len(r.Contains) == 0 {
 		return fmt.Errorf("%w: rule matches nothing: set Codes or Contains", ErrInvalidOption)
 	}
-	if r.Outcome < Success || r.Outcome > Permanent {
+	if !r.Outcome.Valid() || r.Outcome == NotSent {
 		return fmt.Errorf("%w: rule has invalid outcome %d", ErrInvalidOption, r.Outcome)
 	}
 	for _, c := range r.Codes {
@@ -177,7 +191,7 @@ var dingTalkRules = concat(
 	[]Rule{
 		{Codes: []int{-1}, Outcome: Retryable, Reason: "system busy"},
 		{Codes: []int{130101, 410100}, Outcome: Throttled, Reason: "send too fast"},
-		{Codes: []int{90030}, Outcome: Retryable, Reason: "webhook over limit: quota used up", RetryAfter: DefaultQuotaDelay},
+		{Codes: []int{90030}, Outcome: Wait, Reason: "webhook over limit: quota used up", RetryAfter: UntilCap},
 	},
 	withCodes(securityText, 310000),
 	[]Rule{
@@ -194,7 +208,7 @@ var dingTalkRules = concat(
 		{Codes: []int{43004}, Outcome: Permanent, Reason: "wrong content type"},
 		// Text fallbacks for codes not in the table.
 		{Contains: []string{"send too fast", "too fast", "发送速度太快", "发送过快"}, Outcome: Throttled, Reason: "send too fast"},
-		{Contains: []string{"webhook over limit"}, Outcome: Retryable, Reason: "webhook over limit: quota used up", RetryAfter: DefaultQuotaDelay},
+		{Contains: []string{"webhook over limit"}, Outcome: Wait, Reason: "webhook over limit: quota used up", RetryAfter: UntilCap},
 		{Contains: []string{"system busy", "busy", "系统繁忙"}, Outcome: Retryable, Reason: "system busy"},
 	},
 	securityText,
@@ -237,6 +251,7 @@ type platformAnswer struct {
 	Data    json.RawMessage `json:"data"`
 	Status  json.RawMessage `json:"status"`
 	Wait    json.RawMessage `json:"wait"`
+	Msg     json.RawMessage `json:"msg"`
 }
 
 // answer is a body parsed by [parseAnswer]. A field that is absent or does
@@ -250,13 +265,15 @@ type answer struct {
 	status    int
 	hasWait   bool
 	wait      float64
+	gwMsg     string
 }
 
 // parseAnswer reads body as a platform answer. It fails only when body is
 // not a JSON object; every field is then parsed leniently: errcode,
-// status and wait as a JSON number or a string holding one, errmsg as a
-// string (any other JSON value is kept as its text), data.msgId as a
-// string or number. A field of another type is ignored.
+// status and wait as a JSON number or a string holding one, errmsg (and
+// the gateway's msg) as a string (any other JSON value is kept as its
+// text), data.msgId as a string or number. A field of another type is
+// ignored.
 func parseAnswer(body []byte) (answer, bool) {
 	var raw platformAnswer
 	if json.Unmarshal(body, &raw) != nil {
@@ -272,6 +289,7 @@ func parseAnswer(body []byte) (answer, bool) {
 		a.hasStatus, a.status = true, int(f)
 	}
 	a.wait, a.hasWait = parseNumber(raw.Wait)
+	a.gwMsg = parseText(raw.Msg)
 	return a, true
 }
 
@@ -341,16 +359,18 @@ func parseMessageID(data json.RawMessage) string {
 //   - nonzero errcode, at any HTTP status: the first matching [Rule] (the
 //     [WithRules] overrides, then [DefaultRules]); no match: Permanent,
 //     with Reason "unknown errcode N". Under a status outside 2xx, Err
-//     also wraps [ErrHTTPStatus], and a Retryable result without a rule
-//     RetryAfter takes the Retry-After header's.
+//     also wraps [ErrHTTPStatus], and a Retryable or Wait result without
+//     a rule RetryAfter takes the Retry-After header's. DingTalk's 90030
+//     "webhook over limit" is Wait with RetryAfter = the cap.
 //   - An anti-abuse gateway answer {"status":N≠0,"wait":S} (no errcode), at
-//     any HTTP status: Retryable, RetryAfter S seconds ([DefaultGatewayWait]
-//     when absent).
+//     any HTTP status: Wait, RetryAfter S seconds ([DefaultWait] when
+//     absent), ErrCode N, ErrMsg its "msg".
 //
 // Otherwise (no errcode, or errcode 0) the HTTP status decides:
 //
-//   - HTTP 429, 408 and 5xx: Retryable; a Retry-After header (seconds or
-//     HTTP date) sets RetryAfter.
+//   - HTTP 429: Wait; a Retry-After header (seconds or HTTP date) sets
+//     RetryAfter ([DefaultWait] when absent or past).
+//   - HTTP 408 and 5xx: Retryable; a Retry-After header sets RetryAfter.
 //   - Any other status outside 2xx (other 4xx; 1xx and 3xx: redirects are
 //     not followed, a webhook that redirects is misconfigured): Permanent,
 //     even with errcode 0.
@@ -360,9 +380,23 @@ func parseMessageID(data json.RawMessage) string {
 //     safe.
 //   - 2xx with errcode 0: Success, MessageID from data.msgId.
 //
+// Every RetryAfter is between 0 and the cap ([WithMaxRetryAfter], default
+// [DefaultMaxRetryAfter]) whatever the answer says (huge, negative, NaN or
+// fractional numbers, dates far in the future or in the past); a Wait's is
+// at least [MinWait] unless the cap is shorter.
+//
 // The result carries ErrCode and ErrMsg verbatim; [Deliverer.Deliver]
 // removes the robot's token and secret from them.
 func (d *Deliverer) Classify(platform string, resp Response) Result {
+	res := d.classify(platform, resp)
+	res.RetryAfter = d.capDelay(res.RetryAfter)
+	if res.Outcome == Wait {
+		res.RetryAfter = d.waitDelay(res.RetryAfter)
+	}
+	return res
+}
+
+func (d *Deliverer) classify(platform string, resp Response) Result {
 	res := Result{HTTPStatus: resp.StatusCode}
 	ans, isJSON := parseAnswer(resp.Body)
 	if ans.hasCode {
@@ -386,7 +420,7 @@ func (d *Deliverer) Classify(platform string, resp Response) Result {
 		res.Err = fmt.Errorf("%w: errcode %d: %s", ErrRefused, res.ErrCode, res.ErrMsg)
 		if !is2xx {
 			res.Err = fmt.Errorf("%w (%w: %d %s)", res.Err, ErrHTTPStatus, s, http.StatusText(s))
-			if res.Outcome == Retryable && res.RetryAfter == 0 {
+			if (res.Outcome == Retryable || res.Outcome == Wait) && res.RetryAfter == 0 {
 				res.RetryAfter = retryAfter(resp.Header, d.now())
 			}
 		}
@@ -395,20 +429,26 @@ func (d *Deliverer) Classify(platform string, resp Response) Result {
 
 	// Anti-abuse gateway.
 	if !ans.hasCode && ans.hasStatus && ans.status != 0 {
-		wait := DefaultGatewayWait
-		if ans.hasWait && ans.wait > 0 {
-			wait = time.Duration(ans.wait * float64(time.Second))
-		}
-		res.Outcome = Retryable
+		res.Outcome = Wait
 		res.ErrCode = ans.status
-		res.RetryAfter = wait
-		res.Reason = fmt.Sprintf("anti-abuse gateway: wait %s", wait)
+		res.ErrMsg = ans.gwMsg
+		if ans.hasWait {
+			res.RetryAfter = seconds(ans.wait)
+		}
+		res.RetryAfter = d.waitDelay(d.capDelay(res.RetryAfter))
+		res.Reason = fmt.Sprintf("anti-abuse gateway: wait %s", res.RetryAfter)
 		res.Err = fmt.Errorf("%w: anti-abuse gateway status %d", ErrRefused, res.ErrCode)
 		return res
 	}
 
 	switch {
-	case s == http.StatusTooManyRequests || s == http.StatusRequestTimeout || s >= 500:
+	case s == http.StatusTooManyRequests:
+		res.Outcome = Wait
+		res.RetryAfter = retryAfter(resp.Header, d.now())
+		res.Reason = fmt.Sprintf("HTTP %d", s)
+		res.Err = fmt.Errorf("%w: %d %s", ErrHTTPStatus, s, http.StatusText(s))
+		return res
+	case s == http.StatusRequestTimeout || s >= 500:
 		res.Outcome = Retryable
 		res.RetryAfter = retryAfter(resp.Header, d.now())
 		res.Reason = fmt.Sprintf("HTTP %d", s)
@@ -437,6 +477,36 @@ func (d *Deliverer) Classify(platform string, resp Response) Result {
 	return res
 }
 
+// capDelay bounds a requested delay to [0, the cap].
+func (d *Deliverer) capDelay(v time.Duration) time.Duration {
+	return min(max(v, 0), d.maxRetryAfter)
+}
+
+// waitDelay is the RetryAfter of a Wait asking for v (already capped):
+// [DefaultWait] for none, at least [MinWait], never over the cap.
+func (d *Deliverer) waitDelay(v time.Duration) time.Duration {
+	if v <= 0 {
+		v = DefaultWait
+	}
+	return min(max(v, MinWait), d.maxRetryAfter)
+}
+
+// maxDelaySeconds bounds [seconds]: 9e9 s (285 years) is below
+// [math.MaxInt64] nanoseconds with room for float rounding.
+const maxDelaySeconds = 9e9
+
+// seconds converts a number of seconds to a Duration without overflow:
+// 0 for NaN, negative numbers and zero, saturating at maxDelaySeconds.
+func seconds(f float64) time.Duration {
+	switch {
+	case !(f > 0): // NaN too
+		return 0
+	case f >= maxDelaySeconds:
+		return time.Duration(maxDelaySeconds) * time.Second
+	}
+	return time.Duration(f * float64(time.Second))
+}
+
 // match finds the rule for code and msg: codes first, then wording.
 func (d *Deliverer) match(platform string, code int, msg string) (Rule, bool) {
 	rules := d.rules[platform]
@@ -454,24 +524,41 @@ func (d *Deliverer) match(platform string, code int, msg string) (Rule, bool) {
 	return Rule{}, false
 }
 
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+// retryAfter reads a Retry-After header: delay-seconds (leniently: any
+// finite decimal number, fractions and exponents included) or an HTTP
+// date. It returns 0 for an absent, unparsable, non-positive or past
+// value, and saturates instead of overflowing; the caller caps it.
 func retryAfter(h http.Header, now time.Time) time.Duration {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
+	if isDecimal(v) {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return 0
 		}
-		return time.Duration(secs) * time.Second
+		return seconds(f) // ±Inf from ErrRange saturates or gives 0
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
+		if d := t.Sub(now); d > 0 { // Sub saturates
 			return d.Round(time.Second)
 		}
 	}
 	return 0
+}
+
+// isDecimal reports whether v looks like a decimal number: digits with an
+// optional sign, point and exponent. It keeps out what ParseFloat would
+// also take ("NaN", "Inf", "0x1p3", "1_000").
+func isDecimal(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-' || c == 'e' || c == 'E') {
+			return false
+		}
+	}
+	return v[0] != 'e' && v[0] != 'E'
 }
 
 // ClassifyError maps an error of [http.Client.Do] (no response arrived) to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,6 +35,7 @@ type classifyCase struct {
 	reason     string
 	retryAfter time.Duration
 	msgID      string
+	errMsg     string
 	errIs      error
 }
 
@@ -54,6 +56,9 @@ func runClassify(t *testing.T, d *Deliverer, platform string, tests []classifyCa
 			}
 			require.Equal(t, tt.retryAfter, res.RetryAfter)
 			require.Equal(t, tt.msgID, res.MessageID)
+			if tt.errMsg != "" {
+				require.Equal(t, tt.errMsg, res.ErrMsg)
+			}
 			if tt.want == Success {
 				require.NoError(t, res.Err)
 				return
@@ -85,7 +90,7 @@ func TestClassifyDingTalk(t *testing.T) {
 		{name: "system busy", body: dt(-1, "系统繁忙"), want: Retryable, code: -1, reason: "system busy", errIs: ErrRefused},
 		{name: "130101 too fast", body: dt(130101, "send too fast, exceed 20 times per minute"), want: Throttled, code: 130101, reason: "send too fast"},
 		{name: "410100 too fast", body: dt(410100, "发送速度太快而限流"), want: Throttled, code: 410100, reason: "send too fast"},
-		{name: "90030 quota", body: dt(90030, "webhook over limit"), want: Retryable, code: 90030, reason: "webhook over limit: quota used up", retryAfter: time.Hour},
+		{name: "90030 quota waits the cap", body: dt(90030, "webhook over limit"), want: Wait, code: 90030, reason: "webhook over limit: quota used up", retryAfter: DefaultMaxRetryAfter, errIs: ErrRefused},
 		security("310000 keywords", "keywords not in content", "keywords not in content"),
 		security("310000 keywords zh", "description:关键词不匹配;solution:请联系群管理员查看此机器人的关键词", "keywords not in content"),
 		security("310000 timestamp", "invalid timestamp", "invalid timestamp (check the clock)"),
@@ -115,7 +120,7 @@ func TestClassifyDingTalk(t *testing.T) {
 		{name: "unknown code, too fast text", body: dt(777778, "send too fast"), want: Throttled, code: 777778, reason: "send too fast"},
 		{name: "unknown code, too fast zh", body: dt(777779, "发送速度太快"), want: Throttled, code: 777779, reason: "send too fast"},
 		{name: "unknown code, busy text", body: dt(777780, "system busy, try later"), want: Retryable, code: 777780, reason: "system busy"},
-		{name: "unknown code, over limit text", body: dt(777781, "webhook over limit"), want: Retryable, code: 777781, retryAfter: time.Hour},
+		{name: "unknown code, over limit text", body: dt(777781, "webhook over limit"), want: Wait, code: 777781, retryAfter: DefaultMaxRetryAfter},
 		{name: "unknown code, sign text", body: dt(777782, "sign not match"), want: Permanent, code: 777782, reason: "sign not match"},
 		{name: "code wins over text", body: dt(400102, "send too fast"), want: Permanent, code: 400102, reason: "robot disabled"},
 		{name: "refusal, status not a number", body: `{"errcode":300001,"errmsg":"token is not exist","status":"fail"}`, want: Permanent, code: 300001, reason: "token does not exist", errIs: ErrRefused},
@@ -124,10 +129,18 @@ func TestClassifyDingTalk(t *testing.T) {
 		{name: "refusal, errmsg not a string", body: `{"errcode":310000,"errmsg":{"detail":"x"}}`, want: Permanent, code: 310000, reason: "security check failed"},
 		{name: "errcode not a number", body: `{"errcode":"zero","errmsg":"ok"}`, want: Retryable, errIs: ErrBadResponse},
 		{name: "JSON array", body: `[{"errcode":0}]`, want: Retryable, errIs: ErrBadResponse},
-		{name: "anti-abuse gateway", body: `{"status":1111,"wait":5,"msg":"busy"}`, want: Retryable, code: 1111, retryAfter: 5 * time.Second},
-		{name: "anti-abuse gateway on 403", status: 403, body: `{"status":1111,"wait":7}`, want: Retryable, code: 1111, retryAfter: 7 * time.Second},
-		{name: "anti-abuse gateway no wait", body: `{"status":1111}`, want: Retryable, code: 1111, retryAfter: DefaultGatewayWait},
-		{name: "anti-abuse gateway wait not a number", body: `{"status":"1111","wait":"later"}`, want: Retryable, code: 1111, retryAfter: DefaultGatewayWait},
+		{name: "anti-abuse gateway", body: `{"status":1111,"wait":5,"msg":"busy"}`, want: Wait, code: 1111, errMsg: "busy", retryAfter: 5 * time.Second},
+		{name: "anti-abuse gateway on 403", status: 403, body: `{"status":1111,"wait":7}`, want: Wait, code: 1111, retryAfter: 7 * time.Second},
+		{name: "anti-abuse gateway fractional wait", body: `{"status":1111,"wait":2.5}`, want: Wait, code: 1111, retryAfter: 2500 * time.Millisecond},
+		{name: "anti-abuse gateway wait 1e9 is capped", body: `{"status":1111,"wait":1e9}`, want: Wait, code: 1111, retryAfter: DefaultMaxRetryAfter},
+		{name: "anti-abuse gateway wait 2^53 is capped", body: `{"status":1111,"wait":9007199254740992}`, want: Wait, code: 1111, retryAfter: DefaultMaxRetryAfter},
+		{name: "anti-abuse gateway wait beyond 2^53 is ignored", body: `{"status":1111,"wait":1e300}`, want: Wait, code: 1111, retryAfter: DefaultWait},
+		{name: "anti-abuse gateway negative wait", body: `{"status":1111,"wait":-30}`, want: Wait, code: 1111, retryAfter: DefaultWait},
+		{name: "anti-abuse gateway zero wait", body: `{"status":1111,"wait":0}`, want: Wait, code: 1111, retryAfter: DefaultWait},
+		{name: "anti-abuse gateway tiny wait", body: `{"status":1111,"wait":0.001}`, want: Wait, code: 1111, retryAfter: MinWait},
+		{name: "anti-abuse gateway wait as a string", body: `{"status":1111,"wait":"8"}`, want: Wait, code: 1111, retryAfter: 8 * time.Second},
+		{name: "anti-abuse gateway no wait", body: `{"status":1111}`, want: Wait, code: 1111, retryAfter: DefaultWait},
+		{name: "anti-abuse gateway wait not a number", body: `{"status":"1111","wait":"later"}`, want: Wait, code: 1111, retryAfter: DefaultWait},
 		{name: "status zero is no gateway", body: `{"status":0}`, want: Retryable, errIs: ErrBadResponse},
 		{name: "not JSON", body: "<html>proxy</html>", want: Retryable, reason: "response is not a platform answer", errIs: ErrBadResponse},
 		{name: "empty body", body: "", want: Retryable, errIs: ErrBadResponse},
@@ -141,9 +154,17 @@ func TestClassifyDingTalk(t *testing.T) {
 		{name: "503 with errcode 0 goes by status", status: 503, body: dt(0, "ok"), want: Retryable, reason: "HTTP 503", errIs: ErrHTTPStatus},
 		{name: "403 with errcode 0 goes by status", status: 403, body: dt(0, "ok"), want: Permanent, reason: "HTTP 403", errIs: ErrHTTPStatus},
 		{name: "503 retry-after", status: 503, header: http.Header{"Retry-After": {"30"}}, want: Retryable, retryAfter: 30 * time.Second, errIs: ErrHTTPStatus},
-		{name: "429", status: 429, want: Retryable, reason: "HTTP 429", errIs: ErrHTTPStatus},
-		{name: "429 retry-after seconds", status: 429, header: http.Header{"Retry-After": {"12"}}, want: Retryable, retryAfter: 12 * time.Second},
-		{name: "429 retry-after date", status: 429, header: http.Header{"Retry-After": {testNow.Add(90 * time.Second).Format(http.TimeFormat)}}, want: Retryable, retryAfter: 90 * time.Second},
+		{name: "429", status: 429, want: Wait, reason: "HTTP 429", retryAfter: DefaultWait, errIs: ErrHTTPStatus},
+		{name: "429 retry-after huge", status: 429, header: http.Header{"Retry-After": {"1000000000"}}, want: Wait, retryAfter: DefaultMaxRetryAfter},
+		{name: "429 retry-after beyond int64", status: 429, header: http.Header{"Retry-After": {"99999999999999999999999"}}, want: Wait, retryAfter: DefaultMaxRetryAfter},
+		{name: "429 retry-after negative", status: 429, header: http.Header{"Retry-After": {"-5"}}, want: Wait, retryAfter: DefaultWait},
+		{name: "429 retry-after NaN", status: 429, header: http.Header{"Retry-After": {"NaN"}}, want: Wait, retryAfter: DefaultWait},
+		{name: "429 retry-after date in the past", status: 429, header: http.Header{"Retry-After": {testNow.Add(-time.Hour).Format(http.TimeFormat)}}, want: Wait, retryAfter: DefaultWait},
+		{name: "429 retry-after date far ahead", status: 429, header: http.Header{"Retry-After": {"Fri, 31 Dec 9999 23:59:59 GMT"}}, want: Wait, retryAfter: DefaultMaxRetryAfter},
+		{name: "429 with errcode 0 goes by status", status: 429, body: dt(0, "ok"), want: Wait, retryAfter: DefaultWait, errIs: ErrHTTPStatus},
+		{name: "503 retry-after huge is capped", status: 503, header: http.Header{"Retry-After": {"1000000000"}}, want: Retryable, retryAfter: DefaultMaxRetryAfter},
+		{name: "429 retry-after seconds", status: 429, header: http.Header{"Retry-After": {"12"}}, want: Wait, retryAfter: 12 * time.Second},
+		{name: "429 retry-after date", status: 429, header: http.Header{"Retry-After": {testNow.Add(90 * time.Second).Format(http.TimeFormat)}}, want: Wait, retryAfter: 90 * time.Second},
 		{name: "408", status: 408, want: Retryable},
 		{name: "400", status: 400, body: "bad", want: Permanent, reason: "HTTP 400", errIs: ErrHTTPStatus},
 		{name: "401", status: 401, want: Permanent},
@@ -188,7 +209,7 @@ func TestClassifyPOPO(t *testing.T) {
 		{name: "unknown", body: p(20012, "??"), want: Permanent, code: 20012, reason: "unknown errcode 20012", errIs: ErrRefused},
 		{name: "not JSON", body: "Bad Gateway", want: Retryable, errIs: ErrBadResponse},
 		{name: "500", status: 500, want: Retryable},
-		{name: "429", status: 429, header: http.Header{"Retry-After": {"3"}}, want: Retryable, retryAfter: 3 * time.Second},
+		{name: "429", status: 429, header: http.Header{"Retry-After": {"3"}}, want: Wait, retryAfter: 3 * time.Second},
 		{name: "404", status: 404, want: Permanent},
 		{name: "429 with throttle errcode", status: 429, body: p(POPOErrThrottled, "send too fast, robot banned for 10m0s"), want: Throttled, code: POPOErrThrottled, reason: "send too fast", errIs: ErrHTTPStatus},
 	}
@@ -203,6 +224,7 @@ func TestClassifyWithRules(t *testing.T) {
 			Rule{Contains: []string{"Maintenance"}, Outcome: Retryable, RetryAfter: time.Minute},
 		),
 		WithRules(PlatformDingTalk, Rule{Codes: []int{90030}, Outcome: Retryable, Reason: "quota", RetryAfter: 6 * time.Hour}),
+		WithMaxRetryAfter(12*time.Hour),
 	)
 	runClassify(t, d, PlatformPOPO, []classifyCase{
 		{name: "new code", body: dt(42, "x"), want: Throttled, code: 42, reason: "popo says slow down"},
@@ -239,6 +261,10 @@ func TestNewOptionErrors(t *testing.T) {
 		{"rule with empty text", WithRules(PlatformPOPO, Rule{Contains: []string{""}, Outcome: Permanent})},
 		{"rule with negative wait", WithRules(PlatformPOPO, Rule{Codes: []int{1}, Outcome: Retryable, RetryAfter: -1})},
 		{"nil proxy", WithProxy(nil)},
+		{"rule with outcome NotSent", WithRules(PlatformPOPO, Rule{Codes: []int{1}, Outcome: NotSent})},
+		{"rule with unknown outcome", WithRules(PlatformPOPO, Rule{Codes: []int{1}, Outcome: NotSent + 1})},
+		{"zero max retry-after", WithMaxRetryAfter(0)},
+		{"negative max retry-after", WithMaxRetryAfter(-time.Second)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,7 +341,15 @@ func TestRetryAfter(t *testing.T) {
 		{"negative", "-5", 0},
 		{"date", testNow.Add(time.Hour).Format(http.TimeFormat), time.Hour},
 		{"date in the past", testNow.Add(-time.Hour).Format(http.TimeFormat), 0},
+		{"date far ahead saturates", "Fri, 31 Dec 9999 23:59:59 GMT", time.Duration(math.MaxInt64)},
 		{"garbage", "soon", 0},
+		{"fraction", "1.5", 1500 * time.Millisecond},
+		{"huge saturates", "1000000000000", 9e9 * time.Second},
+		{"beyond float range saturates", "1e400", 9e9 * time.Second},
+		{"NaN", "NaN", 0},
+		{"Inf", "Inf", 0},
+		{"hex float", "0x1p4", 0},
+		{"exponent only", "e5", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,7 +363,9 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestOutcomeString(t *testing.T) {
-	for o, s := range map[Outcome]string{Success: "success", Retryable: "retryable", Throttled: "throttled", Permanent: "permanent", 0: "unknown"} {
+	for o, s := range map[Outcome]string{Success: "success", Retryable: "retryable", Throttled: "throttled", Permanent: "permanent",
+		Wait: "wait", NotSent: "not_sent", 0: "unknown", NotSent + 1: "unknown"} {
 		require.Equal(t, s, o.String())
+		require.Equal(t, s != "unknown", o.Valid())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"time"
 
@@ -31,6 +32,11 @@ type Deliverer struct {
 	timeout time.Duration
 	rules   map[string][]Rule
 	logger  *slog.Logger
+	// maxRetryAfter caps every Result.RetryAfter.
+	maxRetryAfter time.Duration
+	// bindConns: the client is HTTP/1-only, so write deadlines are set on
+	// its connections and NotSent can be told for sure.
+	bindConns bool
 }
 
 // New returns a Deliverer. Options:
@@ -41,11 +47,13 @@ type Deliverer struct {
 //   - [WithClock]: the signing clock (default [time.Now]);
 //   - [WithTimeout]: the per-request timeout (default [DefaultTimeout]);
 //   - [WithRules]: errcode rules overriding [DefaultRules];
+//   - [WithMaxRetryAfter]: the cap of requested delays (default
+//     [DefaultMaxRetryAfter]);
 //   - [WithLogger]: the logger (default [slog.Default]).
 //
 // A bad option gives an error matching [ErrInvalidOption].
 func New(opts ...Option) (*Deliverer, error) {
-	o := options{now: time.Now, timeout: DefaultTimeout, rules: map[string][]Rule{}}
+	o := options{now: time.Now, timeout: DefaultTimeout, rules: map[string][]Rule{}, maxWait: DefaultMaxRetryAfter}
 	for _, opt := range opts {
 		if opt == nil {
 			continue
@@ -70,7 +78,10 @@ func New(opts ...Option) (*Deliverer, error) {
 	for _, p := range []string{PlatformDingTalk, PlatformPOPO} {
 		rules[p] = append(append([]Rule(nil), o.rules[p]...), DefaultRules(p)...)
 	}
-	return &Deliverer{client: o.client, now: o.now, timeout: o.timeout, rules: rules, logger: o.logger}, nil
+	return &Deliverer{
+		client: o.client, now: o.now, timeout: o.timeout, rules: rules, logger: o.logger,
+		maxRetryAfter: o.maxWait, bindConns: http1Only(o.client),
+	}, nil
 }
 
 // Deliver makes one attempt to post env to robot and classifies the
@@ -82,6 +93,10 @@ func New(opts ...Option) (*Deliverer, error) {
 // [DingTalkMaxBody]) as Permanent, signs with the clock at this very call
 // (DingTalk: timestamp and sign on the URL; POPO: in the body), posts and
 // classifies with [Deliverer.Classify] or [ClassifyError].
+//
+// With a write deadline in ctx ([WithWriteDeadline]) that passes before
+// the request was written, or that had passed already, the result is
+// [NotSent] and the platform received no complete request.
 //
 // The Result never holds the robot's secret, webhook token or hook id.
 func (d *Deliverer) Deliver(ctx context.Context, robot Robot, env *envelope.Envelope) Result {
@@ -159,19 +174,39 @@ func (d *Deliverer) deliver(ctx context.Context, robot Robot, env *envelope.Enve
 	if ctx.Err() != nil {
 		return ClassifyError(ctx, ctx.Err())
 	}
+	deadline, _ := WriteDeadline(ctx)
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return Result{Outcome: NotSent, Reason: "not sent: the write deadline had passed",
+			Err: fmt.Errorf("%w: %s before the call", ErrWriteDeadline, time.Since(deadline).Round(time.Millisecond))}
+	}
 	reqCtx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, target, bytes.NewReader(payload))
+	sendCtx, cancelSend := context.WithCancelCause(reqCtx)
+	defer cancelSend(nil)
+	guard := newSendGuard(deadline, d.bindConns, cancelSend)
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(sendCtx, guard.trace()), http.MethodPost, target, newPayload(payload))
 	if err != nil {
+		guard.finish(false)
 		return permanent("invalid webhook", fmt.Errorf("%w: cannot build the request of robot %q", ErrInvalidRobot, robot.Name))
 	}
+	req.ContentLength = int64(len(payload))
+	req.GetBody = func() (io.ReadCloser, error) { return newPayload(payload), nil }
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 
 	resp, err := d.client.Do(req)
+	guard.finish(err == nil)
 	if err != nil {
-		return ClassifyError(ctx, err)
+		if reason := guard.notSent(); reason != "" {
+			return Result{Outcome: NotSent, Reason: reason,
+				Err: fmt.Errorf("%w: %w", ErrWriteDeadline, redactURLError(err))}
+		}
+		res := ClassifyError(ctx, err)
+		if errors.Is(err, ErrWriteDeadline) {
+			res.Reason = "not written by the write deadline; may have been sent"
+		}
+		return res
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))

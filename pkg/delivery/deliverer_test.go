@@ -231,7 +231,9 @@ func TestDeliverClassifiesAnswers(t *testing.T) {
 		{"throttled", 200, `{"errcode":130101,"errmsg":"send too fast"}`, nil, Throttled, 130101, 0},
 		{"busy", 200, `{"errcode":-1,"errmsg":"系统繁忙"}`, nil, Retryable, -1, 0},
 		{"proxy page", 200, `<html>`, nil, Retryable, 0, 0},
-		{"gateway", 200, `{"status":1111,"wait":5}`, nil, Retryable, 1111, 5 * time.Second},
+		{"gateway", 200, `{"status":1111,"wait":5}`, nil, Wait, 1111, 5 * time.Second},
+		{"429", 429, ``, http.Header{"Retry-After": {"7"}}, Wait, 0, 7 * time.Second},
+		{"quota", 200, `{"errcode":90030,"errmsg":"webhook over limit"}`, nil, Wait, 90030, DefaultMaxRetryAfter},
 		{"503", 503, ``, http.Header{"Retry-After": {"9"}}, Retryable, 0, 9 * time.Second},
 		{"404", 404, `not found`, nil, Permanent, 0, 0},
 	}

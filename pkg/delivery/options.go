@@ -18,10 +18,18 @@ type options struct {
 	rules   map[string][]Rule
 	logger  *slog.Logger
 	proxy   func(*http.Request) (*url.URL, error)
+	maxWait time.Duration
 }
 
 // WithHTTPClient makes the Deliverer send with c instead of the default
 // client ([NewHTTPClient]). c is used as is.
+//
+// A write deadline ([WithWriteDeadline]) is enforced exactly, with
+// [NotSent] when it passes, only when c's Transport is an [http.Transport]
+// whose Protocols allow HTTP/1 alone (as [NewTransport]'s). With any other
+// client the request is still cancelled at the deadline if it was not
+// written yet, but whether it left cannot be known: the result is
+// Retryable, never NotSent.
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) error {
 		if c == nil {
@@ -92,6 +100,20 @@ func WithProxy(proxy func(*http.Request) (*url.URL, error)) Option {
 			return fmt.Errorf("%w: nil proxy function", ErrInvalidOption)
 		}
 		o.proxy = proxy
+		return nil
+	}
+}
+
+// WithMaxRetryAfter caps every delay a platform, a proxy or a rule asks
+// for: Retry-After headers, the anti-abuse gateway's "wait", rule
+// RetryAfters (default [DefaultMaxRetryAfter]). [Result.RetryAfter] is
+// never longer; DingTalk's 90030 quota answer waits exactly this long.
+func WithMaxRetryAfter(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: max retry-after %s must be positive", ErrInvalidOption, d)
+		}
+		o.maxWait = d
 		return nil
 	}
 }

@@ -113,7 +113,7 @@ func TestResultsNeverHoldSecrets(t *testing.T) {
 		{name: "retryable errcode", base: echo(200, -1, 55).URL, want: Retryable},
 		{name: "5xx", base: echo(502, -1, 55).URL, want: Retryable},
 		{name: "4xx", base: echo(403, 300001, POPOErrRobotNotFound).URL, want: Permanent},
-		{name: "gateway", base: gateway.URL, want: Retryable},
+		{name: "gateway", base: gateway.URL, want: Wait},
 		{name: "not JSON", base: proxyPage.URL, want: Retryable},
 		{name: "refused", base: refused, want: Retryable},
 		{name: "timeout", base: blocking.URL, want: Retryable, timeout: 20 * time.Millisecond},

@@ -150,10 +150,10 @@ func TestAgainstSimulator(t *testing.T) {
 			want  delivery.Outcome
 		}{
 			{"503", robotsim.Fault{Status: 503}, delivery.Retryable},
-			{"429", robotsim.Fault{Status: 429}, delivery.Retryable},
+			{"429", robotsim.Fault{Status: 429}, delivery.Wait},
 			{"busy", robotsim.Fault{Body: `{"errcode":-1,"errmsg":"system busy"}`}, delivery.Retryable},
-			{"quota", robotsim.Fault{Body: `{"errcode":90030,"errmsg":"webhook over limit"}`}, delivery.Retryable},
-			{"gateway", robotsim.Fault{Body: `{"status":1111,"wait":5}`}, delivery.Retryable},
+			{"quota", robotsim.Fault{Body: `{"errcode":90030,"errmsg":"webhook over limit"}`}, delivery.Wait},
+			{"gateway", robotsim.Fault{Body: `{"status":1111,"wait":5}`}, delivery.Wait},
 			{"dropped", robotsim.Fault{Drop: true}, delivery.Retryable},
 			{"400", robotsim.Fault{Status: 400}, delivery.Permanent},
 		} {

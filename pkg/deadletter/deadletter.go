@@ -28,6 +28,9 @@ const (
 	ReasonExhausted      Reason = "exhausted"       // retryable failures past max attempts or max elapsed time
 	ReasonExpired        Reason = "expired"         // expires_at passed before it could be posted
 	ReasonRedelivered    Reason = "redelivered"     // handed out too often without an outcome (worker crashes)
+	ReasonThrottled      Reason = "throttled"       // the platform kept throttling it (or asking to wait) past retry.max_throttles
+	ReasonPanic          Reason = "panic"           // handling it crashed the worker's code (the stack is in the worker log)
+	ReasonUnknownOutcome Reason = "unknown_outcome" // a worker died posting it; the robot's on_unknown_outcome is dead_letter
 )
 
 // Record is one dead letter.
@@ -266,7 +269,7 @@ func replay(ctx context.Context, js jetstream.JetStream, topo stream.Topology, s
 	if err != nil {
 		return e, fmt.Errorf("deadletter: replay %d: %w", seq, err)
 	}
-	msgID := ReplayMsgID(env.ID, seq, nonce)
+	msgID := stream.MsgID(env.Robot, ReplayMsgID(env.ID, seq, nonce))
 	ack, err := js.Publish(ctx, topo.OutSubject(env.Robot), data, jetstream.WithMsgID(msgID))
 	if err != nil {
 		return e, fmt.Errorf("deadletter: replay %d: publish: %w", seq, err)

@@ -323,7 +323,7 @@ func TestReplay(t *testing.T) {
 		require.Len(t, out, 1)
 		m := out[0]
 		require.Equal(t, f.topo.OutSubject("ops"), m.Subject)
-		require.Equal(t, deadletter.ReplayMsgID(rec.Envelope.ID, 1, ""), m.Header.Get(jetstream.MsgIDHeader))
+		require.Equal(t, stream.MsgID(rec.Envelope.Robot, deadletter.ReplayMsgID(rec.Envelope.ID, 1, "")), m.Header.Get(jetstream.MsgIDHeader))
 		require.NotEqual(t, rec.Envelope.ID, m.Header.Get(jetstream.MsgIDHeader), "distinct from the original's dedup id")
 		env, err := envelope.Decode(m.Data)
 		require.NoError(t, err)

@@ -114,7 +114,7 @@ func (f fixture) stored(t *testing.T, robot string, seq uint64) *envelope.Envelo
 	require.Equal(t, f.topo.OutSubject(robot), m.Subject)
 	env, err := envelope.Decode(m.Data)
 	require.NoError(t, err)
-	require.Equal(t, env.ID, m.Header.Get(jetstream.MsgIDHeader), "the envelope id is the dedup id")
+	require.Equal(t, stream.MsgID(env.Robot, env.ID), m.Header.Get(jetstream.MsgIDHeader), "the robot-scoped envelope id is the dedup id")
 	return env
 }
 

@@ -122,7 +122,8 @@ func (p *Publisher) publishError(env *envelope.Envelope, err error) error {
 }
 
 // Publish validates env and publishes it to its robot's subject with the
-// envelope id as the dedup id (Nats-Msg-Id), waiting for the stream's
+// robot-scoped envelope id ([stream.MsgID], "<robot>/<id>") as the dedup id
+// (Nats-Msg-Id), waiting for the stream's
 // acknowledgement. A ctx without a deadline gets the default timeout.
 func (p *Publisher) Publish(ctx context.Context, env *envelope.Envelope) (Ack, error) {
 	data, err := encode(env)
@@ -131,7 +132,7 @@ func (p *Publisher) Publish(ctx context.Context, env *envelope.Envelope) (Ack, e
 	}
 	ctx, cancel := p.withDefaultTimeout(ctx)
 	defer cancel()
-	pa, err := p.js.Publish(ctx, p.topo.OutSubject(env.Robot), data, jetstream.WithMsgID(env.ID))
+	pa, err := p.js.Publish(ctx, p.topo.OutSubject(env.Robot), data, jetstream.WithMsgID(stream.MsgID(env.Robot, env.ID)))
 	if err != nil {
 		return Ack{}, p.publishError(env, err)
 	}
@@ -162,7 +163,7 @@ func (p *Publisher) PublishAll(ctx context.Context, envs []*envelope.Envelope) (
 			results[i].Err = p.publishError(env, err)
 			continue
 		}
-		f, err := p.js.PublishAsync(p.topo.OutSubject(env.Robot), data, jetstream.WithMsgID(env.ID))
+		f, err := p.js.PublishAsync(p.topo.OutSubject(env.Robot), data, jetstream.WithMsgID(stream.MsgID(env.Robot, env.ID)))
 		if err != nil {
 			results[i].Err = p.publishError(env, err)
 			continue

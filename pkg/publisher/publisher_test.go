@@ -73,7 +73,7 @@ func TestPublish(t *testing.T) {
 
 	m := f.stored(t, ack.Sequence)
 	require.Equal(t, f.topo.OutSubject("ops"), m.Subject)
-	require.Equal(t, "alert-1", m.Header.Get(jetstream.MsgIDHeader), "the envelope id is the dedup id")
+	require.Equal(t, "ops/alert-1", m.Header.Get(jetstream.MsgIDHeader), "the robot-scoped envelope id is the dedup id")
 	want, err := envelope.Encode(env)
 	require.NoError(t, err)
 	require.JSONEq(t, string(want), string(m.Data))
@@ -167,7 +167,7 @@ func TestPublishAll(t *testing.T) {
 
 	require.Equal(t, uint64(3), f.count(t))
 	require.Equal(t, f.topo.OutSubject("qa"), f.stored(t, 3).Subject)
-	require.Equal(t, "b-5", f.stored(t, 3).Header.Get(jetstream.MsgIDHeader))
+	require.Equal(t, "qa/b-5", f.stored(t, 3).Header.Get(jetstream.MsgIDHeader))
 
 	// All valid: no error.
 	res, err = f.pub.PublishAll(context.Background(), []*envelope.Envelope{text("ops", "b-7", "seven")})
@@ -195,7 +195,7 @@ func TestFanOut(t *testing.T) {
 		require.Equal(t, publisher.Result{ID: "deploy-9." + robot, Robot: robot, Ack: publisher.Ack{Sequence: uint64(i + 1)}}, res[i])
 		m := f.stored(t, res[i].Ack.Sequence)
 		require.Equal(t, f.topo.OutSubject(robot), m.Subject)
-		require.Equal(t, "deploy-9."+robot, m.Header.Get(jetstream.MsgIDHeader))
+		require.Equal(t, robot+"/deploy-9."+robot, m.Header.Get(jetstream.MsgIDHeader))
 		got, err := envelope.Decode(m.Data)
 		require.NoError(t, err)
 		require.Equal(t, robot, got.Robot)

@@ -54,7 +54,7 @@ func TestPublishSplit(t *testing.T) {
 		m := f.stored(t, uint64(i+1))
 		require.Equal(t, f.topo.OutSubject("ops"), m.Subject)
 		id := fmt.Sprintf("report-1.p%d", i+1)
-		require.Equal(t, id, m.Header.Get(jetstream.MsgIDHeader))
+		require.Equal(t, "ops/"+id, m.Header.Get(jetstream.MsgIDHeader))
 		part, err := envelope.Decode(m.Data)
 		require.NoError(t, err)
 		require.Equal(t, id, part.ID)
@@ -82,7 +82,7 @@ func TestPublishSplitFits(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []publisher.Result{{ID: "short-1", Robot: "ops", Ack: publisher.Ack{Sequence: 1}}}, res,
 		"a message that fits keeps its id")
-	require.Equal(t, "short-1", f.stored(t, 1).Header.Get(jetstream.MsgIDHeader))
+	require.Equal(t, "ops/short-1", f.stored(t, 1).Header.Get(jetstream.MsgIDHeader))
 }
 
 func TestPublishSplitRefused(t *testing.T) {

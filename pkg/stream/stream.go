@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -78,7 +80,37 @@ func (t Topology) ConsumerName(robot string) string { return "robot_" + robot }
 // dead-letter the messages of robot while no worker is configured for it.
 // It holds robot's subject like [Topology.ConsumerName] does, so only one
 // of the two can exist at a time on the work-queue stream.
-func (t Topology) SweepConsumerName(robot string) string { return "unknown_" + robot }
+//
+// A subject token that cannot be part of a consumer name (a character
+// other than letters, digits, '_' and '-', or over 64 bytes) gets a name
+// made from a hash of the token, so every message, whatever its subject,
+// can be swept.
+func (t Topology) SweepConsumerName(robot string) string {
+	if safeName(robot) {
+		return "unknown_" + robot
+	}
+	sum := sha256.Sum256([]byte(robot))
+	return "unknown_h" + hex.EncodeToString(sum[:12])
+}
+
+// safeName reports whether s is usable inside a consumer name as it is.
+func safeName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// MsgID is the JetStream dedup id (Nats-Msg-Id) of envelope id published
+// for robot, and the worker's ledger key of it: "<robot>/<id>". Ids are
+// scoped by robot, so the same id sent to two robots is two messages,
+// while the same id sent twice to one robot is stored once.
+func MsgID(robot, id string) string { return robot + "/" + id }
 
 // Ensure creates the outbound and dead-letter streams, or updates them to
 // this configuration. It is safe to call from every worker at start: when

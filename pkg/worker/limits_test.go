@@ -19,6 +19,7 @@ import (
 	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/stream"
 	"github.com/botrelay/botrelay/pkg/worker"
 )
 
@@ -125,10 +126,12 @@ func TestThrottledRobotCoolsOff(t *testing.T) {
 			require.Empty(t, r.deadLetters())
 			require.GreaterOrEqual(t, r.countEvents("throttled"), 1)
 			require.Zero(t, r.countEvents("retry"), "a throttle is not a failed attempt")
-			if tt.hold > 0 {
-				require.GreaterOrEqual(t, r.countEvents("deferred"), 1, "the cool-off was waited out in JetStream")
-			} else {
-				require.Zero(t, r.countEvents("deferred"))
+			for _, ev := range r.eventsOf("throttled") {
+				if tt.hold > 0 {
+					require.Equal(t, ban+100*time.Millisecond, ev.Delay, "the cool-off was waited out in JetStream")
+				} else {
+					require.Zero(t, ev.Delay, "the lane held the message through the cool-off")
+				}
 			}
 			for _, ev := range r.waitDelivered(envs, 10*time.Second) {
 				require.Equal(t, 1, ev.Attempts, "waiting never spends an attempt")
@@ -281,7 +284,7 @@ func TestRedisDownDoesNotDeadLetterWaitingMessage(t *testing.T) {
 	for range handedBack {
 		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
 		require.NoError(t, err)
-		_, err = led.RecordWait(ctx, env.ID)
+		_, err = led.RecordWait(ctx, stream.MsgID("patient", env.ID), "earlier-worker", time.Second)
 		require.NoError(t, err)
 		require.NoError(t, msg.Nak())
 	}

@@ -9,6 +9,8 @@ type Metrics struct {
 	deadLetters   *prometheus.CounterVec
 	limiterWaits  *prometheus.CounterVec
 	limiterErrors prometheus.Counter
+	ledgerErrors  prometheus.Counter
+	panics        prometheus.Counter
 	coolOffs      *prometheus.CounterVec
 	duplicates    *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
@@ -31,6 +33,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		limiterErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "botrelay_limiter_errors_total", Help: "Limiter errors (e.g. Redis unreachable); the worker fails closed.",
 		}),
+		ledgerErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "botrelay_ledger_errors_total", Help: "Ledger errors (e.g. Redis unreachable or out of memory); deliveries go on without the idempotency check, and the limiter fails closed.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "botrelay_panics_total", Help: "Messages whose handling panicked; each is dead-lettered with reason panic.",
+		}),
 		coolOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "botrelay_cool_offs_total", Help: "Cool-offs started after a platform throttled a robot.",
 		}, []string{"robot"}),
@@ -46,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"robot"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.coolOffs, m.duplicates, m.latency, m.backlog)
+		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.ledgerErrors, m.panics, m.coolOffs, m.duplicates, m.latency, m.backlog)
 	}
 	return m
 }

@@ -207,6 +207,19 @@ func (r *rig) countEvents(kind string) int {
 	return n
 }
 
+// eventsOf returns the events of kind, in the order observed.
+func (r *rig) eventsOf(kind string) []worker.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []worker.Event
+	for _, ev := range r.events {
+		if ev.Kind == kind {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 func (r *rig) publish(env *envelope.Envelope) {
 	r.t.Helper()
 	_, err := r.pub.Publish(context.Background(), env)

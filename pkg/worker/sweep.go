@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/botrelay/botrelay/pkg/deadletter"
+	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
@@ -80,13 +81,16 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 			delete(idle, robot)
 		}
 	}
+	var errs []error
 	for robot := range pending {
 		if _, ok := w.robots[robot]; ok {
 			continue
 		}
 		swept, err := w.sweepRobot(ctx, robot)
 		if err != nil {
-			return err
+			// One subject's trouble must not keep the others unswept.
+			errs = append(errs, err)
+			continue
 		}
 		if swept {
 			delete(idle, robot)
@@ -101,15 +105,16 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 			w.log.Warn("robot is configured on no worker; removing its idle consumer and dead-lettering its messages", "robot", robot)
 			err := w.js.DeleteConsumer(ctx, w.cfg.Topology.OutStream(), w.cfg.Topology.ConsumerName(robot))
 			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return fmt.Errorf("worker: delete abandoned consumer of %s: %w", robot, err)
+				errs = append(errs, fmt.Errorf("worker: delete abandoned consumer of %s: %w", robot, err))
+				continue
 			}
 			delete(idle, robot)
 			if _, err := w.sweepRobot(ctx, robot); err != nil {
-				return err
+				errs = append(errs, err)
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // unserved reports whether robot's consumer exists and no worker serves
@@ -192,17 +197,16 @@ func (w *Worker) sweepRobot(ctx context.Context, robot string) (bool, error) {
 }
 
 func (w *Worker) deadLetterUnknown(ctx context.Context, robot string, msg jetstream.Msg) {
-	md, err := msg.Metadata()
-	if err != nil {
-		return
+	j := &job{rb: &Robot{Robot: delivery.Robot{Name: robot}}, msg: msg,
+		rec: deadletter.Record{Robot: robot, Subject: msg.Subject(), Worker: w.cfg.Name}}
+	if md, err := msg.Metadata(); err == nil {
+		j.rec.Sequence = md.Sequence.Stream
 	}
-	rec := deadletter.Record{Robot: robot, Subject: msg.Subject(), Sequence: md.Sequence.Stream, Worker: w.cfg.Name,
-		Reason: deadletter.ReasonUnknownRobot, Detail: fmt.Sprintf("no robot named %q is configured", robot)}
-	id := ""
 	if env, err := envelope.Decode(msg.Data()); err == nil {
-		rec.Envelope, id = env, env.ID
+		j.env, j.rec.Envelope = env, env
 	} else {
-		rec.Raw = msg.Data()
+		j.rec.Raw = msg.Data()
 	}
-	w.deadLetter(ctx, msg, rec, id, "")
+	w.apply(ctx, j, action{verb: doDeadLetter, reason: deadletter.ReasonUnknownRobot, event: "dead_letter",
+		detail: fmt.Sprintf("no robot named %q is configured", robot)})
 }

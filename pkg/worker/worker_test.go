@@ -18,6 +18,7 @@ import (
 	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/stream"
 	"github.com/botrelay/botrelay/pkg/worker"
 )
 
@@ -220,7 +221,7 @@ func TestWorkerStoppedMidBurstLosesNothing(t *testing.T) {
 			for i := range robots {
 				r.sim.InjectFault(fmt.Sprintf("r%d", i), robotsim.Fault{Delay: 30 * time.Millisecond, Count: per})
 			}
-			h := r.startWorkerKillable(func(c *worker.Config) { c.AckWait = time.Second })
+			h := r.startWorkerKillable(func(c *worker.Config) { c.AckWait = worker.MinAckWait })
 			testenv.Eventually(t, 20*time.Second, func() bool { return r.countEvents("delivered") >= 10 }, "some delivered")
 			if crash {
 				h.kill() // in-flight posts complete, their acks are lost
@@ -230,7 +231,7 @@ func TestWorkerStoppedMidBurstLosesNothing(t *testing.T) {
 			delivered := r.countEvents("delivered")
 			require.Less(t, delivered, robots*per, "stopped mid-burst")
 
-			r.startWorker(func(c *worker.Config) { c.AckWait = time.Second })
+			r.startWorker(func(c *worker.Config) { c.AckWait = worker.MinAckWait })
 			for i := range robots {
 				name := fmt.Sprintf("r%d", i)
 				got := r.waitReceived(name, per, 30*time.Second)
@@ -480,8 +481,9 @@ func TestSpentMessageIsDeadLetteredWithoutPosting(t *testing.T) {
 	env := envelope.New("spent", text("tried enough"))
 	rdb, _ := testenv.Redis(t)
 	led := ledger.NewRedis(rdb, r.prefix, time.Hour)
+	key := stream.MsgID("spent", env.ID)
 	for range 2 {
-		_, err := led.RecordFailure(ctx, env.ID, time.Now())
+		_, err := led.RecordFailure(ctx, key, "earlier-worker", time.Now())
 		require.NoError(t, err)
 	}
 	// The dead-letter stream is full (an operator's limit).
@@ -497,7 +499,7 @@ func TestSpentMessageIsDeadLetteredWithoutPosting(t *testing.T) {
 
 	r.startWorker(func(c *worker.Config) { c.MaxAttempts = 2 })
 	testenv.Eventually(t, 15*time.Second, func() bool {
-		st, err := led.Get(ctx, env.ID)
+		st, err := led.Get(ctx, key)
 		return (err == nil && st.Waits >= 1) || r.sim.Stats("spent").Requests > 0
 	}, "the worker handled the message")
 	require.Zero(t, r.sim.Stats("spent").Requests, "a spent message is not posted again")

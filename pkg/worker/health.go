@@ -1,0 +1,69 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Components whose health the worker tracks.
+const (
+	componentLimiter = "limiter"
+	componentLedger  = "ledger"
+)
+
+// health remembers, per component, whether its last call failed, so
+// readiness can say the worker is failing closed (an unreachable or
+// out-of-memory Redis) instead of being silently stuck.
+type health struct {
+	mu   sync.Mutex
+	errs map[string]healthErr
+}
+
+type healthErr struct {
+	err   error
+	since time.Time
+}
+
+func (h *health) failed(component string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.errs == nil {
+		h.errs = map[string]healthErr{}
+	}
+	if prev, ok := h.errs[component]; ok {
+		h.errs[component] = healthErr{err: err, since: prev.since}
+		return
+	}
+	h.errs[component] = healthErr{err: err, since: time.Now()}
+}
+
+func (h *health) ok(component string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.errs, component)
+}
+
+// Healthy reports nil when the limiter's and the ledger's last calls
+// succeeded, else an error naming each failing one, since when, and its
+// last error; an out-of-memory Redis is called so. cmd/worker's /readyz
+// answers 503 with it.
+func (w *Worker) Healthy() error {
+	w.health.mu.Lock()
+	defer w.health.mu.Unlock()
+	var errs []error
+	for _, c := range []string{componentLimiter, componentLedger} {
+		e, ok := w.health.errs[c]
+		if !ok {
+			continue
+		}
+		what := "unavailable"
+		if strings.Contains(e.err.Error(), "OOM") {
+			what = "refused by an out-of-memory Redis (maxmemory reached)"
+		}
+		errs = append(errs, fmt.Errorf("%s %s since %s (failing closed): %w", c, what, e.since.UTC().Format(time.RFC3339), e.err))
+	}
+	return errors.Join(errs...)
+}

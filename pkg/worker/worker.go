@@ -152,9 +152,9 @@ type Event struct {
 	Attempts int
 	// Delay is, for a message handed back to JetStream to wait or retry,
 	// how long until it comes back; 0 when the lane keeps holding it.
-	Delay time.Duration
-	Reason   string
-	Result   delivery.Result
+	Delay  time.Duration
+	Reason string
+	Result delivery.Result
 }
 
 // Worker delivers messages; see the package doc.

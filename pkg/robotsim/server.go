@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -83,7 +84,7 @@ func Serve(ln net.Listener, sim *Sim, opts ...ServerOption) *Server {
 	s := &Server{
 		Sim:         sim,
 		URL:         "http://" + ln.Addr().String(),
-		srv:         &http.Server{Handler: sim},
+		srv:         &http.Server{Handler: sim, ErrorLog: slog.NewLogLogger(sim.log.Handler(), slog.LevelDebug)},
 		done:        make(chan struct{}),
 		acceptDelay: new(atomic.Int64),
 	}

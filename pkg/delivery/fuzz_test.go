@@ -21,8 +21,8 @@ const (
 // decides), keeps the status, bounds RetryAfter to [0, cap] (a Wait's is
 // positive), gives every failure an error and a reason and Success
 // neither; it is deterministic, and once scrubbed as Deliver scrubs it
-// the Result holds none of the robot's credentials (its token or hook id
-// and its secret), whatever the body echoes.
+// the Result's texts hold none of the robot's credentials (its token or
+// hook id and its secret, fuzzed too), whatever the body echoes.
 func FuzzClassify(f *testing.F) {
 	for _, s := range []struct {
 		status     int
@@ -52,11 +52,15 @@ func FuzzClassify(f *testing.F) {
 		{-1, "", `{"errcode":"1e400"}`},
 	} {
 		for _, platform := range []uint8{0, 1} {
-			f.Add(platform, s.status, s.retryAfter, []byte(s.body), uint32(300))
+			f.Add(platform, s.status, s.retryAfter, []byte(s.body), uint32(300), "")
 		}
 	}
-	f.Add(uint8(0), 429, "", []byte(""), uint32(0))
-	f.Fuzz(func(t *testing.T, platformSel uint8, status int, retryAfterHeader string, body []byte, capSeconds uint32) {
+	f.Add(uint8(0), 429, "", []byte(""), uint32(0), "")
+	f.Add(uint8(1), 200, "", []byte(`{"errcode":10003,"errmsg":"DDRRDR"}`), uint32(7), "DR")
+	f.Fuzz(func(t *testing.T, platformSel uint8, status int, retryAfterHeader string, body []byte, capSeconds uint32, secret string) {
+		if len(secret) < 8 {
+			secret = fuzzSecret
+		}
 		platform, webhook, credential := PlatformDingTalk, "https://oapi.dingtalk.com/robot/send?access_token="+fuzzToken, fuzzToken
 		if platformSel%2 == 1 {
 			platform, webhook, credential = PlatformPOPO, "https://open.popo.netease.com/open-apis/robots/v1/hook/"+fuzzHook, fuzzHook
@@ -96,10 +100,13 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("not deterministic:\n%+v\n%+v", res, again)
 		}
 
-		robot := Robot{Name: "fz", Platform: platform, Webhook: webhook, Secret: fuzzSecret}
+		robot := Robot{Name: "fz", Platform: platform, Webhook: webhook, Secret: secret}
 		clean := newScrubber(robot).result(res)
-		dump := fmt.Sprintf("%+v %v %s %s %s", clean, clean.Err, clean.ErrMsg, clean.Reason, clean.MessageID)
-		for _, secret := range []string{credential, fuzzSecret} {
+		dump := fmt.Sprintf("%s\n%s\n%s", clean.ErrMsg, clean.Reason, clean.MessageID)
+		if clean.Err != nil {
+			dump += "\n" + clean.Err.Error()
+		}
+		for _, secret := range []string{credential, secret} {
 			if strings.Contains(dump, secret) {
 				t.Fatalf("credential %q in the scrubbed result: %s", secret, dump)
 			}

@@ -36,10 +36,17 @@ bench:
 	$(GO) test -run '^$$' -bench DeliveryThroughput -benchtime 5000x ./pkg/worker/
 	$(GO) test -run '^$$' -bench HeadOfLine -benchtime 100x ./pkg/worker/
 
-## fuzz: the envelope decoder and splitter, 30s each (seeds run in make test).
+## fuzz: every parser of outside input, 30s each (seeds run in make test):
+## envelopes, dead-letter records, platform answers, signatures, the config.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/envelope/
-	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 30s ./pkg/envelope/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/envelope/
+	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./pkg/envelope/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/deadletter/
+	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./pkg/delivery/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyDingTalkCallback$$' -fuzztime $(FUZZTIME) ./pkg/signer/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyPOPO$$' -fuzztime $(FUZZTIME) ./pkg/signer/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/config/
 
 ## demo: embedded NATS + robot simulator + worker + producer, no installs.
 demo:

@@ -62,6 +62,36 @@ type Record struct {
 	Sequence uint64 `json:"sequence"`
 }
 
+// ErrMalformed is matched by the error of [Decode] for data that is not a
+// dead-letter record.
+var ErrMalformed = errors.New("deadletter: malformed record")
+
+// Encode returns the JSON form of rec that [Publish] stores.
+func Encode(rec Record) ([]byte, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("deadletter: encode: %w", err)
+	}
+	return data, nil
+}
+
+// Decode reads a record stored by [Publish]. Data that is not a JSON
+// object, or whose fields have the wrong types, gives an error matching
+// [ErrMalformed]; unknown fields are ignored (records written by newer
+// versions still list). The envelope is not validated: a dead letter may
+// hold one that failed validation.
+func Decode(data []byte) (Record, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(data, &probe); err != nil || probe == nil {
+		return Record{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	var rec Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return Record{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return rec, nil
+}
+
 // Publish writes rec to the dead-letter stream and waits for the stream's
 // acknowledgement. Its dedup id ([PublishMsgID]) names the original by
 // subject, stream sequence and envelope id, so a worker that dies after
@@ -72,9 +102,9 @@ type Record struct {
 // outbound stream was recreated) has another envelope id and so another
 // dedup id: it is stored, never dropped as a duplicate.
 func Publish(ctx context.Context, js jetstream.JetStream, topo stream.Topology, rec Record) error {
-	data, err := json.Marshal(rec)
+	data, err := Encode(rec)
 	if err != nil {
-		return fmt.Errorf("deadletter: encode: %w", err)
+		return err
 	}
 	// A duplicate ack is the same record by construction of the id.
 	if _, err := js.Publish(ctx, topo.DLQSubject(rec.Robot), data, jetstream.WithMsgID(PublishMsgID(rec))); err != nil {
@@ -189,8 +219,8 @@ func List(ctx context.Context, js jetstream.JetStream, topo stream.Topology, rob
 		if seq > last {
 			break // written after List started
 		}
-		var rec Record
-		if err := json.Unmarshal(m.Data(), &rec); err != nil {
+		rec, err := Decode(m.Data())
+		if err != nil {
 			return nil, fmt.Errorf("deadletter: decode record %d: %w", seq, err)
 		}
 		out = append(out, Entry{Seq: seq, Record: rec})
@@ -211,8 +241,8 @@ func Get(ctx context.Context, js jetstream.JetStream, topo stream.Topology, seq 
 	if err != nil {
 		return Entry{}, fmt.Errorf("deadletter: get %d: %w", seq, err)
 	}
-	var rec Record
-	if err := json.Unmarshal(m.Data, &rec); err != nil {
+	rec, err := Decode(m.Data)
+	if err != nil {
 		return Entry{}, fmt.Errorf("deadletter: decode record %d: %w", seq, err)
 	}
 	return Entry{Seq: seq, Record: rec}, nil

@@ -306,6 +306,7 @@ func TestListErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, err = deadletter.List(context.Background(), f.js, f.topo, "", 0)
 	require.ErrorContains(t, err, "decode record 1")
+	require.ErrorIs(t, err, deadletter.ErrMalformed)
 }
 
 func TestReplay(t *testing.T) {

@@ -6,9 +6,27 @@
 // the clock at that moment (a signature is valid for one hour only, so it
 // is never computed in advance and never reused), posts it over one shared
 // keep-alive HTTP client and classifies the answer into an [Outcome]:
-// Success, Retryable, Throttled or Permanent. Retrying, rate limiting and
-// dead-lettering belong to the caller (the worker); this package only
-// reports.
+// Success, Retryable, Throttled, Permanent, Wait (the platform or a proxy
+// said "later": 429, the anti-abuse gateway, a used-up quota) or NotSent
+// (the call's write deadline, [WithWriteDeadline], passed before the
+// request was written). Retrying, rate limiting and dead-lettering belong
+// to the caller (the worker); this package only reports.
+//
+// # Delays
+//
+// Every delay an answer asks for (Retry-After, the gateway's "wait", a
+// rule's RetryAfter) is capped by [WithMaxRetryAfter] (default
+// [DefaultMaxRetryAfter]) and can neither overflow nor go negative: a
+// Retry-After of 10^9 seconds waits five minutes, not decades.
+//
+// # Write deadline
+//
+// A request is worth sending only soon after its rate slot was granted.
+// [WithWriteDeadline] gives one call a deadline by which connecting and
+// writing the request must be done; past it the request is abandoned and
+// the result is [NotSent], which guarantees the platform received no
+// complete request. The default client speaks HTTP/1.1 only, which this
+// guarantee needs.
 //
 // # Classification
 //

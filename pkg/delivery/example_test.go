@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/envelope"
@@ -86,4 +87,45 @@ func ExampleDeliverer_Classify() {
 	// throttled "" "popo: slow down"
 	// permanent "" "unknown errcode 31337"
 	// retryable "" "response is not a platform answer"
+}
+
+func ExampleWithMaxRetryAfter() {
+	d, err := delivery.New(delivery.WithMaxRetryAfter(2 * time.Minute))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, resp := range []delivery.Response{
+		{StatusCode: 429, Header: http.Header{"Retry-After": {"1000000000"}}},
+		{StatusCode: 200, Body: []byte(`{"status":1111,"wait":5}`)},
+		{StatusCode: 200, Body: []byte(`{"errcode":90030,"errmsg":"webhook over limit"}`)},
+	} {
+		res := d.Classify(delivery.PlatformDingTalk, resp)
+		fmt.Println(res.Outcome, res.RetryAfter, res.ErrCode)
+	}
+	// Output:
+	// wait 2m0s 0
+	// wait 5s 1111
+	// wait 2m0s 90030
+}
+
+func ExampleWithWriteDeadline() {
+	d, err := delivery.New()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	robot := delivery.Robot{Name: "ops", Platform: delivery.PlatformDingTalk,
+		Webhook: "https://oapi.dingtalk.com/robot/send?access_token=secret-token"}
+	env := &envelope.Envelope{V: 1, ID: "msg-1", Robot: "ops",
+		Message: envelope.Message{Text: &envelope.Text{Content: "disk full"}}}
+
+	// The worker's rate slot was granted a while ago: the request must be
+	// written within the limiter's margin of it, which has passed.
+	granted := time.Now().Add(-10 * time.Second)
+	ctx := delivery.WithWriteDeadline(context.Background(), granted.Add(5*time.Second))
+	res := d.Deliver(ctx, robot, env)
+	fmt.Println(res.Outcome, errors.Is(res.Err, delivery.ErrWriteDeadline))
+	// Output:
+	// not_sent true
 }

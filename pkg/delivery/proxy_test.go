@@ -30,6 +30,13 @@ func TestDefaultTransportUsesProxyFromEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, reflect.ValueOf(http.ProxyFromEnvironment).Pointer(), reflect.ValueOf(d.client.Transport.(*http.Transport).Proxy).Pointer())
 	require.Equal(t, DefaultTimeout, d.client.Timeout)
+	require.True(t, tr.Protocols.HTTP1())
+	require.False(t, tr.Protocols.HTTP2(), "HTTP/1 only: the write deadline needs one request per connection")
+	require.True(t, d.bindConns)
+
+	own, err := New(WithHTTPClient(&http.Client{}))
+	require.NoError(t, err)
+	require.False(t, own.bindConns, "a client of unknown protocols cannot tell NotSent")
 }
 
 // TestWithProxy sends through a forward proxy: the request for the

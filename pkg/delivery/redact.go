@@ -136,7 +136,24 @@ func (sc scrubber) string(str string) string {
 			str = strings.ReplaceAll(str, v, Redacted)
 		}
 	}
+	// A replacement can make a new occurrence (secret "DR", text "DDRR"
+	// gives "DREDACTEDR"): then nothing of the text is shown.
+	if sc.holdsSecret(str) {
+		if sc.holdsSecret(Redacted) {
+			return ""
+		}
+		return Redacted
+	}
 	return str
+}
+
+func (sc scrubber) holdsSecret(str string) bool {
+	for _, v := range sc.secrets {
+		if strings.Contains(str, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // err returns err unchanged when its text holds no credential, else a

@@ -155,3 +155,27 @@ func TestResultsNeverHoldSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestScrubberNeverLeavesASecret: a replacement that forms the secret
+// anew never leaves it in the text.
+func TestScrubberNeverLeavesASecret(t *testing.T) {
+	tests := []struct {
+		name, secret, text, want string
+	}{
+		{"plain", "s3cr3t-value", "sign s3cr3t-value bad", "sign REDACTED bad"},
+		{"formed anew", "DR", "DDRR", ""},
+		{"formed anew, longer", "TEDX", "TETEDXDX", ""},
+		{"inside REDACTED", "ACT", "xACTx", ""},
+		{"none", "s3cr3t-value", "nothing here", "nothing here"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := newScrubber(Robot{Webhook: "https://oapi.dingtalk.com/robot/send", Secret: tt.secret})
+			got := sc.string(tt.text)
+			require.NotContains(t, got, tt.secret)
+			if tt.want != "" {
+				require.Equal(t, tt.want, got)
+			}
+		})
+	}
+}

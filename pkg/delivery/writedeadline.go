@@ -71,6 +71,7 @@ type sendGuard struct {
 	gotConn   bool
 	wrote     bool // net/http wrote the whole request (WroteRequest, no error)
 	abandoned bool // the deadline passed before a connection was obtained
+	responded bool // the answer began to arrive: never cancel from then on
 	done      bool // Do returned
 	timer     *time.Timer
 }
@@ -89,6 +90,11 @@ func newSendGuard(deadline time.Time, bindConns bool, cancel context.CancelCause
 func (g *sendGuard) trace() *httptrace.ClientTrace {
 	return &httptrace.ClientTrace{
 		GotConn: g.gotConnection,
+		GotFirstResponseByte: func() {
+			g.mu.Lock()
+			g.responded = true
+			g.mu.Unlock()
+		},
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
 				g.mu.Lock()
@@ -129,7 +135,7 @@ func (g *sendGuard) gotConnection(info httptrace.GotConnInfo) {
 func (g *sendGuard) expire() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.done || g.wrote {
+	if g.done || g.wrote || g.responded {
 		return
 	}
 	switch {

@@ -28,6 +28,23 @@ func (s *Sim) serveReceived(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rec)
 }
 
+// serveRequests answers GET /_sim/robots/{token}/requests with the JSON
+// list of [Request]; 404 for an unknown token.
+func (s *Sim) serveRequests(w http.ResponseWriter, r *http.Request) {
+	reqs := s.Requests(r.PathValue("token"))
+	if reqs == nil {
+		s.mu.Lock()
+		_, ok := s.robots[r.PathValue("token")]
+		s.mu.Unlock()
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "robot not found"})
+			return
+		}
+		reqs = []Request{}
+	}
+	writeJSON(w, http.StatusOK, reqs)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)

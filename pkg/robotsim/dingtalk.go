@@ -112,10 +112,25 @@ func (s *Sim) dingTalk(method, contentType, token, timestamp, sign string, body 
 		return apiAnswer{ErrCode: DingTalkErrTokenNotExist, ErrMsg: "token is not exist"}
 	}
 	st.stats.Requests++
+	accepted, dups := st.stats.Accepted, st.stats.Duplicates
 	a := s.dingTalkChecked(st, method, contentType, timestamp, sign, body)
-	if a.ErrCode != 0 {
+	req := Request{At: s.cfg.Now(), ErrCode: a.ErrCode, Outcome: RequestRefused}
+	switch {
+	case a.ErrCode != 0:
 		st.stats.Rejected++
+	case st.stats.Accepted > accepted:
+		req.Outcome = RequestAccepted
+	case st.stats.Duplicates > dups:
+		req.Outcome = RequestDuplicate
 	}
+	var b dingTalkBody
+	if json.Unmarshal(body, &b) == nil {
+		req.MsgUUID = b.MsgUUID
+		if m, err := b.message(); err == nil {
+			req.Content = m.rec.Content
+		}
+	}
+	st.record(req)
 	return a
 }
 
@@ -158,11 +173,12 @@ func (s *Sim) dingTalkChecked(st *robotState, method, contentType, timestamp, si
 		return apiAnswer{ErrCode: DingTalkErrSecurity, ErrMsg: DingTalkMsgKeywords}
 	}
 	if b.MsgUUID != "" {
-		if _, seen := st.uuids[b.MsgUUID]; seen {
+		if i, seen := st.uuids[b.MsgUUID]; seen {
 			st.stats.Duplicates++
+			st.received[i].Repeats++
 			return apiAnswer{ErrCode: DingTalkOK, ErrMsg: "ok"}
 		}
-		st.uuids[b.MsgUUID] = struct{}{}
+		st.uuids[b.MsgUUID] = len(st.received)
 	}
 	rec := m.rec
 	rec.At = now

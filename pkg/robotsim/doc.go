@@ -26,7 +26,7 @@
 //     400105, more than 20000 bytes → 460101, none of the robot's keywords
 //     in the content → 310000 "keywords not in content";
 //  8. msgUuid already accepted for this robot → success, not recorded twice
-//     (Stats.Duplicates).
+//     (Stats.Duplicates, and the message's [Received.Repeats]).
 //
 // POPO (POST /open-apis/robots/v1/hook/{id}, body {"message", "timestamp",
 // "signData"}) follows the same order; the signature is in the body, so an
@@ -46,6 +46,23 @@
 // the ban ends. Windows and bans use [Config.Now]; signature timestamps are
 // always checked against the real clock.
 //
-// A Sim is safe for concurrent use; [Sim.Received] and [Sim.Stats] return
-// copies.
+// # The referee
+//
+// Tests assert exactly what a sender posted. [Sim.Received] lists each
+// accepted message once, in the order of its first acceptance, with the
+// number of repeats dropped by msgUuid dedup ([Received.Repeats]);
+// [Sim.Requests] lists every request addressed to the robot in arrival
+// order with what became of it (accepted, duplicate, refused with its
+// errcode, faulted), its msgUuid and content. GET
+// /_sim/robots/{token}/received and /_sim/robots/{token}/requests serve
+// the same as JSON.
+//
+// # Slow front ends
+//
+// [WithAcceptDelay] makes a [Server] ignore new connections for a while,
+// [WithTLS] serves HTTPS with a self-signed certificate: together they
+// make a client's TLS handshake, and so its request, wait.
+//
+// A Sim is safe for concurrent use; [Sim.Received], [Sim.Requests] and
+// [Sim.Stats] return copies.
 package robotsim

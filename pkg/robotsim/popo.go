@@ -56,9 +56,16 @@ func (s *Sim) popo(method, contentType, id string, body []byte) apiAnswer {
 	}
 	st.stats.Requests++
 	a := s.popoChecked(st, method, contentType, body)
+	req := Request{At: s.cfg.Now(), ErrCode: a.ErrCode, Outcome: RequestAccepted}
 	if a.ErrCode != 0 {
 		st.stats.Rejected++
+		req.Outcome = RequestRefused
 	}
+	var b popoBody
+	if json.Unmarshal(body, &b) == nil && b.Message != nil {
+		req.Content = *b.Message
+	}
+	st.record(req)
 	return a
 }
 

@@ -70,6 +70,38 @@ type Received struct {
 	AtAll     bool     `json:"atAll,omitempty"`
 	// MessageID is the msgId returned to a POPO sender.
 	MessageID string `json:"messageId,omitempty"`
+	// Repeats counts the later DingTalk requests with the same msgUuid,
+	// answered ok and dropped as duplicates (also counted in
+	// Stats.Duplicates). A message posted once has 0.
+	Repeats int `json:"repeats"`
+}
+
+// What became of a [Request].
+const (
+	RequestAccepted  = "accepted"  // recorded in [Sim.Received]
+	RequestDuplicate = "duplicate" // a DingTalk msgUuid already accepted: answered ok, not recorded again
+	RequestRefused   = "refused"   // answered with a nonzero errcode
+	RequestFaulted   = "faulted"   // answered by an injected [Fault]
+)
+
+// Request is one request addressed to a robot, as [Sim.Requests] lists
+// them: every one the robot's token or hook id received, whatever became
+// of it.
+type Request struct {
+	// At is when it arrived, by [Config.Now].
+	At time.Time `json:"at"`
+	// Outcome is [RequestAccepted], [RequestDuplicate], [RequestRefused]
+	// or [RequestFaulted].
+	Outcome string `json:"outcome"`
+	// ErrCode is the errcode answered (0 for accepted and duplicate
+	// requests and for faults).
+	ErrCode int `json:"errcode"`
+	// MsgUUID is DingTalk's msgUuid, when the body had one.
+	MsgUUID string `json:"msgUuid,omitempty"`
+	// Content is the message's main text as in [Received], when the body
+	// could be read as a message ("" for faulted requests, whose body is
+	// not read).
+	Content string `json:"content,omitempty"`
 }
 
 // Stats counts a robot's requests. Requests = Accepted + Duplicates +
@@ -127,8 +159,9 @@ type robotState struct {
 	limit       int
 	window      []time.Time // attempts inside the rolling window, oldest first
 	bannedUntil time.Time
-	uuids       map[string]struct{}
+	uuids       map[string]int // msgUuid → index in received
 	received    []Received
+	requests    []Request
 	stats       Stats
 }
 
@@ -157,6 +190,7 @@ func New(cfg Config) *Sim {
 	s.mux.HandleFunc("/open-apis/robots/v1/hook/{id}", s.servePOPO)
 	s.mux.HandleFunc("GET /_sim/robots", s.serveRobots)
 	s.mux.HandleFunc("GET /_sim/robots/{token}/received", s.serveReceived)
+	s.mux.HandleFunc("GET /_sim/robots/{token}/requests", s.serveRequests)
 	return s
 }
 
@@ -183,7 +217,7 @@ func (s *Sim) AddRobot(r Robot) error {
 	r.Keywords = slices.Clone(r.Keywords)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.robots[r.Token] = &robotState{robot: r, limit: limit, uuids: map[string]struct{}{}}
+	s.robots[r.Token] = &robotState{robot: r, limit: limit, uuids: map[string]int{}}
 	return nil
 }
 
@@ -193,8 +227,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Received returns a copy of the messages the robot accepted, in arrival
-// order; nil for an unknown token.
+// Received returns a copy of the messages the robot accepted, each once,
+// in the order of their first acceptance (a repeat, see
+// [Received.Repeats], does not move a message); nil for an unknown token.
 func (s *Sim) Received(token string) []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -214,6 +249,25 @@ func (m Received) clone() Received {
 	m.AtMobiles = slices.Clone(m.AtMobiles)
 	m.AtUserIDs = slices.Clone(m.AtUserIDs)
 	return m
+}
+
+// Requests returns a copy of every request the robot received, in arrival
+// order, accepted or not: with [Sim.Received] a test can check the exact
+// multiset and order of what a sender posted, repeats included. Nil for an
+// unknown token.
+func (s *Sim) Requests(token string) []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.robots[token]
+	if st == nil {
+		return nil
+	}
+	return slices.Clone(st.requests)
+}
+
+// record appends a request to st's log. s.mu held.
+func (st *robotState) record(r Request) {
+	st.requests = append(st.requests, r)
 }
 
 // Stats returns the robot's counters; zero for an unknown token.
@@ -295,6 +349,7 @@ func (s *Sim) takeFault(token string) (Fault, bool) {
 	if st := s.robots[token]; st != nil && f.answers() {
 		st.stats.Requests++
 		st.stats.Faulted++
+		st.record(Request{At: s.cfg.Now(), Outcome: RequestFaulted})
 	}
 	return f, true
 }

@@ -19,8 +19,10 @@ import (
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/publisher"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/stream"
 )
 
 // Credentials used by the tests: never in any output.
@@ -513,7 +515,7 @@ robots:
 
 	rdb := cluster.Client(t)
 	testenv.Eventually(t, 5*time.Second, func() bool {
-		v, err := rdb.HGet(context.Background(), topo.Prefix+":ledger:{"+env.ID+"}", "delivered").Result()
+		v, err := rdb.HGet(context.Background(), ledger.NewRedis(rdb, topo.Prefix, 0).Key(stream.MsgID("popo", env.ID)), "d").Result()
 		return err == nil && v == "1"
 	}, "the ledger on the cluster marks the message delivered")
 	require.NoError(t, in.stop())

@@ -210,7 +210,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	}
 	robots := make([]worker.Robot, len(cfg.Robots))
 	for i, rb := range cfg.Robots {
-		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb)}
+		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb), LimitKey: rb.LimitKey()}
 	}
 	w, err := worker.New(js, worker.Config{
 		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas},
@@ -239,7 +239,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	for _, rb := range cfg.Robots {
 		l := cfg.Limit(rb)
 		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,
-			"webhook", delivery.Redact(rb.Webhook), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
+			"webhook", delivery.Redact(rb.Webhook), "limit_key", rb.LimitKey(), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
 	}
 
 	h.running.Store(true)
@@ -339,7 +339,11 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		_ = rdb.Close()
 		return nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
 	}
-	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard))
+	// A robot banned just before Redis lost its state has lost its cool-off
+	// too: the guard's quiet time covers the longest cool-off configured.
+	quiet := cfg.LongestCoolOff()
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard),
+		limiter.WithRestartQuiet(quiet))
 	if err != nil {
 		_ = rdb.Close()
 		return nil, nil, nil, fmt.Errorf("limiter: %w", err)
@@ -347,12 +351,18 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	h.redisPing = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := lim.Load(lctx); err != nil {
+	err = lim.Load(lctx)
+	switch {
+	case errors.Is(err, limiter.ErrEvictionPolicy):
+		// Fatal: Redis would silently drop windows and cool-offs.
+		_ = rdb.Close()
+		return nil, nil, nil, fmt.Errorf("redis at %s: %w", f.redisAddr, err)
+	case err != nil:
 		// Not fatal: the worker holds every message (fails closed) and
 		// resumes by itself once Redis answers.
 		log.Error("Redis unreachable at start; holding all messages until it answers", "redis", f.redisAddr, "err", err)
-	} else {
-		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard)
+	default:
+		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard, "restart_quiet", quiet)
 	}
 	return lim, ledger.NewRedis(rdb, cfg.Prefix, 0), func() { _ = rdb.Close() }, nil
 }

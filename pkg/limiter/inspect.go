@@ -53,11 +53,13 @@ var (
 //   - ARGV[1]: Max, the grants allowed in any rolling span.
 //   - ARGV[2]: span = Window + Margin, in µs.
 //   - ARGV[3]: "0" guard off, anything else guard on.
+//   - ARGV[4]: the guard's quiet time in µs (see reserveScript).
 //   - Returns {in_window, cool_left_us, slot_us, quiet_left_us}: the grants
 //     within the span; the cool-off left (0 if none); the wait until the
 //     window has a free place (0 if it has one now); the guard's quiet time
-//     left (the whole span when the epoch is missing or from another
-//     server run, since the next Reserve starts it). A cool-off value that is not a number makes the
+//     left (the whole quiet time when the epoch is missing, from another
+//     server run or another eviction count, since the next Reserve starts
+//     it). A cool-off value that is not a number makes the
 //     script fail, as Reserve does.
 var inspectScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -76,17 +78,19 @@ end
 
 local quietLeft = 0
 if ARGV[3] ~= '0' then
+  local quiet = tonumber(ARGV[4])
   local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  local evicted = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or ''
   local v = redis.call('GET', KEYS[3])
-  local ep, erid
+  local ep, erid, eev
   if v then
-    ep, erid = string.match(v, '^(%d+):?(%x*)$')
+    ep, erid, eev = string.match(v, '^(%d+):?(%x*):?(%d*)$')
     ep = tonumber(ep)
   end
-  if not ep or (erid ~= '' and erid ~= rid) then
-    quietLeft = span -- the next Reserve starts the quiet span
+  if not ep or (erid ~= '' and erid ~= rid) or (eev ~= '' and eev ~= evicted) then
+    quietLeft = quiet -- the next Reserve starts the quiet time
   else
-    quietLeft = ep + span - now
+    quietLeft = ep + quiet - now
     if quietLeft < 0 then
       quietLeft = 0
     end
@@ -122,7 +126,7 @@ func (r *Redis) Inspect(ctx context.Context, robot string, l Limit) (State, erro
 	}
 	vals, err := inspectScript.Run(ctx, r.rdb,
 		r.scriptKeys(robot),
-		l.Max, ceilDiv(span, time.Microsecond), r.guard,
+		l.Max, ceilDiv(span, time.Microsecond), r.guard, ceilDiv(r.quietFor(span), time.Microsecond),
 	).Int64Slice()
 	if err != nil {
 		return State{}, fmt.Errorf("limiter: inspect %q: %w: %w", robot, ErrUnavailable, err)

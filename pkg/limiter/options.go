@@ -3,6 +3,7 @@ package limiter
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // DefaultPrefix starts every Redis key unless [WithPrefix] says otherwise.
@@ -16,6 +17,7 @@ type redisOptions struct {
 	prefix       string
 	guard        bool
 	clusterEpoch bool
+	quiet        time.Duration
 }
 
 // WithRestartGuard turns the restart guard on or off (default on).
@@ -31,6 +33,27 @@ type redisOptions struct {
 func WithRestartGuard(on bool) Option {
 	return func(o *redisOptions) error {
 		o.guard = on
+		return nil
+	}
+}
+
+// WithRestartQuiet makes the restart guard's quiet time at least d
+// (default 0: one Window+Margin of the robot): after the Redis state is new
+// (first start, restart, restore, evictions), no slot is granted to any
+// robot for max(Window+Margin, d).
+//
+// Pass the longest cool-off of the platforms in use (10 minutes by
+// default). A robot the platform banned just before Redis lost its state
+// has lost its cool-off too; without this it would be posted again one
+// window after the restart, inside the ban, and be banned again. The cost:
+// after a first start or a Redis restart every robot waits that long. d
+// must not be negative.
+func WithRestartQuiet(d time.Duration) Option {
+	return func(o *redisOptions) error {
+		if d < 0 {
+			return fmt.Errorf("%w: restart quiet %v < 0", ErrInvalidOption, d)
+		}
+		o.quiet = d
 		return nil
 	}
 }

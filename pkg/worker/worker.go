@@ -37,6 +37,18 @@ type Robot struct {
 	// CoolOff is how long the robot is left alone after the platform
 	// throttled it.
 	CoolOff time.Duration
+	// LimitKey is the limiter key of the robot's window and cool-off (the
+	// identity of the platform robot, see config.RobotIdentity); empty
+	// means Name.
+	LimitKey string
+}
+
+// limitKey is the robot's key in the limiter.
+func (r *Robot) limitKey() string {
+	if r.LimitKey != "" {
+		return r.LimitKey
+	}
+	return r.Name
 }
 
 // Backoff shapes the delay between retryable attempts.
@@ -428,7 +440,7 @@ func (w *Worker) settle(ctx context.Context, rb *Robot, msg jetstream.Msg, env *
 		w.ack(ctx, msg, rb.Name, env.ID)
 		return false
 	case delivery.Throttled:
-		if err := w.cfg.Limiter.CoolOff(ctx, rb.Name, rb.CoolOff); err != nil {
+		if err := w.cfg.Limiter.CoolOff(ctx, rb.limitKey(), rb.CoolOff); err != nil {
 			w.log.Error("could not record cool-off", "robot", rb.Name, "err", err)
 		}
 		w.m.coolOffs.WithLabelValues(rb.Name).Inc()
@@ -544,7 +556,7 @@ func (w *Worker) waitSlot(ctx context.Context, rb *Robot) (int, time.Duration) {
 		if !w.acquire(ctx) {
 			return slotStopped, 0
 		}
-		d, err := w.cfg.Limiter.Reserve(ctx, rb.Name, rb.Limit)
+		d, err := w.cfg.Limiter.Reserve(ctx, rb.limitKey(), rb.Limit)
 		if err == nil && d.Allowed {
 			return slotGranted, waited
 		}

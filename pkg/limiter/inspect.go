@@ -143,9 +143,9 @@ func (r *Redis) Inspect(ctx context.Context, robot string, l Limit) (State, erro
 	return s, nil
 }
 
-// Inspect implements [Inspector]. Memory has no restart guard, so
-// QuietLeft is always 0. It neither records a grant nor creates state for
-// an unknown robot. Errors wrap [ErrInvalidLimit] or [ErrInvalidRobot].
+// Inspect implements [Inspector]. QuietLeft is what is left of
+// [Memory.Quiet]. It neither records a grant nor creates state for an
+// unknown robot. Errors wrap [ErrInvalidLimit] or [ErrInvalidRobot].
 func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error) {
 	span, err := checkLimit(l)
 	if err != nil {
@@ -157,11 +157,15 @@ func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clock()
+	var s State
+	if now.Before(m.quietUntil) {
+		s.QuietLeft = m.quietUntil.Sub(now)
+	}
 	r := m.robots[robot]
 	if r == nil {
-		return State{}, nil
+		s.NextSlot = s.QuietLeft
+		return s, nil
 	}
-	var s State
 	if now.Before(r.coolUntil) {
 		s.CoolOffLeft = r.coolUntil.Sub(now)
 	}
@@ -178,6 +182,6 @@ func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error
 			slot = 1
 		}
 	}
-	s.NextSlot = max(s.CoolOffLeft, slot)
+	s.NextSlot = max(s.CoolOffLeft, s.QuietLeft, slot)
 	return s, nil
 }

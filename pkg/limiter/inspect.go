@@ -24,9 +24,10 @@ type State struct {
 	// the wait for a free place in the window. 0 when a slot is free now.
 	NextSlot time.Duration
 	// QuietLeft is the restart guard's quiet time left (see
-	// [WithRestartGuard]); 0 when the guard is off or its quiet span is
-	// over. When the limiter state is new (no epoch yet), it is the whole
-	// Window + Margin: the quiet span starts with the next Reserve.
+	// [WithRestartGuard], [WithRestartQuiet] and [Memory.Quiet]); 0 when
+	// the guard is off or its quiet time is over. When the Redis state is
+	// new (no epoch yet, another server run, evictions), it is the whole
+	// quiet time: it starts with the next Reserve.
 	QuietLeft time.Duration
 }
 

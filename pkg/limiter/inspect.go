@@ -88,7 +88,7 @@ if ARGV[3] ~= '0' then
     ep, erid, eev = string.match(v, '^(%d+):?(%x*):?(%d*)$')
     ep = tonumber(ep)
   end
-  if not ep or (erid ~= '' and erid ~= rid) or (eev ~= '' and eev ~= evicted) then
+  if not ep or (erid ~= '' and (erid ~= rid or eev ~= evicted)) then
     quietLeft = quiet -- the next Reserve starts the quiet time
   else
     quietLeft = ep + quiet - now

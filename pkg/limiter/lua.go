@@ -69,8 +69,10 @@ end
 -- promoted replica, which may lack the latest grants; another evicted_keys
 -- count means Redis evicted keys (a maxmemory-policy other than noeviction),
 -- perhaps windows or cool-offs. Either way, grant nothing for the quiet time
--- from now. An epoch without a run_id or an eviction count (set by an
--- operator, or by an older version) is adopted as is.
+-- from now. So does an epoch with a run_id but no eviction count, written
+-- by a version that keyed robots by name: after that upgrade, the windows
+-- and cool-offs kept under the names are not found under the identities.
+-- An epoch without a run_id (set by an operator) is adopted as is.
 if ARGV[5] ~= '0' then
   local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
   local evicted = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or ''
@@ -80,10 +82,10 @@ if ARGV[5] ~= '0' then
     ep, erid, eev = string.match(v, '^(%d+):?(%x*):?(%d*)$')
     ep = tonumber(ep)
   end
-  if not ep or (erid ~= '' and erid ~= rid) or (eev ~= '' and eev ~= evicted) then
+  if not ep or (erid ~= '' and (erid ~= rid or eev ~= evicted)) then
     ep = now
     redis.call('SET', KEYS[3], string.format('%.0f:%s:%s', now, rid, evicted))
-  elseif erid == '' or eev == '' then
+  elseif erid == '' then
     redis.call('SET', KEYS[3], string.format('%.0f:%s:%s', ep, rid, evicted))
   end
   if ARGV[5] ~= '1' then

@@ -201,3 +201,35 @@ func evictedKeys(t *testing.T, rdb *redis.Client) int64 {
 	require.NoError(t, err)
 	return n
 }
+
+// An epoch written by the version that keyed robots by name
+// ("<µs>:<run_id>", no eviction count) starts a quiet time: the windows and
+// cool-offs under the names are not found under the identities. An
+// operator's epoch (no run_id) is still adopted.
+func TestRestartGuardUpgradeFromNameKeys(t *testing.T) {
+	ctx := context.Background()
+	rdb := newRedisClient(t)
+	info, err := rdb.Info(ctx, "server").Result()
+	require.NoError(t, err)
+	runID := infoField(info, "run_id")
+	require.Len(t, runID, 40)
+	lim := Limit{Max: 1, Window: time.Second}
+	tests := []struct {
+		name, epoch string
+		allowed     bool
+	}{
+		{name: "older version's epoch", epoch: "1:" + runID},
+		{name: "operator's epoch", epoch: "1", allowed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPrefix(t)
+			require.NoError(t, rdb.Set(ctx, p+":epoch", tt.epoch, 0).Err())
+			l := newTestRedis(t, p)
+			d, err := l.Reserve(ctx, "dingtalk-0123456789abcdef01234567", lim)
+			require.NoError(t, err)
+			require.Equal(t, tt.allowed, d.Allowed)
+			require.Regexp(t, `^\d+:`+runID+`:\d+$`, rdb.Get(ctx, p+":epoch").Val())
+		})
+	}
+}

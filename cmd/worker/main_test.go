@@ -20,6 +20,7 @@ import (
 
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/publisher"
@@ -616,4 +617,41 @@ robots:
 	require.Contains(t, logs, "limiter state restored")
 	require.NotContains(t, logs, "holding every robot for the quiet time")
 	requireNoCredentials(t, logs)
+}
+
+// The worker keeps a robot's window under the identity of its webhook, not
+// under its name: a renamed robot, or a second name for it, finds the same
+// window.
+func TestRunKeysLimiterByIdentity(t *testing.T) {
+	natsURL := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, natsURL)
+	topo := testenv.Topology(t, js)
+	rdb, _ := testenv.Redis(t)
+	ctx := context.Background()
+	t.Cleanup(func() {
+		if keys, _ := rdb.Keys(ctx, topo.Prefix+":*").Result(); len(keys) > 0 {
+			_ = rdb.Del(ctx, keys...).Err()
+		}
+	})
+	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
+	t.Cleanup(sim.Close)
+	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook}))
+	webhook := sim.WebhookURL(popoHook)
+	path := testenv.WriteFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+webhook+"\n")
+	identity, err := config.RobotIdentity(config.POPO, webhook)
+	require.NoError(t, err)
+
+	in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", testenv.RedisAddr(), "--restart-guard=false"}, nil)
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	_, err = pub.Publish(ctx, envelope.New("popo", envelope.Message{Text: &envelope.Text{Content: "hi"}}))
+	require.NoError(t, err)
+	testenv.Eventually(t, 20*time.Second, func() bool { return len(sim.Received(popoHook)) == 1 }, "not delivered")
+	require.NoError(t, in.stop())
+
+	n, err := rdb.ZCard(ctx, topo.Prefix+":{"+identity+"}:w").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the grant is recorded under the identity")
+	require.Zero(t, rdb.Exists(ctx, topo.Prefix+":{popo}:w").Val(), "nothing under the name")
+	require.Contains(t, in.stderr.String(), "limit_key="+identity)
 }

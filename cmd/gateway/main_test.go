@@ -297,3 +297,18 @@ func TestK8sManifest(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, robots)
 }
+
+// Unset variables get placeholders that pass the workers' validation (a
+// credential per webhook, one robot per credential), whether a variable
+// holds a whole webhook or only its token.
+func TestAllowListPlaceholders(t *testing.T) {
+	path := testenv.WriteFile(t, "robots.yaml", `robots:
+  - {name: a, platform: dingtalk, webhook: "${A_WEBHOOK}", secret_env: A_SECRET}
+  - {name: b, platform: popo, webhook: "${B_WEBHOOK}"}
+  - {name: c, platform: dingtalk, webhook: "https://oapi.dingtalk.com/robot/send?access_token=${C_TOKEN}"}
+  - {name: d, platform: popo, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/${D_HOOK}"}
+`)
+	robots, _, err := allowList(flags{configPath: path}, testenv.LookupMap(nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b", "c", "d"}, robots)
+}

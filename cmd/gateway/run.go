@@ -25,9 +25,14 @@ import (
 )
 
 // placeholderValue stands in, while the config file is read for its robot
-// names, for every ${NAME} not set in the gateway's environment (typically
-// the webhooks and secrets, which the gateway has no use for).
-const placeholderValue = "https://placeholder.invalid/unset"
+// names, for a ${NAME} not set in the gateway's environment (typically the
+// webhooks and secrets, which the gateway has no use for). It is a webhook
+// of every platform's shape whose credential is NAME, so that validation,
+// which refuses a webhook without its credential and two robots with one,
+// passes for robots with webhooks of their own.
+func placeholderValue(name string) string {
+	return "https://placeholder.invalid/open-apis/robots/v1/hook/" + name + "?access_token=" + name
+}
 
 // flags are the parsed command line.
 type flags struct {
@@ -162,7 +167,7 @@ func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, e
 		if v, ok := lookup(name); ok {
 			return v, true
 		}
-		return placeholderValue, true
+		return placeholderValue(name), true
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("--config %s: %w", f.configPath, err)

@@ -18,9 +18,10 @@
 //
 // "producer status" reads, and never changes, the queues (backlog, pending
 // and redelivered messages, waiting workers, dead letters per robot) and,
-// with --redis (or BOTRELAY_REDIS_ADDR), the limiter (cool-off, restart
-// guard, and with --config the window and next slot), and says in a line
-// per robot what keeps it from delivering.
+// with --redis (or BOTRELAY_REDIS_ADDR) and --config, the limiter (cool-off,
+// restart guard, window and next slot, read under each robot's webhook
+// identity as the workers key it), and says in a line per robot what keeps
+// it from delivering.
 //
 // Exit status: 0 on success, 1 on a failure (nothing or not everything was
 // published or replayed; status could not read the streams or Redis), 2 on

@@ -21,19 +21,13 @@ import (
 	"github.com/botrelay/botrelay/pkg/stream"
 )
 
-// defaultSpan is the counting window (Window + Margin) pkg/config gives
-// every platform by default. Without --config, status inspects robots with
-// it to learn their cool-off and restart-guard quiet time, whose values do
-// not depend on the limit (the quiet time only on the window, which is
-// this one unless robots.yaml overrides it).
-var defaultSpan = limiter.Limit{Max: 1, Window: time.Minute, Margin: 5 * time.Second}
-
 // robotStatus is one row of "producer status": what JetStream and, with
 // --redis, the limiter know about a robot, and what looks wrong.
 type robotStatus struct {
 	Robot string `json:"robot"`
 	stream.RobotQueue
-	// Limiter is nil without --redis.
+	// Limiter is nil without --redis and --config, and for a robot not in
+	// --config (the limiter key, the webhook's identity, is unknown).
 	Limiter *limiterStatus `json:"limiter,omitempty"`
 	// Diagnoses are one-line explanations of what keeps the robot from
 	// delivering, most important first; empty when nothing looks wrong.
@@ -45,17 +39,15 @@ type robotStatus struct {
 type limiterStatus struct {
 	CoolOffLeftMS int64 `json:"cool_off_left_ms"`
 	QuietLeftMS   int64 `json:"quiet_left_ms"`
-	// Max, InWindow and NextSlotMS are known only when the robot's limit
-	// is (from --config).
+	// Max, InWindow and NextSlotMS are set when the limiter was read.
 	Max        int    `json:"max,omitempty"`
 	InWindow   *int   `json:"in_window,omitempty"`
 	NextSlotMS *int64 `json:"next_slot_ms,omitempty"`
 	// Error is why the limiter could not be read.
 	Error string `json:"error,omitempty"`
 
-	state    limiter.State
-	limit    limiter.Limit
-	hasLimit bool
+	state limiter.State
+	limit limiter.Limit
 }
 
 // statusOptions are the flags of "producer status".
@@ -125,8 +117,13 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 
 	rows := statusRows(queues, cfg, o.robot)
 	var limErr error
-	if o.redisAddr != "" {
+	withLimiter := o.redisAddr != "" && cfg != nil
+	switch {
+	case withLimiter:
 		limErr = inspectRows(ctx, g, o, rows, cfg)
+	case o.redisAddr != "":
+		fmt.Fprintln(stderr, "warning: no limiter columns: the workers keep a robot's window and cool-off under its "+
+			"webhook's identity, which only robots.yaml gives; pass --config too")
 	}
 	for i := range rows {
 		rows[i].Diagnoses = diagnose(topo, rows[i], cfg, o.configPath)
@@ -140,7 +137,7 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 			}
 		}
 	} else {
-		writeStatus(stdout, rows, o.redisAddr != "", cfg != nil)
+		writeStatus(stdout, rows, withLimiter)
 	}
 	if limErr != nil {
 		return fmt.Errorf("status: limiter columns unknown: %w", limErr)
@@ -196,7 +193,8 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 		ContextTimeoutEnabled: true,
 	})
 	defer func() { _ = rdb.Close() }()
-	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(g.prefix), limiter.WithRestartGuard(o.restartGuard))
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(g.prefix), limiter.WithRestartGuard(o.restartGuard),
+		limiter.WithRestartQuiet(cfg.LongestCoolOff())) // as the workers run it
 	if err != nil {
 		return err
 	}
@@ -204,18 +202,17 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 	defer cancel()
 	var first error
 	for i := range rows {
-		ls := &limiterStatus{limit: defaultSpan}
-		if cfg != nil {
-			if rb, ok := cfg.Robot(rows[i].Robot); ok {
-				ls.limit, ls.hasLimit = cfg.Limit(rb), true
-			}
+		rb, ok := cfg.Robot(rows[i].Robot)
+		if !ok {
+			continue // not configured: its limiter key (the webhook's identity) is unknown
 		}
+		ls := &limiterStatus{limit: cfg.Limit(rb)}
 		rows[i].Limiter = ls
 		if first != nil && errors.Is(first, limiter.ErrUnavailable) {
 			ls.Error = "not read: Redis unavailable"
 			continue
 		}
-		s, err := lim.Inspect(ictx, rows[i].Robot, ls.limit)
+		s, err := lim.Inspect(ictx, rb.LimitKey(), ls.limit)
 		if err != nil {
 			ls.Error = err.Error()
 			if first == nil {
@@ -226,10 +223,8 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 		ls.state = s
 		ls.CoolOffLeftMS = ceilMS(s.CoolOffLeft)
 		ls.QuietLeftMS = ceilMS(s.QuietLeft)
-		if ls.hasLimit {
-			in, next := s.InWindow, ceilMS(s.NextSlot)
-			ls.Max, ls.InWindow, ls.NextSlotMS = ls.limit.Max, &in, &next
-		}
+		in, next := s.InWindow, ceilMS(s.NextSlot)
+		ls.Max, ls.InWindow, ls.NextSlotMS = ls.limit.Max, &in, &next
 	}
 	return first
 }
@@ -257,10 +252,10 @@ func diagnose(topo stream.Topology, row robotStatus, cfg *config.Config, configP
 			out = append(out, fmt.Sprintf("cooling off for %s (the platform throttled it)", ceilSec(s.CoolOffLeft)))
 		}
 		if s.QuietLeft > 0 {
-			out = append(out, fmt.Sprintf("restart guard: quiet for %s (the limiter state is new: after a first start or a Redis restart, robots wait one window)",
+			out = append(out, fmt.Sprintf("restart guard: quiet for %s (the limiter state is new: after a first start, a Redis restart or evictions, robots wait the longest cool-off, at least one window)",
 				ceilSec(s.QuietLeft)))
 		}
-		if ls.hasLimit && q.Backlog > 0 && s.InWindow >= ls.limit.Max && s.CoolOffLeft == 0 && s.QuietLeft == 0 {
+		if q.Backlog > 0 && s.InWindow >= ls.limit.Max && s.CoolOffLeft == 0 && s.QuietLeft == 0 {
 			out = append(out, fmt.Sprintf("rate limit: %d/%d sent in the last %s; next slot in %s",
 				s.InWindow, ls.limit.Max, ls.limit.Window+ls.limit.Margin, ceilSec(s.NextSlot)))
 		}
@@ -276,7 +271,7 @@ func diagnose(topo stream.Topology, row robotStatus, cfg *config.Config, configP
 }
 
 // writeStatus prints rows as a table, then the diagnoses.
-func writeStatus(w io.Writer, rows []robotStatus, withLimiter, withLimits bool) {
+func writeStatus(w io.Writer, rows []robotStatus, withLimiter bool) {
 	if len(rows) == 0 {
 		fmt.Fprintln(w, "no robots: nothing queued, no robot consumers, no dead letters")
 		return
@@ -284,10 +279,7 @@ func writeStatus(w io.Writer, rows []robotStatus, withLimiter, withLimits bool) 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := []string{"ROBOT", "BACKLOG", "PENDING", "REDELIVERED", "WORKERS"}
 	if withLimiter {
-		head = append(head, "COOL-OFF")
-		if withLimits {
-			head = append(head, "IN-WINDOW", "NEXT-SLOT")
-		}
+		head = append(head, "COOL-OFF", "IN-WINDOW", "NEXT-SLOT")
 	}
 	head = append(head, "DEAD-LETTERS")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
@@ -299,24 +291,19 @@ func writeStatus(w io.Writer, rows []robotStatus, withLimiter, withLimits bool) 
 		if withLimiter {
 			ls := r.Limiter
 			switch {
-			case ls == nil || ls.Error != "":
-				cols = append(cols, "?")
-			case ls.state.CoolOffLeft > 0:
-				cols = append(cols, ceilSec(ls.state.CoolOffLeft).String())
+			case ls == nil:
+				cols = append(cols, "-", "-", "-") // not in robots.yaml
+			case ls.Error != "":
+				cols = append(cols, "?", "?", "?")
 			default:
-				cols = append(cols, "-")
-			}
-			if withLimits {
-				switch {
-				case ls == nil || ls.Error != "":
-					cols = append(cols, "?", "?")
-				case !ls.hasLimit:
-					cols = append(cols, "-", "-") // not in robots.yaml
-				case ls.state.NextSlot == 0:
-					cols = append(cols, fmt.Sprintf("%d/%d", ls.state.InWindow, ls.limit.Max), "now")
-				default:
-					cols = append(cols, fmt.Sprintf("%d/%d", ls.state.InWindow, ls.limit.Max), ceilSec(ls.state.NextSlot).String())
+				cool, next := "-", "now"
+				if ls.state.CoolOffLeft > 0 {
+					cool = ceilSec(ls.state.CoolOffLeft).String()
 				}
+				if ls.state.NextSlot > 0 {
+					next = ceilSec(ls.state.NextSlot).String()
+				}
+				cols = append(cols, cool, fmt.Sprintf("%d/%d", ls.state.InWindow, ls.limit.Max), next)
 			}
 		}
 		cols = append(cols, u64(r.DeadLetters))
@@ -372,7 +359,7 @@ const statusUsage = `producer status: why isn't my robot delivering?
     REDELIVERED     of those, handed out more than once
     WORKERS         workers waiting for the robot's next message ("-": no
                     consumer, so no worker has ever served the robot)
-    COOL-OFF        time left of the ban cool-off (with --redis)
+    COOL-OFF        time left of the ban cool-off (with --redis and --config)
     IN-WINDOW       sends counted in the rolling window / the limit (with
                     --redis and --config)
     NEXT-SLOT       when the limiter grants the next send (with --redis and
@@ -387,8 +374,10 @@ const statusUsage = `producer status: why isn't my robot delivering?
   --redis-db N      Redis database number (default 0)
   --restart-guard=false
                     the workers run without the restart guard
-  --config FILE     the workers' robots.yaml: the robots' limits, for
-                    IN-WINDOW and NEXT-SLOT (secrets it names must be set)
+  --config FILE     the workers' robots.yaml, needed for the limiter columns:
+                    the workers key a robot's window and cool-off by its
+                    webhook's identity, and the file gives the limits and
+                    cool-offs (secrets it names must be set)
   --json            one JSON object per robot and line (durations in ms)
 
 Exit status 1 when the streams or Redis can't be read; the table is still

@@ -48,6 +48,7 @@ type flags struct {
 	redisDB          int
 	redisCluster     bool
 	limiter          string
+	limiterState     string
 	restartGuard     bool
 	metricsAddr      string
 	logLevel         slog.Level
@@ -95,8 +96,11 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.StringVar(&f.redisPasswordEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
 	fs.StringVar(&f.limiter, "limiter", "redis", "rate limiter and ledger: redis (shared by all workers) or memory (a single worker only)")
-	fs.BoolVar(&f.restartGuard, "restart-guard", true, "hold every robot for one window when the Redis limiter state is new "+
-		"(after a first start or a Redis restart); turn off only with a persistent Redis that nothing else posts around")
+	fs.StringVar(&f.limiterState, "limiter-state", "", "with --limiter memory: save the limiter's windows and cool-offs to FILE "+
+		"on a clean shutdown and restore them at start (without a valid FILE, robots wait out the quiet time)")
+	fs.BoolVar(&f.restartGuard, "restart-guard", true, "hold every robot for the longest cool-off (at least one window) when the "+
+		"limiter state is new (a first start, a Redis restart or evictions; with --limiter memory, a start without "+
+		"--limiter-state); turn off only when nothing else posts to the robots and Redis persists its data")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `address of /metrics, /healthz and /readyz ("" disables)`)
 	cli.AddLogFlags(fs, &f.logLevel, &f.logFormat)
 	fs.StringVar(&f.name, "name", "", "worker name in dead letters (default host-pid)")
@@ -110,6 +114,8 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 		return f, cli.Usagef("--config is required")
 	case f.limiter != "redis" && f.limiter != "memory":
 		return f, cli.Usagef("--limiter must be redis or memory, not %q", f.limiter)
+	case f.limiterState != "" && f.limiter != "memory":
+		return f, cli.Usagef("--limiter-state needs --limiter memory (Redis keeps the state of the redis limiter)")
 	}
 	if err := cli.CheckLogFormat(f.logFormat); err != nil {
 		return f, err
@@ -210,7 +216,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	}
 	robots := make([]worker.Robot, len(cfg.Robots))
 	for i, rb := range cfg.Robots {
-		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb)}
+		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb), LimitKey: rb.LimitKey()}
 	}
 	w, err := worker.New(js, worker.Config{
 		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas},
@@ -239,7 +245,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	for _, rb := range cfg.Robots {
 		l := cfg.Limit(rb)
 		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,
-			"webhook", delivery.Redact(rb.Webhook), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
+			"webhook", delivery.Redact(rb.Webhook), "limit_key", rb.LimitKey(), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
 	}
 
 	h.running.Store(true)
@@ -308,7 +314,8 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		log.Warn("--limiter memory: rate limits, cool-offs and the delivery ledger live in this process only; " +
 			"run exactly one worker, or robots will exceed their limits and messages may be posted twice")
 		h.redisPing = nil
-		return limiter.NewMemory(nil), ledger.NewMemory(), func() {}, nil
+		lim, save := newMemoryLimiter(f, cfg, log)
+		return lim, ledger.NewMemory(), save, nil
 	}
 	var password string
 	if f.redisPasswordEnv != "" {
@@ -339,7 +346,11 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		_ = rdb.Close()
 		return nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
 	}
-	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard))
+	// A robot banned just before Redis lost its state has lost its cool-off
+	// too: the guard's quiet time covers the longest cool-off configured.
+	quiet := cfg.LongestCoolOff()
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard),
+		limiter.WithRestartQuiet(quiet))
 	if err != nil {
 		_ = rdb.Close()
 		return nil, nil, nil, fmt.Errorf("limiter: %w", err)
@@ -347,14 +358,65 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	h.redisPing = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := lim.Load(lctx); err != nil {
+	err = lim.Load(lctx)
+	switch {
+	case errors.Is(err, limiter.ErrEvictionPolicy):
+		// Fatal: Redis would silently drop windows and cool-offs.
+		_ = rdb.Close()
+		return nil, nil, nil, fmt.Errorf("redis at %s: %w", f.redisAddr, err)
+	case err != nil:
 		// Not fatal: the worker holds every message (fails closed) and
 		// resumes by itself once Redis answers.
 		log.Error("Redis unreachable at start; holding all messages until it answers", "redis", f.redisAddr, "err", err)
-	} else {
-		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard)
+	default:
+		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard, "restart_quiet", quiet)
 	}
 	return lim, ledger.NewRedis(rdb, cfg.Prefix, 0), func() { _ = rdb.Close() }, nil
+}
+
+// newMemoryLimiter returns the in-process limiter and the function that
+// saves its state at exit. It restores the state saved by the previous clean
+// shutdown (--limiter-state), which RestoreState removes so that a crash
+// leaves none; without a valid one it grants nothing for the quiet time (the
+// longest window+margin or cool-off configured): what this process sent
+// before it started is unknown, and a burst now could exceed a window the
+// platform still counts, or post into a ban. --restart-guard=false skips the
+// quiet time.
+func newMemoryLimiter(f flags, cfg *config.Config, log *slog.Logger) (*limiter.Memory, func()) {
+	m := limiter.NewMemory(nil)
+	quiet := max(cfg.LongestSpan(), cfg.LongestCoolOff())
+	restored := false
+	if f.limiterState != "" {
+		err := m.RestoreState(f.limiterState)
+		switch {
+		case err == nil:
+			restored = true
+			log.Info("limiter state restored", "file", f.limiterState)
+		case errors.Is(err, os.ErrNotExist):
+			log.Warn("no limiter state file (first start, or the last run did not shut down cleanly)", "file", f.limiterState)
+		default:
+			log.Warn("limiter state file not used", "file", f.limiterState, "err", err)
+		}
+	}
+	switch {
+	case restored:
+	case !f.restartGuard:
+		log.Warn("--restart-guard=false: granting at once without knowing what was sent before this start")
+	default:
+		m.Quiet(quiet)
+		log.Warn("limiter state unknown: holding every robot for the quiet time", "quiet", quiet)
+	}
+	save := func() {
+		if f.limiterState == "" {
+			return
+		}
+		if err := m.SaveState(f.limiterState); err != nil {
+			log.Error("could not save the limiter state; the next start waits out the quiet time", "err", err)
+			return
+		}
+		log.Info("limiter state saved", "file", f.limiterState)
+	}
+	return m, save
 }
 
 // health backs /healthz and /readyz.

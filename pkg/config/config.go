@@ -102,6 +102,11 @@ type Robot struct {
 	// robot can only be given less than the platform allows).
 	Limit  int      `yaml:"limit"`
 	Window Duration `yaml:"window"`
+	// Identity names the platform robot the webhook posts to (see
+	// [RobotIdentity]); set by validation, not read from the file. The
+	// workers key the robot's rate window and cool-off by it, so a renamed
+	// robot keeps them.
+	Identity string `yaml:"-"`
 }
 
 // Retry is the retry policy for retryable failures.
@@ -310,6 +315,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		bad("robots: at least one robot is required")
 	}
 	seen := map[string]int{}
+	sameRobot := map[string]int{} // identity -> index of its first robot
 	for i := range c.Robots {
 		rb := &c.Robots[i]
 		at := fmt.Sprintf("robots[%d]", i)
@@ -332,6 +338,20 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		}
 		if err := checkWebhook(rb.Webhook); err != nil {
 			bad("%s: webhook: %v", at, err)
+		} else if _, known := credentials[rb.Platform]; known {
+			id, err := RobotIdentity(rb.Platform, rb.Webhook)
+			switch j, dup := sameRobot[id]; {
+			case err != nil:
+				bad("%s: webhook: %v", at, err)
+			case dup:
+				first := c.Robots[j]
+				bad("%s: webhook: %s is the same %s robot as robots[%d] %q (same credential): "+
+					"two names would give one platform robot two rate windows; configure it once",
+					at, delivery.Redact(rb.Webhook), rb.Platform, j, first.Name)
+			default:
+				sameRobot[id] = i
+				rb.Identity = id
+			}
 		}
 		if err := rb.loadSecret(lookup); err != nil {
 			bad("%s: %v", at, err)
@@ -472,4 +492,37 @@ func (c *Config) Limit(rb Robot) limiter.Limit {
 // CoolOff returns how long rb is left alone after the platform throttles it.
 func (c *Config) CoolOff(rb Robot) time.Duration {
 	return time.Duration(c.Platforms[rb.Platform].CoolOff)
+}
+
+// LimitKey is the key of rb's rate window and cool-off in the limiter: its
+// [Robot.Identity], or its name when the identity is unknown (a Robot not
+// validated by [Parse]).
+func (rb Robot) LimitKey() string {
+	if rb.Identity != "" {
+		return rb.Identity
+	}
+	return rb.Name
+}
+
+// LongestCoolOff is the longest cool-off of the platforms of the
+// configured robots: how long the platform may still be banning a robot
+// whose cool-off the limiter has forgotten (see limiter.WithRestartQuiet).
+func (c *Config) LongestCoolOff() time.Duration {
+	var d time.Duration
+	for _, rb := range c.Robots {
+		d = max(d, c.CoolOff(rb))
+	}
+	return d
+}
+
+// LongestSpan is the longest counting span (Window + Margin) of the
+// configured robots: how long a grant forgotten by the limiter may still
+// count at the platform.
+func (c *Config) LongestSpan() time.Duration {
+	var d time.Duration
+	for _, rb := range c.Robots {
+		l := c.Limit(rb)
+		d = max(d, l.Window+l.Margin)
+	}
+	return d
 }

@@ -204,7 +204,7 @@ robots:
     limit: 10
   - name: hourly
     platform: dingtalk
-    webhook: "`+dingWebhook+`"
+    webhook: "`+dingWebhook+`-hourly"
     limit: 18
     window: 1h
   - name: half
@@ -214,7 +214,7 @@ robots:
     window: 30s
   - name: plain
     platform: dingtalk
-    webhook: "`+dingWebhook+`"
+    webhook: "`+dingWebhook+`-plain"
 `), noEnv)
 	require.NoError(t, err)
 	require.Equal(t, "staging", c.Prefix)
@@ -264,7 +264,7 @@ robots:
     secret_file: `+file+`
   - name: unsigned
     platform: popo
-    webhook: https://open.popo.netease.com/open-apis/robots/v1/hook/`+hookID+`
+    webhook: https://open.popo.netease.com/open-apis/robots/v1/hook/`+hookID+`-unsigned
 `), env(map[string]string{
 		"INLINE_WEBHOOK": dingWebhook + "-inline",
 		"INLINE_SECRET":  secret + "-inline",
@@ -275,7 +275,7 @@ robots:
 		"inline":    {Name: "inline", Platform: "dingtalk", Webhook: dingWebhook + "-inline", Secret: secret + "-inline"},
 		"from-env":  {Name: "from-env", Platform: "dingtalk", Webhook: dingWebhook, Secret: secret + "-env", Keywords: []string{"alert", "告警"}},
 		"from_file": {Name: "from_file", Platform: "popo", Webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/" + hookID, Secret: secret + "-file"},
-		"unsigned":  {Name: "unsigned", Platform: "popo", Webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/" + hookID},
+		"unsigned":  {Name: "unsigned", Platform: "popo", Webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/" + hookID + "-unsigned"},
 	}
 	for name, w := range want {
 		rb, ok := c.Robot(name)
@@ -366,7 +366,7 @@ func TestExampleFile(t *testing.T) {
 }
 
 func TestAckWait(t *testing.T) {
-	base := "robots:\n  - {name: a, platform: popo, webhook: 'https://h/x'}\n"
+	base := "robots:\n  - {name: a, platform: popo, webhook: 'https://h/open-apis/robots/v1/hook/x'}\n"
 	for _, tt := range []struct {
 		name string
 		yaml string
@@ -393,7 +393,7 @@ func TestAckWait(t *testing.T) {
 }
 
 func TestErrcodeRules(t *testing.T) {
-	const robots = "robots:\n  - {name: a, platform: popo, webhook: 'https://h/x'}\n"
+	const robots = "robots:\n  - {name: a, platform: popo, webhook: 'https://h/open-apis/robots/v1/hook/x'}\n"
 	good := `platforms:
   popo:
     errcodes:

@@ -55,3 +55,21 @@ robots:
 	//   robots[0] "ops alerts": platform: "wecom" is not supported (want dingtalk or popo)
 	//   robots[0] "ops alerts": webhook: scheme must be https (or http for a local simulator)
 }
+
+// RobotIdentity names the platform robot a webhook posts to: the same for
+// every spelling of one webhook, and the key of its rate window.
+func ExampleRobotIdentity() {
+	for _, webhook := range []string{
+		"https://oapi.dingtalk.com/robot/send?access_token=abc123",
+		"https://OAPI.dingtalk.com/robot/send/?timestamp=1&access_token=abc123",
+	} {
+		id, err := config.RobotIdentity(config.DingTalk, webhook)
+		fmt.Println(id, err)
+	}
+	_, err := config.RobotIdentity(config.POPO, "https://open.popo.netease.com/open-apis/robots/v1/")
+	fmt.Println(err)
+	// Output:
+	// dingtalk-58f801d866d3d6305a08073d <nil>
+	// dingtalk-58f801d866d3d6305a08073d <nil>
+	// no hook id in the path (want https://open.popo.netease.com/open-apis/robots/v1/hook/{id})
+}

@@ -263,7 +263,7 @@ func (w *Worker) record(ctx context.Context, j *job, res delivery.Result, pol po
 	case delivery.Throttled, delivery.Wait:
 		d := pol.waitFor(res)
 		if res.Outcome == delivery.Throttled {
-			if err := w.cfg.Limiter.CoolOff(ctx, rb.Name, rb.CoolOff); err != nil {
+			if err := w.cfg.Limiter.CoolOff(ctx, rb.limitKey(), rb.CoolOff); err != nil {
 				w.health.failed(componentLimiter, err)
 				w.log.Error("could not record cool-off", "robot", rb.Name, "err", err)
 			}
@@ -293,7 +293,7 @@ func (w *Worker) record(ctx context.Context, j *job, res delivery.Result, pol po
 // error is a short wait, never a grant. stopped reports the worker
 // stopping.
 func (w *Worker) reserve(ctx context.Context, rb *Robot) (granted bool, wait time.Duration, stopped bool) {
-	d, err := w.cfg.Limiter.Reserve(ctx, rb.Name, rb.Limit)
+	d, err := w.cfg.Limiter.Reserve(ctx, rb.limitKey(), rb.Limit)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, 0, true

@@ -29,6 +29,7 @@ type fixture struct {
 	topo stream.Topology
 	srv  *httptest.Server
 	logs *testenv.SyncBuffer
+	gw   *gateway.Gateway
 }
 
 // newFixture serves a gateway publishing to a fresh topology on url.
@@ -56,7 +57,7 @@ func serve(t *testing.T, js jetstream.JetStream, topo stream.Topology, opts gate
 	require.NoError(t, err)
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	return fixture{js: js, topo: topo, srv: srv, logs: logs}
+	return fixture{js: js, topo: topo, srv: srv, logs: logs, gw: g}
 }
 
 type response struct {

@@ -159,6 +159,9 @@ func ParseTokens(data []byte, lookup func(string) (string, bool)) ([]Token, erro
 	for i, e := range f.Tokens {
 		t := Token{Name: e.Name, Robots: e.Robots, Rate: e.Rate, Burst: e.Burst, MaxMessagesPerMinute: e.MaxMessagesPerMinute}
 		where := fmt.Sprintf("tokens[%d]", i)
+		if tokenNameRE.MatchString(e.Name) {
+			where += fmt.Sprintf(" %q", e.Name)
+		}
 		switch {
 		case e.SHA256 != "" && e.TokenEnv != "":
 			errs = append(errs, fmt.Errorf("%s: sha256 and token_env: set one", where))

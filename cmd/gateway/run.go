@@ -21,16 +21,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
-	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/gateway"
 	"github.com/botrelay/botrelay/pkg/publisher"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
-
-// placeholderValue stands in, while the config file is read for its robot
-// names, for every ${NAME} not set in the gateway's environment (typically
-// the webhooks and secrets, which the gateway has no use for).
-const placeholderValue = "https://placeholder.invalid/unset"
 
 // flags are the parsed command line.
 type flags struct {
@@ -203,20 +197,11 @@ func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, e
 	if f.configPath == "" {
 		return nil, "", nil
 	}
-	data, err := os.ReadFile(f.configPath)
+	// The gateway needs the names only: secrets are dropped and a variable
+	// it does not have (a webhook) gets a placeholder.
+	cfg, err := cli.LoadWithoutSecrets(f.configPath, lookup)
 	if err != nil {
 		return nil, "", fmt.Errorf("--config: %w", err)
-	}
-	// The gateway needs the names only: a variable it does not have (a
-	// webhook or a secret) gets a placeholder, so the file still validates.
-	cfg, err := config.Parse(data, func(name string) (string, bool) {
-		if v, ok := lookup(name); ok {
-			return v, true
-		}
-		return placeholderValue, true
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("--config %s: %w", f.configPath, err)
 	}
 	return cfg.Names(), cfg.Prefix, nil
 }

@@ -102,7 +102,8 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 
 	var cfg *config.Config
 	if o.configPath != "" {
-		if cfg, err = config.Load(o.configPath); err != nil {
+		// The robots' names and limits only: no secret or webhook needed.
+		if cfg, err = cli.LoadWithoutSecrets(o.configPath, os.LookupEnv); err != nil {
 			return fmt.Errorf("status: %w", err)
 		}
 		if cfg.Prefix != topo.Prefix {

@@ -73,11 +73,17 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e cli.
 	}
 	if f.checkConfig {
 		printSummary(stdout, f.configPath, cfg)
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
 		return nil
 	}
 	log, err := cli.NewLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
 	}
 	return serve(ctx, f, cfg, log, e)
 }

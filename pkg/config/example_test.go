@@ -51,7 +51,7 @@ robots:
 	// ops-alerts (dingtalk): 20 per 1m0s, margin 5s, cool-off 10m0s, signed true
 	// deploys (popo): 30 per 1m0s, margin 5s, cool-off 10m0s, signed false
 	// config: invalid:
-	//   robots[0] "ops alerts": name: must be 1-64 characters of [A-Za-z0-9_-]
-	//   robots[0] "ops alerts": platform: "wecom" is not supported (want dingtalk or popo)
-	//   robots[0] "ops alerts": webhook: scheme must be https (or http for a local simulator)
+	//   robots[0]: name: must be 1-64 characters of [A-Za-z0-9_-]
+	//   robots[0]: platform: not supported (want dingtalk or popo)
+	//   robots[0]: webhook: scheme must be https (or http for a local simulator)
 }

@@ -219,7 +219,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb)}
 	}
 	w, err := worker.New(js, worker.Config{
-		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas},
+		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
 		HoldMax:     time.Duration(cfg.HoldMax),
 		Robots:      robots,
 		Sender:      snd,

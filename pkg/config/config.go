@@ -142,6 +142,38 @@ type Config struct {
 	Platforms map[string]PlatformLimits `yaml:"platforms"`
 	// Robots to deliver to.
 	Robots []Robot `yaml:"robots"`
+	// Streams bound the streams' storage (see stream.Limits).
+	Streams Streams `yaml:"streams"`
+}
+
+// Streams are the limits of the outbound and dead-letter streams, set by
+// the workers when they create or update them. 0 (or absent) means the
+// default of stream.DefaultLimits, a negative value no limit. At a limit
+// a publish is refused with an error, never dropped.
+type Streams struct {
+	Out struct {
+		// MaxBytes bounds the outbound stream; default 512 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxAge removes messages waiting longer; default 168h (7 days).
+		MaxAge Duration `yaml:"max_age"`
+		// MaxMessagesPerRobot bounds one robot's backlog; default 100000.
+		MaxMessagesPerRobot int64 `yaml:"max_messages_per_robot"`
+	} `yaml:"out"`
+	DeadLetters struct {
+		// MaxBytes bounds the dead-letter stream; default 256 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxAge is how long dead letters are kept; default 720h (30 days).
+		MaxAge Duration `yaml:"max_age"`
+	} `yaml:"dead_letters"`
+}
+
+// StreamLimits returns the streams' limits for stream.Topology.
+func (c *Config) StreamLimits() stream.Limits {
+	s := c.Streams
+	return stream.Limits{
+		OutMaxBytes: s.Out.MaxBytes, OutMaxAge: time.Duration(s.Out.MaxAge), OutMaxMsgsPerRobot: s.Out.MaxMessagesPerRobot,
+		DLQMaxBytes: s.DeadLetters.MaxBytes, DLQMaxAge: time.Duration(s.DeadLetters.MaxAge),
+	}
 }
 
 // Defaults of each platform, from the platforms' documentation.

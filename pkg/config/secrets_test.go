@@ -3,10 +3,12 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/pkg/config"
+	"github.com/botrelay/botrelay/pkg/stream"
 )
 
 // A value from the environment is never echoed by an error, wherever it
@@ -60,6 +62,26 @@ func TestWarnings(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.want, c.Warnings())
 			require.NotContains(t, strings.Join(c.Warnings(), ""), token)
+		})
+	}
+}
+
+func TestStreamLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want stream.Limits
+	}{
+		{name: "absent: defaults (zero)", want: stream.Limits{}},
+		{name: "set", yaml: "streams:\n  out:\n    max_bytes: 1048576\n    max_age: 24h\n    max_messages_per_robot: 500\n  dead_letters:\n    max_bytes: 2097152\n    max_age: 48h\n",
+			want: stream.Limits{OutMaxBytes: 1 << 20, OutMaxAge: 24 * time.Hour, OutMaxMsgsPerRobot: 500, DLQMaxBytes: 2 << 20, DLQMaxAge: 48 * time.Hour}},
+		{name: "no limit", yaml: "streams:\n  dead_letters:\n    max_age: -1s\n", want: stream.Limits{DLQMaxAge: -time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse([]byte(tt.yaml+"robots:\n"+robotYAML("a")), env(nil))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, c.StreamLimits())
 		})
 	}
 }

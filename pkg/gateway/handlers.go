@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/publisher"
@@ -170,7 +171,16 @@ func (g *Gateway) publishFailed(w http.ResponseWriter, r *http.Request, env *env
 		return
 	}
 	g.log.Warn("message not stored", "id", env.ID, "robot", env.Robot, "token", tokenName(r), "err", err)
-	unavailable(w, http.StatusServiceUnavailable, errorBody{Error: clip("message not stored, retry later: " + err.Error())})
+	unavailable(w, http.StatusServiceUnavailable, errorBody{Error: "message not stored, retry later: " + publishErrorText(err)})
+}
+
+// publishErrorText says, briefly, why the stream did not store a message.
+func publishErrorText(err error) string {
+	var apiErr *jetstream.APIError
+	if errors.Is(err, publisher.ErrStreamFull) && errors.As(err, &apiErr) {
+		return "the outbound stream is full (" + apiErr.Description + "): the workers are behind or stopped"
+	}
+	return clip(err.Error())
 }
 
 func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
@@ -299,7 +309,7 @@ func (g *Gateway) respondMulti(w http.ResponseWriter, r *http.Request, resp Mult
 	for i, res := range results {
 		item := Result{ID: res.ID, Robot: res.Robot, Sequence: res.Ack.Sequence, Duplicate: res.Ack.Duplicate}
 		if res.Err != nil {
-			item.Error = clip(res.Err.Error())
+			item.Error = publishErrorText(res.Err)
 			resp.Failed++
 			g.log.Warn("message not stored", "id", res.ID, "robot", res.Robot, "token", token, "err", res.Err)
 		} else {

@@ -36,10 +36,15 @@ bench:
 	$(GO) test -run '^$$' -bench DeliveryThroughput -benchtime 5000x ./pkg/worker/
 	$(GO) test -run '^$$' -bench HeadOfLine -benchtime 100x ./pkg/worker/
 
-## fuzz: the envelope decoder and splitter, 30s each (seeds run in make test).
+## fuzz: the envelope decoder and splitter, and the gateway's request
+## decoding (single, fan-out, batch; on an embedded NATS), 30s each
+## (seeds run in make test).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./pkg/envelope/
 	$(GO) test -run '^$$' -fuzz FuzzSplit -fuzztime 30s ./pkg/envelope/
+	$(GO) test -run '^$$' -fuzz '^FuzzPostMessage$$' -fuzztime 30s ./pkg/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzPostFanOut$$' -fuzztime 30s ./pkg/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzPostBatch$$' -fuzztime 30s ./pkg/gateway/
 
 ## demo: embedded NATS + robot simulator + worker + producer, no installs.
 demo:

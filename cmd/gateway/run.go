@@ -18,6 +18,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
@@ -37,6 +40,7 @@ type flags struct {
 	noAuth          bool
 	redisAddr       string
 	redisPassEnv    string
+	metricsAddr     string
 	tlsCert         string
 	tlsKey          string
 	robots          string
@@ -117,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.BoolVar(&f.noAuth, "no-auth", false, "accept every request without a token (trusted networks only)")
 	fs.StringVar(&f.redisAddr, "redis", cli.EnvOr(lookup, cli.EnvRedisAddr, "127.0.0.1:6379"), "Redis for the tokens' rates and quotas: host:port, or cluster nodes comma-separated (env "+cli.EnvRedisAddr+")")
 	fs.StringVar(&f.redisPassEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at GET /metrics on this address (default: none)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.StringVar(&f.robots, "robots", "", "comma-separated robots to accept (default: any)")
@@ -233,8 +238,20 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 			return err
 		}
 	}
+	var metrics *gateway.Metrics
+	if f.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics = gateway.NewMetrics(reg)
+		stop, err := serveMetrics(f.metricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	var stopping atomic.Bool
 	g, err := gateway.New(pub, gateway.Options{
+		Metrics:      metrics,
 		Logger:       log,
 		MaxBodyBytes: f.maxBody,
 		Tokens:       a.tokens,
@@ -315,6 +332,31 @@ wait:
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves GET /metrics of reg on addr until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server failed", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
 }
 
 // redisClient returns the client of --redis: one address is a single

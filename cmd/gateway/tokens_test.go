@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -26,6 +27,16 @@ import (
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
 )
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
 
 func sha(tok string) string {
 	s := sha256.Sum256([]byte(tok))
@@ -47,8 +58,9 @@ func TestRunTokensFile(t *testing.T) {
     token_env: TEAM_B_TOKEN
     robots: ["team-b-*"]
 `)
+	metricsAddr := freeAddr(t)
 	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--prefix", topo.Prefix, "--tokens-file", file, "--redis", testenv.RedisAddr(),
-		"--log-format", "json"}, map[string]string{cli.EnvNATSURL: url, "TEAM_B_TOKEN": token2})
+		"--log-format", "json", "--metrics-addr", metricsAddr}, map[string]string{cli.EnvNATSURL: url, "TEAM_B_TOKEN": token2})
 
 	status, body := p.request(t, http.MethodPost, "/v1/messages", `{"robot":"team-a-db","text":"hi"}`, token1)
 	require.Equal(t, http.StatusAccepted, status, body)
@@ -59,6 +71,15 @@ func TestRunTokensFile(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, status)
 	status, body = p.request(t, http.MethodPost, "/v1/messages", `{"robot":"ops-alerts","text":"hi"}`, token1)
 	require.Equal(t, http.StatusTooManyRequests, status, "burst 2 spent: %s", body)
+
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	metrics, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Contains(t, string(metrics), `botrelay_gateway_requests_total{endpoint="/v1/messages",status="403",token="team-b"} 1`)
+	require.Contains(t, string(metrics), `botrelay_gateway_messages_stored_total{token="team-a"} 2`)
+	require.NotContains(t, string(metrics), "S3cret")
 
 	// Reloaded on SIGHUP: team-b may now address every robot.
 	require.NoError(t, os.WriteFile(file, []byte(`tokens:

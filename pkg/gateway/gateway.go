@@ -77,6 +77,9 @@ type Options struct {
 	// Limiter enforces the Access tokens' rates and quotas; required when
 	// one of them has a Rate or MaxMessagesPerMinute.
 	Limiter *Limiter
+	// Metrics, when not nil, count requests and stored messages per token
+	// name (see [NewMetrics]).
+	Metrics *Metrics
 	// Robots, when not empty, is the allow-list of robot names: a message
 	// for any other robot is refused with 422 at once instead of being
 	// dead-lettered by the worker later.
@@ -100,6 +103,7 @@ type Gateway struct {
 	access  atomic.Pointer[[]Token]
 	noAuth  bool
 	limiter *Limiter
+	metrics *Metrics
 	robots  []string
 	ready   func() bool
 	now     func() time.Time
@@ -121,6 +125,7 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		maxBody: opts.MaxBodyBytes,
 		noAuth:  opts.NoAuth,
 		limiter: opts.Limiter,
+		metrics: opts.Metrics,
 		robots:  slices.Clone(opts.Robots),
 		ready:   opts.Ready,
 		now:     opts.Now,
@@ -236,7 +241,16 @@ func tokenName(r *http.Request) string {
 // with the hash of the one presented, so neither a token's content nor its
 // length leaks by timing.
 func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &statusWriter{ResponseWriter: rw}
+		var tok *Token
+		defer func() {
+			name := ""
+			if tok != nil {
+				name = tok.Name
+			}
+			g.metrics.observe(name, r.URL.Path, w.status)
+		}()
 		tokens := *g.access.Load()
 		if len(tokens) == 0 && g.noAuth {
 			h(w, r)
@@ -259,7 +273,7 @@ func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
 			g.fail(w, r, &requestError{status: http.StatusUnauthorized, msg: "invalid bearer token"})
 			return
 		}
-		tok := &tokens[found]
+		tok = &tokens[found]
 		r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 		if tok.Rate > 0 {
 			wait, err := g.limiter.allowRequest(r.Context(), tok, g.now())

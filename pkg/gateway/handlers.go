@@ -79,6 +79,9 @@ func (g *Gateway) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.log.Info("message accepted", "id", env.ID, "robot", env.Robot, "token", tokenName(r), "sequence", ack.Sequence, "duplicate", ack.Duplicate)
+	if !ack.Duplicate {
+		g.metrics.storedN(tokenName(r), 1)
+	}
 	writeJSON(w, http.StatusAccepted, Result{ID: env.ID, Robot: env.Robot, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
 }
 
@@ -314,6 +317,9 @@ func (g *Gateway) respondMulti(w http.ResponseWriter, r *http.Request, resp Mult
 			g.log.Warn("message not stored", "id", res.ID, "robot", res.Robot, "token", token, "err", res.Err)
 		} else {
 			resp.Stored++
+			if !res.Ack.Duplicate {
+				g.metrics.storedN(token, 1)
+			}
 			g.log.Info("message accepted", "id", res.ID, "robot", res.Robot, "token", token, "sequence", res.Ack.Sequence, "duplicate", res.Ack.Duplicate)
 		}
 		items[i] = item

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -90,4 +91,16 @@ func TestTokenAllows(t *testing.T) {
 			require.Equal(t, tt.want, tok.Allows(tt.robot))
 		})
 	}
+}
+
+func TestExampleTokensFile(t *testing.T) {
+	data, err := os.ReadFile("../../examples/tokens.yaml")
+	require.NoError(t, err)
+	tokens, err := gateway.ParseTokens(data, testenv.LookupMap(map[string]string{"TEAM_B_GATEWAY_TOKEN": tokB}))
+	require.NoError(t, err)
+	require.Len(t, tokens, 3)
+	require.Equal(t, sha256.Sum256([]byte("test")), tokens[0].SHA256, "the example's hash is of \"test\"")
+	require.True(t, tokens[0].Allows("ops-alerts"))
+	require.False(t, tokens[1].Allows("ops-alerts"))
+	require.True(t, tokens[2].Allows("anything"))
 }

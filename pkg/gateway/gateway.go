@@ -313,6 +313,19 @@ func (g *Gateway) reserve(w http.ResponseWriter, r *http.Request, n int) bool {
 	return true
 }
 
+// refund gives back to the request's token's quota n messages reserved
+// but not stored (not acknowledged, or duplicates of stored ones), so that
+// a client retrying after a 502 or 503 is not charged twice.
+func (g *Gateway) refund(r *http.Request, n int) {
+	tok := tokenOf(r)
+	if tok == nil || tok.MaxMessagesPerMinute <= 0 || n <= 0 {
+		return
+	}
+	if _, err := g.limiter.allowMessages(context.WithoutCancel(r.Context()), tok, -n, g.now()); err != nil {
+		g.log.Warn("quota refund failed", "token", tok.Name, "messages", n, "err", err)
+	}
+}
+
 // tooMany answers 429 with Retry-After (whole seconds, rounded up).
 func (g *Gateway) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))

@@ -79,7 +79,9 @@ func (g *Gateway) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.log.Info("message accepted", "id", env.ID, "robot", env.Robot, "token", tokenName(r), "sequence", ack.Sequence, "duplicate", ack.Duplicate)
-	if !ack.Duplicate {
+	if ack.Duplicate {
+		g.refund(r, 1)
+	} else {
 		g.metrics.storedN(tokenName(r), 1)
 	}
 	writeJSON(w, http.StatusAccepted, Result{ID: env.ID, Robot: env.Robot, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
@@ -174,6 +176,7 @@ func (g *Gateway) publishFailed(w http.ResponseWriter, r *http.Request, env *env
 		return
 	}
 	g.log.Warn("message not stored", "id", env.ID, "robot", env.Robot, "token", tokenName(r), "err", err)
+	g.refund(r, 1)
 	unavailable(w, http.StatusServiceUnavailable, errorBody{Error: "message not stored, retry later: " + publishErrorText(err)})
 }
 
@@ -309,15 +312,20 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) respondMulti(w http.ResponseWriter, r *http.Request, resp MultiResponse, results []publisher.Result, err error) {
 	items := make([]Result, len(results))
 	token := tokenName(r)
+	notStored := 0
+	defer func() { g.refund(r, notStored) }()
 	for i, res := range results {
 		item := Result{ID: res.ID, Robot: res.Robot, Sequence: res.Ack.Sequence, Duplicate: res.Ack.Duplicate}
 		if res.Err != nil {
 			item.Error = publishErrorText(res.Err)
 			resp.Failed++
+			notStored++
 			g.log.Warn("message not stored", "id", res.ID, "robot", res.Robot, "token", token, "err", res.Err)
 		} else {
 			resp.Stored++
-			if !res.Ack.Duplicate {
+			if res.Ack.Duplicate {
+				notStored++
+			} else {
 				g.metrics.storedN(token, 1)
 			}
 			g.log.Info("message accepted", "id", res.ID, "robot", res.Robot, "token", token, "sequence", res.Ack.Sequence, "duplicate", res.Ack.Duplicate)

@@ -154,6 +154,26 @@ func TestTokenQuota(t *testing.T) {
 	clk.Add(50 * time.Second) // the batch's 3 left the window
 	require.Equal(t, 3, multi(t, f.post(t, "/v1/messages", split, bearer(tokA)...), http.StatusAccepted).Stored)
 	require.EqualValues(t, 9, f.count(t))
+
+	// Duplicates store nothing and cost nothing: a retried request with
+	// fixed ids is not charged twice. (The window now holds 3 + 1 + 3 = 6.)
+	clk.Add(60 * time.Second) // all of it left the window
+	withIDs := `{"robot":"ops","id":"q-1","text":"1"}` + "\n" + `{"robot":"ops","id":"q-2","text":"2"}` + "\n" + `{"robot":"ops","id":"q-3","text":"3"}`
+	for range 4 {
+		require.Equal(t, 3, multi(t, f.post(t, "/v1/messages:batch", withIDs, bearer(tokA)...), http.StatusAccepted).Stored)
+	}
+	accepted(t, f.post(t, "/v1/messages", `{"robot":"ops","text":"4"}`, bearer(tokA)...))
+	accepted(t, f.post(t, "/v1/messages", `{"robot":"ops","text":"5"}`, bearer(tokA)...))
+	accepted(t, f.post(t, "/v1/messages", `{"robot":"ops","text":"6"}`, bearer(tokA)...))
+	require.Equal(t, http.StatusTooManyRequests, f.post(t, "/v1/messages", `{"robot":"ops","text":"7"}`, bearer(tokA)...).status)
+	require.EqualValues(t, 15, f.count(t))
+
+	// Messages the stream refused are given back too.
+	f.limitStream(t, 15)
+	clk.Add(60 * time.Second)
+	for range 3 {
+		require.Equal(t, http.StatusServiceUnavailable, f.post(t, "/v1/messages:batch", strings.Repeat(`{"robot":"ops","text":"x"}`+"\n", 6), bearer(tokA)...).status)
+	}
 }
 
 func TestSetTokens(t *testing.T) {

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"log"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/pkg/gateway"
@@ -87,4 +89,44 @@ func ExampleNewLimiter() {
 		log.Fatal(err)
 	}
 	log.Fatal(http.ListenAndServe(":8080", g))
+}
+
+// The OpenAPI document served at GET /openapi.json.
+func ExampleOpenAPI() {
+	var doc struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(gateway.OpenAPI(), &doc); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(doc.OpenAPI, len(doc.Paths), "paths")
+	// Output: 3.0.3 6 paths
+}
+
+// Reloading the tokens file (the command does it on SIGHUP). (Compiled,
+// not run.)
+func ExampleGateway_SetTokens() {
+	var g *gateway.Gateway // from gateway.New
+	data, err := os.ReadFile("tokens.yaml")
+	if err != nil {
+		log.Fatal(err)
+	}
+	tokens, err := gateway.ParseTokens(data, os.LookupEnv)
+	if err == nil {
+		err = g.SetTokens(tokens)
+	}
+	if err != nil {
+		log.Printf("tokens not reloaded, the ones in use are kept: %v", err)
+	}
+}
+
+// Metrics per token name, on a registry the command serves.
+func ExampleNewMetrics() {
+	reg := prometheus.NewRegistry()
+	m := gateway.NewMetrics(reg)
+	_ = gateway.Options{Metrics: m, NoAuth: true} // and the other options
+	mfs, _ := reg.Gather()
+	fmt.Println(len(mfs), "metric families until the first request")
+	// Output: 0 metric families until the first request
 }

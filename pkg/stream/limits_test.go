@@ -70,3 +70,10 @@ func TestEnsureLimits(t *testing.T) {
 		require.False(t, stream.IsStreamFull(nil))
 	})
 }
+
+// Limits left zero take the defaults; negative ones mean no limit.
+func ExampleLimits_Resolved() {
+	l := stream.Limits{OutMaxMsgsPerRobot: 5000, DLQMaxAge: -1}.Resolved()
+	fmt.Println(l.OutMaxBytes>>20, "MiB,", l.OutMaxAge, l.OutMaxMsgsPerRobot, "per robot; dead letters kept", l.DLQMaxAge)
+	// Output: 512 MiB, 168h0m0s 5000 per robot; dead letters kept 0s
+}

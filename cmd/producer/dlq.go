@@ -120,8 +120,10 @@ func runDLQList(ctx context.Context, g *globals, args []string, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("dlq list: %w", err)
 	}
+	n := len(entries)
+	entries = skipUndecodable(stderr, entries)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(jsonSafeWriter{stdout})
 		for _, e := range entries {
 			if err := enc.Encode(toJSON(e)); err != nil {
 				return fmt.Errorf("dlq list: %w", err)
@@ -130,7 +132,7 @@ func runDLQList(ctx context.Context, g *globals, args []string, stdout, stderr i
 	} else {
 		writeTable(stdout, entries)
 	}
-	if *limit > 0 && len(entries) == *limit {
+	if *limit > 0 && n == *limit {
 		fmt.Fprintf(stderr, "showing the first %d dead letters; --limit 0 shows all\n", *limit)
 	}
 	return nil
@@ -155,7 +157,7 @@ func writeTable(w io.Writer, entries []deadletter.Entry) {
 			detail = r.ErrMsg
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, r.DeadAt.UTC().Format(time.RFC3339),
-			oneLine(r.Robot, 32), r.Reason, r.Attempts, errcode, oneLine(detail, detailWidth))
+			oneLine(r.Robot, 32), oneLine(string(r.Reason), 24), r.Attempts, errcode, oneLine(detail, detailWidth))
 	}
 	_ = tw.Flush()
 }
@@ -163,7 +165,7 @@ func writeTable(w io.Writer, entries []deadletter.Entry) {
 // oneLine flattens s to one line (tabs and newlines become spaces) of at
 // most n characters, marking a cut with "…".
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(escapeControls(s)), " ")
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
@@ -209,7 +211,7 @@ func runDLQShow(ctx context.Context, g *globals, args []string, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("dlq show: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s\n", b)
+	_, _ = jsonSafeWriter{stdout}.Write(append(b, '\n'))
 	return nil
 }
 
@@ -265,7 +267,7 @@ func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr
 		if err != nil {
 			return fmt.Errorf("dlq replay: %w", err)
 		}
-		for _, e := range entries {
+		for _, e := range skipUndecodable(stderr, entries) {
 			if *reason == "" || e.Record.Reason == deadletter.Reason(*reason) {
 				seqs = append(seqs, e.Seq)
 			}

@@ -94,7 +94,8 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 
 	var cfg *config.Config
 	if o.configPath != "" {
-		if cfg, err = config.Load(o.configPath); err != nil {
+		// The robots' names and limits only: no secret or webhook needed.
+		if cfg, err = cli.LoadWithoutSecrets(o.configPath, os.LookupEnv); err != nil {
 			return fmt.Errorf("status: %w", err)
 		}
 		if cfg.Prefix != topo.Prefix {
@@ -110,6 +111,10 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 	defer closeConn()
 	qctx, cancel := context.WithTimeout(ctx, g.timeout)
 	queues, err := topo.RobotStatus(qctx, js)
+	var usage []stream.Usage
+	if err == nil {
+		usage, err = topo.StreamUsage(qctx, js)
+	}
 	cancel()
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
@@ -126,7 +131,7 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 			"webhook's identity, which only robots.yaml gives; pass --config too")
 	}
 	for i := range rows {
-		rows[i].Diagnoses = diagnose(topo, rows[i], cfg, o.configPath)
+		rows[i].Diagnoses = append(diagnose(topo, rows[i], cfg, o.configPath), nearRobotCap(rows[i], usage)...)
 	}
 
 	if o.asJSON {
@@ -136,8 +141,14 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 				return fmt.Errorf("status: %w", err)
 			}
 		}
+		for _, u := range usage {
+			if err := enc.Encode(u); err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+		}
 	} else {
 		writeStatus(stdout, rows, withLimiter)
+		writeUsage(stdout, usage)
 	}
 	if limErr != nil {
 		return fmt.Errorf("status: limiter columns unknown: %w", limErr)
@@ -203,8 +214,8 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 	var first error
 	for i := range rows {
 		rb, ok := cfg.Robot(rows[i].Robot)
-		if !ok {
-			continue // not configured: its limiter key (the webhook's identity) is unknown
+		if !ok || cli.IsPlaceholder(rb.Webhook) {
+			continue // not configured, or its webhook not at hand: its limiter key (the webhook's identity) is unknown
 		}
 		ls := &limiterStatus{limit: cfg.Limit(rb)}
 		rows[i].Limiter = ls
@@ -328,6 +339,53 @@ func writeStatus(w io.Writer, rows []robotStatus, withLimiter bool) {
 }
 
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// fullWarning is the share of a limit from which status warns.
+const fullWarning = 90
+
+// nearRobotCap diagnoses a robot whose backlog nears the outbound stream's
+// per-robot cap, beyond which its messages are refused.
+func nearRobotCap(row robotStatus, usage []stream.Usage) []string {
+	if len(usage) == 0 || usage[0].MaxMsgsPerSubject <= 0 {
+		return nil
+	}
+	max := uint64(usage[0].MaxMsgsPerSubject)
+	if row.Backlog*100 < max*fullWarning {
+		return nil
+	}
+	return []string{fmt.Sprintf("backlog %d of at most %d per robot: at the cap new messages are refused (streams.out.max_messages_per_robot)", row.Backlog, max)}
+}
+
+// writeUsage prints the streams' usage and limits after the robots, and a
+// line for each stream nearly full.
+func writeUsage(w io.Writer, usage []stream.Usage) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM	MESSAGES	BYTES	MAX-BYTES	USED	MAX-AGE	PER-ROBOT")
+	limit := func(n int64) string {
+		if n <= 0 {
+			return "-"
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	for _, u := range usage {
+		age := "-"
+		if u.MaxAge > 0 {
+			age = u.MaxAge.String()
+		}
+		used := "-"
+		if u.MaxBytes > 0 {
+			used = strconv.Itoa(u.FullPercent()) + "%"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", u.Stream, u.Messages, u.Bytes, limit(u.MaxBytes), used, age, limit(u.MaxMsgsPerSubject))
+	}
+	_ = tw.Flush()
+	for _, u := range usage {
+		if u.MaxBytes > 0 && u.FullPercent() >= fullWarning {
+			fmt.Fprintf(w, "%s: %d%% of its %d bytes used: at the limit publishes are refused\n", u.Stream, u.FullPercent(), u.MaxBytes)
+		}
+	}
+}
 
 // plural formats n with the singular or plural noun.
 func plural(n uint64, one, many string) string {

@@ -79,6 +79,7 @@ func parseStatus(t *testing.T, out string) statusTable {
 	t.Helper()
 	table, diag, ok := strings.Cut(out, "\n\n")
 	require.True(t, ok, "no blank line between table and diagnoses:\n%s", out)
+	diag, _, _ = strings.Cut(diag, "\n\n") // then the streams
 	lines := strings.Split(table, "\n")
 	st := statusTable{header: strings.Fields(lines[0]), rows: map[string]map[string]string{}, diagnoses: map[string][]string{}}
 	for _, l := range lines[1:] {
@@ -162,7 +163,10 @@ func TestStatusEmpty(t *testing.T) {
 	f := newFixture(t)
 	r := f.run(t, "", "status")
 	require.NoError(t, r.err)
-	require.Equal(t, "no robots: nothing queued, no robot consumers, no dead letters\n", r.stdout)
+	robots, streams, ok := strings.Cut(r.stdout, "\n\n")
+	require.True(t, ok, r.stdout)
+	require.Equal(t, "no robots: nothing queued, no robot consumers, no dead letters", robots)
+	require.True(t, strings.HasPrefix(streams, "STREAM "), streams)
 }
 
 // With --redis but no --config there are no limiter columns: the workers
@@ -274,9 +278,9 @@ func TestStatusFull(t *testing.T) {
 	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--config", cfgPath, "--json")
 	require.NoError(t, r.err, r.stderr)
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
-	require.Len(t, lines, 5)
+	require.Len(t, lines, 5+2, "robots, then the streams")
 	got := map[string]robotStatus{}
-	for _, l := range lines {
+	for _, l := range lines[:5] {
 		var rs robotStatus
 		require.NoError(t, json.Unmarshal([]byte(l), &rs), l)
 		got[rs.Robot] = rs

@@ -165,7 +165,7 @@ robots:
 		`robots[0] "ding": webhook: scheme must be https`,
 		`robots[0] "ding": secret: set only one of`,
 		`robots[1] "ding": name: duplicate of robots[0]`,
-		`robots[1] "ding": platform: "wecom" is not supported`,
+		`robots[1] "ding": platform: not supported`,
 	} {
 		require.ErrorContains(t, err, want)
 	}

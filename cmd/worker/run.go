@@ -74,11 +74,17 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e cli.
 	}
 	if f.checkConfig {
 		printSummary(stdout, f.configPath, cfg)
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
 		return nil
 	}
 	log, err := cli.NewLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
 	}
 	return serve(ctx, f, cfg, log, e)
 }
@@ -219,7 +225,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb), LimitKey: rb.LimitKey()}
 	}
 	w, err := worker.New(js, worker.Config{
-		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas},
+		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
 		HoldMax:     time.Duration(cfg.HoldMax),
 		Robots:      robots,
 		Sender:      snd,

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -33,7 +34,8 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (e.g. 90s, 10m)", n.Line, n.Value)
+		// Never the value: it may come from the environment (a secret).
+		return fmt.Errorf("line %d: not a duration (e.g. 90s, 10m)", n.Line)
 	}
 	*d = Duration(v)
 	return nil
@@ -145,6 +147,38 @@ type Config struct {
 	Platforms map[string]PlatformLimits `yaml:"platforms"`
 	// Robots to deliver to.
 	Robots []Robot `yaml:"robots"`
+	// Streams bound the streams' storage (see stream.Limits).
+	Streams Streams `yaml:"streams"`
+}
+
+// Streams are the limits of the outbound and dead-letter streams, set by
+// the workers when they create or update them. 0 (or absent) means the
+// default of stream.DefaultLimits, a negative value no limit. At a limit
+// a publish is refused with an error, never dropped.
+type Streams struct {
+	Out struct {
+		// MaxBytes bounds the outbound stream; default 512 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxAge removes messages waiting longer; default 168h (7 days).
+		MaxAge Duration `yaml:"max_age"`
+		// MaxMessagesPerRobot bounds one robot's backlog; default 100000.
+		MaxMessagesPerRobot int64 `yaml:"max_messages_per_robot"`
+	} `yaml:"out"`
+	DeadLetters struct {
+		// MaxBytes bounds the dead-letter stream; default 256 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxAge is how long dead letters are kept; default 720h (30 days).
+		MaxAge Duration `yaml:"max_age"`
+	} `yaml:"dead_letters"`
+}
+
+// StreamLimits returns the streams' limits for stream.Topology.
+func (c *Config) StreamLimits() stream.Limits {
+	s := c.Streams
+	return stream.Limits{
+		OutMaxBytes: s.Out.MaxBytes, OutMaxAge: time.Duration(s.Out.MaxAge), OutMaxMsgsPerRobot: s.Out.MaxMessagesPerRobot,
+		DLQMaxBytes: s.DeadLetters.MaxBytes, DLQMaxAge: time.Duration(s.DeadLetters.MaxAge),
+	}
 }
 
 // Defaults of each platform, from the platforms' documentation.
@@ -159,6 +193,9 @@ func defaultLimits(platform string) PlatformLimits {
 var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	envRE  = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+	// yamlQuoted matches the values yaml.v3 quotes in its errors
+	// ("cannot unmarshal !!str `...` into int"): they may hold secrets.
+	yamlQuoted = regexp.MustCompile("`[^`]*`")
 )
 
 // Load reads, expands, parses and validates the file at path.
@@ -190,7 +227,7 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: yaml: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: yaml: %s", ErrInvalid, yamlQuoted.ReplaceAllString(err.Error(), "a value"))
 	}
 	if err := c.resolve(lookup); err != nil {
 		return nil, err
@@ -293,7 +330,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		for i, r := range l.Errcodes {
 			at := fmt.Sprintf("platforms.%s.errcodes[%d]", p, i)
 			if _, ok := outcomes[r.Outcome]; !ok {
-				bad("%s: outcome: %q is not retryable, throttled or permanent", at, r.Outcome)
+				bad("%s: outcome: must be retryable, throttled or permanent", at)
 			}
 			if len(r.Codes) == 0 && len(r.Contains) == 0 {
 				bad("%s: set codes or contains", at)
@@ -319,7 +356,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	for i := range c.Robots {
 		rb := &c.Robots[i]
 		at := fmt.Sprintf("robots[%d]", i)
-		if rb.Name != "" {
+		if nameRE.MatchString(rb.Name) { // only a valid name: not some other value put there
 			at += fmt.Sprintf(" %q", rb.Name)
 		}
 		switch {
@@ -333,8 +370,12 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 			}
 			seen[rb.Name] = i
 		}
-		if rb.Platform != DingTalk && rb.Platform != POPO {
-			bad("%s: platform: %q is not supported (want dingtalk or popo)", at, rb.Platform)
+		switch {
+		case rb.Platform == "":
+			bad("%s: platform: required (dingtalk or popo)", at)
+		case rb.Platform != DingTalk && rb.Platform != POPO:
+			// Never the value: it may come from the environment.
+			bad("%s: platform: not supported (want dingtalk or popo)", at)
 		}
 		if err := checkWebhook(rb.Webhook); err != nil {
 			bad("%s: webhook: %v", at, err)
@@ -451,6 +492,30 @@ func (rb *Robot) loadSecret(lookup func(string) (string, bool)) error {
 		}
 	}
 	return nil
+}
+
+// Warnings returns what is allowed but unsafe in c, one line each: a
+// webhook over plain http:// to a host other than the loopback sends the
+// robot's token in clear text. Like errors, warnings never echo a value.
+func (c *Config) Warnings() []string {
+	var ws []string
+	for i, rb := range c.Robots {
+		u, err := url.Parse(rb.Webhook)
+		if err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
+			continue
+		}
+		ws = append(ws, fmt.Sprintf("robots[%d] %q: webhook: http:// to a host other than the loopback sends the robot's token in clear text; use https", i, rb.Name))
+	}
+	return ws
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Names returns the robots' names in file order.

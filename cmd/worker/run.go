@@ -215,6 +215,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	defer closeStore()
 
 	snd, err := delivery.New(delivery.WithLogger(log),
+		delivery.WithMaxRetryAfter(time.Duration(cfg.Retry.MaxInterval)),
 		delivery.WithRules(config.DingTalk, cfg.Rules(config.DingTalk)...),
 		delivery.WithRules(config.POPO, cfg.Rules(config.POPO)...))
 	if err != nil {
@@ -223,19 +224,23 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	robots := make([]worker.Robot, len(cfg.Robots))
 	for i, rb := range cfg.Robots {
 		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb), LimitKey: rb.LimitKey()}
+		if rb.OnUnknownOutcome == config.UnknownDeadLetter {
+			robots[i].OnUnknownOutcome = worker.DeadLetter
+		}
 	}
 	w, err := worker.New(js, worker.Config{
-		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
-		HoldMax:     time.Duration(cfg.HoldMax),
-		Robots:      robots,
-		Sender:      snd,
-		Limiter:     lim,
-		Ledger:      led,
-		Presence:    presence(led),
-		Concurrency: cfg.Concurrency,
-		AckWait:     time.Duration(cfg.AckWait),
-		MaxAttempts: cfg.Retry.MaxAttempts,
-		MaxElapsed:  time.Duration(cfg.Retry.MaxElapsed),
+		Topology:     stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
+		HoldMax:      time.Duration(cfg.HoldMax),
+		Robots:       robots,
+		Sender:       snd,
+		Limiter:      lim,
+		Ledger:       led,
+		Presence:     presence(led),
+		Concurrency:  cfg.Concurrency,
+		AckWait:      time.Duration(cfg.AckWait),
+		MaxAttempts:  cfg.Retry.MaxAttempts,
+		MaxThrottles: cfg.Retry.MaxThrottles,
+		MaxElapsed:   time.Duration(cfg.Retry.MaxElapsed),
 		Backoff: worker.Backoff{
 			Initial:    time.Duration(cfg.Retry.InitialInterval),
 			Max:        time.Duration(cfg.Retry.MaxInterval),
@@ -248,6 +253,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	if err != nil {
 		return err
 	}
+	h.store = w.Healthy
 	for _, rb := range cfg.Robots {
 		l := cfg.Limit(rb)
 		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,
@@ -377,7 +383,7 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	default:
 		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard, "restart_quiet", quiet)
 	}
-	return lim, ledger.NewRedis(rdb, cfg.Prefix, 0), func() { _ = rdb.Close() }, nil
+	return lim, ledger.NewRedis(rdb, cfg.Prefix, ledgerTTL(cfg)), func() { _ = rdb.Close() }, nil
 }
 
 // newMemoryLimiter returns the in-process limiter and the function that
@@ -425,12 +431,25 @@ func newMemoryLimiter(f flags, cfg *config.Config, log *slog.Logger) (*limiter.M
 	return m, save
 }
 
+// ledgerTTL is how long a ledger entry outlives its last change: past
+// the longest gap between two deliveries of a message still worked on (a
+// cool-off, a backoff, an AckWait), three times over, and at least
+// ledger.DefaultTTL.
+func ledgerTTL(cfg *config.Config) time.Duration {
+	gap := max(cfg.LongestCoolOff(), time.Duration(cfg.Retry.MaxInterval), time.Duration(cfg.AckWait), time.Duration(cfg.HoldMax))
+	return max(ledger.DefaultTTL, 3*gap)
+}
+
 // health backs /healthz and /readyz.
 type health struct {
 	running   atomic.Bool
 	draining  atomic.Bool
 	nc        atomic.Pointer[nats.Conn]
 	redisPing func(context.Context) error // nil: no Redis; set before running
+	// store reports the limiter's and the ledger's last calls failing
+	// (the worker failing closed, e.g. Redis out of memory); set before
+	// running.
+	store func() error
 }
 
 // live: the worker has started (it stays live while draining).
@@ -475,6 +494,9 @@ func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 			err = errors.New("unreachable")
 		}
 		check("redis", err)
+	}
+	if h.running.Load() && h.store != nil {
+		check("store", h.store())
 	}
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)

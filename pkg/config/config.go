@@ -78,6 +78,7 @@ var outcomes = map[string]delivery.Outcome{
 	"retryable": delivery.Retryable,
 	"throttled": delivery.Throttled,
 	"permanent": delivery.Permanent,
+	"wait":      delivery.Wait,
 }
 
 // Rules returns the errcode rules configured for platform, as delivery
@@ -104,6 +105,11 @@ type Robot struct {
 	// robot can only be given less than the platform allows).
 	Limit  int      `yaml:"limit"`
 	Window Duration `yaml:"window"`
+	// OnUnknownOutcome is what becomes of a message whose worker died
+	// between posting it and recording the answer: "repost" (default; on
+	// DingTalk msgUuid drops the repeat) or "dead_letter" (reason
+	// unknown_outcome, for groups where a duplicate is worse than a gap).
+	OnUnknownOutcome string `yaml:"on_unknown_outcome"`
 	// Identity names the platform robot the webhook posts to (see
 	// [RobotIdentity]); set by validation, not read from the file. The
 	// workers key the robot's rate window and cool-off by it, so a renamed
@@ -111,14 +117,31 @@ type Robot struct {
 	Identity string `yaml:"-"`
 }
 
+// Values of Robot.OnUnknownOutcome.
+const (
+	UnknownRepost     = "repost"
+	UnknownDeadLetter = "dead_letter"
+)
+
+// MinAckWait is the shortest ack_wait accepted (the worker's floor).
+const MinAckWait = 2 * time.Second
+
 // Retry is the retry policy for retryable failures.
 type Retry struct {
 	// MaxAttempts is how many HTTP attempts a message gets; default 8.
 	MaxAttempts int `yaml:"max_attempts"`
-	// MaxElapsed bounds the time from the first attempt; default 1h.
+	// MaxElapsed bounds the time from the first failed attempt, less the
+	// time spent waiting since (rate slots, cool-offs, the platform's
+	// "later"); default 1h.
 	MaxElapsed Duration `yaml:"max_elapsed"`
+	// MaxThrottles dead-letters a message (reason throttled) once the
+	// platform throttled it, or asked it to wait, this many times;
+	// default 6.
+	MaxThrottles int `yaml:"max_throttles"`
 	// InitialInterval, MaxInterval and Multiplier shape the exponential
-	// backoff (with ±50% jitter); defaults 1s, 5m, 2.
+	// backoff (with ±50% jitter); defaults 1s, 5m, 2. MaxInterval also
+	// caps every delay a platform or proxy asks for (Retry-After, the
+	// anti-abuse "wait", a quota).
 	InitialInterval Duration `yaml:"initial_interval"`
 	MaxInterval     Duration `yaml:"max_interval"`
 	Multiplier      float64  `yaml:"multiplier"`
@@ -282,8 +305,8 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		bad("replicas: must be 1 to 5, got %d", c.Replicas)
 	}
-	if c.AckWait < Duration(time.Second) {
-		bad("ack_wait: must be at least 1s, got %s", time.Duration(c.AckWait))
+	if c.AckWait < Duration(MinAckWait) {
+		bad("ack_wait: must be at least %s (workers heartbeat every third of it), got %s", MinAckWait, time.Duration(c.AckWait))
 	}
 	if c.Concurrency < 0 {
 		bad("concurrency: must be positive, got %d", c.Concurrency)
@@ -297,6 +320,12 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	setDur(&r.MaxInterval, 5*time.Minute)
 	if r.Multiplier == 0 {
 		r.Multiplier = 2
+	}
+	if r.MaxThrottles == 0 {
+		r.MaxThrottles = 6
+	}
+	if r.MaxThrottles < 1 {
+		bad("retry.max_throttles: must be at least 1, got %d", r.MaxThrottles)
 	}
 	if r.MaxAttempts < 1 {
 		bad("retry.max_attempts: must be at least 1, got %d", r.MaxAttempts)
@@ -330,7 +359,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		for i, r := range l.Errcodes {
 			at := fmt.Sprintf("platforms.%s.errcodes[%d]", p, i)
 			if _, ok := outcomes[r.Outcome]; !ok {
-				bad("%s: outcome: must be retryable, throttled or permanent", at)
+				bad("%s: outcome: must be retryable, throttled, wait or permanent", at)
 			}
 			if len(r.Codes) == 0 && len(r.Contains) == 0 {
 				bad("%s: set codes or contains", at)
@@ -404,6 +433,13 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		}
 		if len(rb.Keywords) > 10 {
 			bad("%s: keywords: at most 10 (the platforms' limit), got %d", at, len(rb.Keywords))
+		}
+		switch rb.OnUnknownOutcome {
+		case "":
+			rb.OnUnknownOutcome = UnknownRepost
+		case UnknownRepost, UnknownDeadLetter:
+		default:
+			bad("%s: on_unknown_outcome: must be %s or %s", at, UnknownRepost, UnknownDeadLetter)
 		}
 		if rb.Limit < 0 || rb.Window < 0 {
 			bad("%s: limit and window must not be negative", at)

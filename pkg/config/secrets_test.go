@@ -28,7 +28,7 @@ func TestErrorsNeverEchoEnvironmentValues(t *testing.T) {
 		{name: "secret as a number", yaml: "concurrency: ${S}\nrobots:\n" + robotYAML("a"),
 			want: "cannot unmarshal !!str a value into int"},
 		{name: "secret as an outcome", yaml: "platforms:\n  popo:\n    errcodes:\n      - {codes: [1], outcome: ${S}}\nrobots:\n" + robotYAML("a"),
-			want: "outcome: must be retryable, throttled or permanent"},
+			want: "outcome: must be retryable, throttled, wait or permanent"},
 		{name: "webhook as a name", yaml: "robots:\n  - name: \"${W}\"\n    platform: dingtalk\n    webhook: \"${W}\"\n",
 			want: "robots[0]: name: must be 1-64 characters"},
 	}

@@ -18,7 +18,7 @@ func TestCheckConfigWarnsOfPlainHTTP(t *testing.T) {
     webhook: "http://oapi.dingtalk.com/robot/send?access_token=`+dingToken+`"
   - name: sim
     platform: dingtalk
-    webhook: "http://127.0.0.1:9999/robot/send?access_token=`+dingToken+`"
+    webhook: "http://127.0.0.1:9999/robot/send?access_token=`+dingToken+`-sim"
 `)
 	var stdout, stderr bytes.Buffer
 	err := runEnv(context.Background(), []string{"--check-config", "--config", path}, &stdout, &stderr, cli.Env{Lookup: testenv.LookupMap(nil)})

@@ -20,6 +20,9 @@
 //	--restart-guard=false    do not hold robots for one window when the Redis limiter
 //	                         state is new (only with a persistent Redis; default true)
 //	--metrics-addr ADDR      serve /metrics, /healthz and /readyz (default :9090, "" disables)
+//	--metrics-listen ADDR    serve /metrics on ADDR instead (e.g. 127.0.0.1:9091), leaving
+//	                         only the probes on --metrics-addr
+//	--metrics-token-env N    /metrics requires "Authorization: Bearer <value of N>"
 //	--log-level L            debug, info, warn or error (default info)
 //	--log-format F           text or json (default text)
 //	--name NAME              this worker's name in dead letters (default host-pid)

@@ -234,4 +234,3 @@ func startWorker(t *testing.T, js jetstream.JetStream, topo stream.Topology, lim
 		}
 	})
 }
-

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
@@ -157,3 +160,53 @@ func startConsole(t *testing.T, args []string, env map[string]string) (string, *
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestK8sManifest: deploy/k8s/console.yaml's args are flags the console
+// accepts, it listens beyond loopback only with the token from its Secret.
+func TestK8sManifest(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/k8s/console.yaml")
+	require.NoError(t, err)
+	var deploy struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Args []string `yaml:"args"`
+						Env  []struct {
+							Name      string `yaml:"name"`
+							ValueFrom *struct {
+								SecretKeyRef struct {
+									Name string `yaml:"name"`
+								} `yaml:"secretKeyRef"`
+							} `yaml:"valueFrom"`
+						} `yaml:"env"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	require.NoError(t, yaml.NewDecoder(bytes.NewReader(data)).Decode(&deploy))
+	c := deploy.Spec.Template.Spec.Containers
+	require.Len(t, c, 1)
+	f, err := parseFlags(c[0].Args, io.Discard, testenv.LookupMap(nil))
+	require.NoError(t, err)
+	require.Equal(t, ":8081", f.listen)
+	fromSecret := false
+	for _, e := range c[0].Env {
+		if e.Name == f.authTokenEnv && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef.Name == "botrelay-console" {
+			fromSecret = true
+		}
+	}
+	require.True(t, fromSecret, "the token comes from the botrelay-console Secret")
+
+	// The workers' ConfigMap loads without any of the workers' secrets.
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	cmData, err := os.ReadFile("../../deploy/k8s/configmap.yaml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(cmData, &cm))
+	cfg, err := loadRobots(testenv.WriteFile(t, "robots.yaml", cm.Data["robots.yaml"]), testenv.LookupMap(nil))
+	require.NoError(t, err)
+	require.NotEmpty(t, cfg.Names())
+}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/botrelay/botrelay/internal/fleet"
 	"github.com/botrelay/botrelay/pkg/deadletter"
-	)
+)
 
 // pageData is what every template gets.
 type pageData struct {

@@ -176,14 +176,16 @@ func (s *Server) requestRefresh() {
 	}
 }
 
-// snapshot returns the latest snapshot, waiting for the first one (or
-// reading it now when Run is not running) until ctx is done.
+// snapshot returns the latest snapshot, waiting for the first one (which
+// Run reads) until ctx is done or a minute has passed.
 func (s *Server) snapshot(ctx context.Context) (*Snapshot, error) {
+	wait := time.NewTimer(time.Minute)
+	defer wait.Stop()
 	select {
 	case <-s.fresh:
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-time.After(time.Until(s.now().Add(60 * time.Second))):
+	case <-wait.C:
 		return nil, errors.New("console: no fleet snapshot yet")
 	}
 	s.mu.Lock()

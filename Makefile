@@ -26,8 +26,11 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+## lint: go vet, gofmt, and the deployment files (YAML parses, the kinds
+## botrelay ships have their required fields, the dashboard parses).
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run ./internal/tools/manifestlint deploy
 
 ## bench: limiter decisions/s and round trips against the real Redis;
 ## end-to-end delivery throughput; head-of-line latency. See docs/benchmarks.md.

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/internal/fleet"
 	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/stream"
@@ -241,44 +242,18 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 }
 
 // diagnose explains, one line each, what keeps row's robot from
-// delivering; nothing when all looks well.
+// delivering; nothing when all looks well. The console prints the same
+// lines (internal/fleet).
 func diagnose(topo stream.Topology, row robotStatus, cfg *config.Config, configPath string) []string {
-	var out []string
-	q := row.RobotQueue
-	switch {
-	case q.Backlog > 0 && !q.Consumer:
-		out = append(out, fmt.Sprintf("%s waiting, and no worker has ever served this robot (no consumer %s): is it configured on a worker, and are the workers running?",
-			plural(q.Backlog, "message", "messages"), topo.ConsumerName(row.Robot)))
-	case q.Backlog > 0 && q.Pending == 0 && q.Waiting == 0:
-		out = append(out, "no worker is pulling (is the robot configured on a worker? are the workers running?)")
-	}
+	in := fleet.Input{Topology: topo, Robot: row.Robot, Queue: row.RobotQueue, ConfigPath: configPath}
 	if cfg != nil {
-		if _, ok := cfg.Robot(row.Robot); !ok && q.Backlog > 0 {
-			out = append(out, fmt.Sprintf("not in %s: workers using it dead-letter this robot's messages as unknown", configPath))
-		}
+		_, ok := cfg.Robot(row.Robot)
+		in.Configured = &ok
 	}
 	if ls := row.Limiter; ls != nil && ls.Error == "" {
-		s := ls.state
-		if s.CoolOffLeft > 0 {
-			out = append(out, fmt.Sprintf("cooling off for %s (the platform throttled it)", ceilSec(s.CoolOffLeft)))
-		}
-		if s.QuietLeft > 0 {
-			out = append(out, fmt.Sprintf("restart guard: quiet for %s (the limiter state is new: after a first start, a Redis restart or evictions, robots wait the longest cool-off, at least one window)",
-				ceilSec(s.QuietLeft)))
-		}
-		if q.Backlog > 0 && s.InWindow >= ls.limit.Max && s.CoolOffLeft == 0 && s.QuietLeft == 0 {
-			out = append(out, fmt.Sprintf("rate limit: %d/%d sent in the last %s; next slot in %s",
-				s.InWindow, ls.limit.Max, ls.limit.Window+ls.limit.Margin, ceilSec(s.NextSlot)))
-		}
+		in.Limiter = &fleet.Limiter{State: ls.state, Limit: ls.limit, HasLimit: true} // limiter columns need --config
 	}
-	if q.Redelivered > 0 {
-		out = append(out, "the pending message was handed out more than once: deliveries are being retried, or a worker died holding it (see the workers' logs)")
-	}
-	if q.DeadLetters > 0 {
-		out = append(out, fmt.Sprintf("%s: producer dlq list --robot %s",
-			plural(q.DeadLetters, "dead letter", "dead letters"), row.Robot))
-	}
-	return out
+	return fleet.Diagnose(in)
 }
 
 // writeStatus prints rows as a table, then the diagnoses.
@@ -388,17 +363,10 @@ func writeUsage(w io.Writer, usage []stream.Usage) {
 }
 
 // plural formats n with the singular or plural noun.
-func plural(n uint64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return u64(n) + " " + many
-}
+func plural(n uint64, one, many string) string { return fleet.Plural(n, one, many) }
 
 // ceilSec rounds d up to whole seconds: "wait at most".
-func ceilSec(d time.Duration) time.Duration {
-	return (d + time.Second - 1).Truncate(time.Second)
-}
+func ceilSec(d time.Duration) time.Duration { return fleet.CeilSec(d) }
 
 // ceilMS returns d in milliseconds, rounded up.
 func ceilMS(d time.Duration) int64 {

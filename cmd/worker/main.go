@@ -25,6 +25,9 @@
 //	                         start, a Redis restart or evictions, a memory limiter without
 //	                         state (only where nothing else posts; default true)
 //	--metrics-addr ADDR      serve /metrics, /healthz and /readyz (default :9090, "" disables)
+//	--metrics-listen ADDR    serve /metrics on ADDR instead (e.g. 127.0.0.1:9091), leaving
+//	                         only the probes on --metrics-addr
+//	--metrics-token-env N    /metrics requires "Authorization: Bearer <value of N>"
 //	--log-level L            debug, info, warn or error (default info)
 //	--log-format F           text or json (default text)
 //	--name NAME              this worker's name in dead letters (default host-pid)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +53,8 @@ type flags struct {
 	limiterState     string
 	restartGuard     bool
 	metricsAddr      string
+	metricsListen    string
+	metricsTokenEnv  string
 	logLevel         slog.Level
 	logFormat        string
 	name             string
@@ -108,6 +112,8 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 		"limiter state is new (a first start, a Redis restart or evictions; with --limiter memory, a start without "+
 		"--limiter-state); turn off only when nothing else posts to the robots and Redis persists its data")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `address of /metrics, /healthz and /readyz ("" disables)`)
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics on this address instead (e.g. 127.0.0.1:9091 for a sidecar); --metrics-addr keeps the probes")
+	fs.StringVar(&f.metricsTokenEnv, "metrics-token-env", "", "environment variable holding a bearer token that /metrics requires")
 	cli.AddLogFlags(fs, &f.logLevel, &f.logFormat)
 	fs.StringVar(&f.name, "name", "", "worker name in dead letters (default host-pid)")
 	if err := cli.Parse(fs, args); err != nil {
@@ -128,6 +134,9 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	}
 	if f.natsConnectWait <= 0 {
 		return f, cli.Usagef("--nats-connect-wait must be positive")
+	}
+	if f.metricsAddr == "" && f.metricsListen == "" && f.metricsTokenEnv != "" {
+		return f, cli.Usagef("--metrics-token-env needs --metrics-addr or --metrics-listen")
 	}
 	return f, nil
 }
@@ -189,8 +198,24 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	metrics := worker.NewMetrics(reg)
 	h := &health{}
 
+	metricsToken, err := readMetricsToken(f.metricsTokenEnv, e.Lookup)
+	if err != nil {
+		return err
+	}
+	metricsHandler := protect(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), metricsToken)
 	if f.metricsAddr != "" {
-		stopMetrics, err := startMetrics(f.metricsAddr, reg, h, log, e.Listening)
+		mh := metricsHandler
+		if f.metricsListen != "" {
+			mh = nil // served on its own address below
+		}
+		stopMetrics, err := startMetrics(f.metricsAddr, mh, h, log, e.Listening)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	if f.metricsListen != "" {
+		stopMetrics, err := startMetrics(f.metricsListen, metricsHandler, nil, log, e.Listening)
 		if err != nil {
 			return err
 		}
@@ -504,17 +529,53 @@ func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, b.String())
 }
 
-// startMetrics serves /metrics, /healthz and /readyz on addr until the
-// returned stop is called.
-func startMetrics(addr string, reg *prometheus.Registry, h *health, log *slog.Logger, listening func(net.Addr)) (stop func(), err error) {
+// readMetricsToken returns the bearer token held by environment variable
+// name; "" when name is "".
+func readMetricsToken(name string, lookup func(string) (string, bool)) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	v, _ := lookup(name)
+	if v = strings.TrimSpace(v); v == "" {
+		return "", fmt.Errorf("--metrics-token-env: environment variable %s is not set", name)
+	}
+	return v, nil
+}
+
+// protect requires "Authorization: Bearer <token>" on next; with an empty
+// token it is next.
+func protect(next http.Handler, token string) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte("Bearer " + token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// startMetrics serves, on addr until the returned stop is called, /metrics
+// with metrics (nil: not served) and /healthz and /readyz with h (nil: not
+// served).
+func startMetrics(addr string, metrics http.Handler, h *health, log *slog.Logger, listening func(net.Addr)) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", h.live)
-	mux.HandleFunc("GET /readyz", h.ready)
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	if h != nil {
+		mux.HandleFunc("GET /healthz", h.live)
+		mux.HandleFunc("GET /readyz", h.ready)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -522,7 +583,7 @@ func startMetrics(addr string, reg *prometheus.Registry, h *health, log *slog.Lo
 			log.Error("metrics server failed", "err", err)
 		}
 	})
-	log.Info("serving metrics", "addr", ln.Addr().String())
+	log.Info("serving metrics", "addr", ln.Addr().String(), "metrics", metrics != nil, "probes", h != nil)
 	if listening != nil {
 		listening(ln.Addr())
 	}

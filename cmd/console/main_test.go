@@ -89,7 +89,7 @@ func TestLoadRobotsReadsNoSecret(t *testing.T) {
 	require.Equal(t, []string{"ops", "deploys", "filed"}, cfg.Names())
 	for _, rb := range cfg.Robots {
 		require.Empty(t, rb.Secret, rb.Name)
-		require.Equal(t, placeholderWebhook, rb.Webhook, rb.Name)
+		require.True(t, cli.IsPlaceholder(rb.Webhook), rb.Name)
 	}
 	rb, _ := cfg.Robot("deploys")
 	require.Equal(t, 30, cfg.Limit(rb).Max)

@@ -226,13 +226,10 @@ func secretFromEnv(flagName, name string, lookup func(string) (string, bool)) (s
 	return v, nil
 }
 
-// placeholderWebhook stands in for every robot's webhook: the console
-// never needs (and never reads) one.
-const placeholderWebhook = "https://placeholder.invalid/console"
-
 // loadRobots reads path for its prefix, platforms and robots without their
 // credentials: each robot's webhook and secret fields are dropped before
-// the file is parsed, so no secret is read (nor needs to be set).
+// the file is parsed, so no secret is read (nor needs to be set). The
+// robots' limiter keys come from the workers instead ([limiter.LookupKeys]).
 func loadRobots(path string, lookup func(string) (string, bool)) (*config.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -248,7 +245,8 @@ func loadRobots(path string, lookup func(string) (string, bool)) (*config.Config
 				delete(m, "secret")
 				delete(m, "secret_env")
 				delete(m, "secret_file")
-				m["webhook"] = placeholderWebhook
+				name, _ := m["name"].(string)
+				m["webhook"] = cli.PlaceholderValue(name)
 			}
 		}
 	}
@@ -264,8 +262,8 @@ func loadRobots(path string, lookup func(string) (string, bool)) (*config.Config
 }
 
 // newInspector connects to the workers' Redis for read-only limiter
-// inspection.
-func newInspector(f flags, prefix string, lookup func(string) (string, bool)) (*limiter.Redis, func(), error) {
+// inspection by robot name.
+func newInspector(f flags, prefix string, lookup func(string) (string, bool)) (limiter.Inspector, func(), error) {
 	password, err := secretFromEnv("--redis-password-env", f.redisPasswordEnv, lookup)
 	if err != nil {
 		return nil, nil, err
@@ -287,5 +285,7 @@ func newInspector(f flags, prefix string, lookup func(string) (string, bool)) (*
 		_ = rdb.Close()
 		return nil, nil, fmt.Errorf("limiter: %w", err)
 	}
-	return lim, func() { _ = rdb.Close() }, nil
+	// The workers key a robot's window by its webhook's identity, which the
+	// console does not read: they publish the keys by name.
+	return limiter.NewKeyedInspector(lim, rdb, prefix, 0), func() { _ = rdb.Close() }, nil
 }

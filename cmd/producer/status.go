@@ -212,11 +212,18 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 	}
 	ictx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
+	// A robot whose webhook is not at hand (a ${VAR} not set here) is read
+	// under the key its workers published.
+	keyed := limiter.NewKeyedInspector(lim, rdb, g.prefix, 0)
 	var first error
 	for i := range rows {
 		rb, ok := cfg.Robot(rows[i].Robot)
-		if !ok || cli.IsPlaceholder(rb.Webhook) {
-			continue // not configured, or its webhook not at hand: its limiter key (the webhook's identity) is unknown
+		if !ok {
+			continue // not configured: its limiter key (the webhook's identity) is unknown
+		}
+		key, insp := rb.LimitKey(), limiter.Inspector(lim)
+		if cli.IsPlaceholder(rb.Webhook) {
+			key, insp = rb.Name, keyed
 		}
 		ls := &limiterStatus{limit: cfg.Limit(rb)}
 		rows[i].Limiter = ls
@@ -224,7 +231,7 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 			ls.Error = "not read: Redis unavailable"
 			continue
 		}
-		s, err := lim.Inspect(ictx, rb.LimitKey(), ls.limit)
+		s, err := insp.Inspect(ictx, key, ls.limit)
 		if err != nil {
 			ls.Error = err.Error()
 			if first == nil {

@@ -407,6 +407,15 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		log.Error("Redis unreachable at start; holding all messages until it answers", "redis", f.redisAddr, "err", err)
 	default:
 		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard, "restart_quiet", quiet)
+		// The tools that read the limiter without the webhooks (console,
+		// producer status) find each robot's key here.
+		keys := make(map[string]string, len(cfg.Robots))
+		for _, rb := range cfg.Robots {
+			keys[rb.Name] = rb.LimitKey()
+		}
+		if err := limiter.PublishKeys(lctx, rdb, cfg.Prefix, keys); err != nil {
+			log.Warn("could not publish the robots' limiter keys (console and producer status show no limiter state for them)", "err", err)
+		}
 	}
 	return lim, ledger.NewRedis(rdb, cfg.Prefix, ledgerTTL(cfg)), func() { _ = rdb.Close() }, nil
 }

@@ -186,6 +186,17 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	claimed := false
 	if j.ledgerOK {
 		c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.cfg.Name, lease, takeover)
+		if err != nil && isOutOfMemory(err) {
+			// Redis is full: the limiter may still grant (a script that
+			// already wrote may write on), but nothing could be recorded.
+			// Fail closed: hold the message until Redis has room.
+			w.ledgerResult(err, rb, j.id(), "claiming")
+			release()
+			if !sleep(runCtx, time.Second) {
+				return action{verb: doWait, event: "handed_back"}, false
+			}
+			return action{verb: doAgain}, false
+		}
 		if w.ledgerResult(err, rb, j.id(), "claiming") {
 			if a, ok := pol.before(c, st, time.Now()); !ok {
 				j.fromState(st)

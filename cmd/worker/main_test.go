@@ -329,6 +329,8 @@ robots:
 			}, "the simulator did not receive both messages; logs:\n%s", in.stderr.String())
 			require.Equal(t, "alert: disk full", sim.Received(dingToken)[0].Content)
 			require.Equal(t, "deployed v2", sim.Received(popoHook)[0].Content)
+			requirePostedOnce(t, sim, dingToken, "alert: disk full")
+			requirePostedOnce(t, sim, popoHook, "deployed v2")
 
 			// The simulator records a message before the worker counts it.
 			var metrics string
@@ -341,6 +343,9 @@ robots:
 			require.Contains(t, metrics, "process_start_time_seconds")
 
 			require.NoError(t, in.stop())
+			// Stopped (drained): nothing more was posted meanwhile.
+			requirePostedOnce(t, sim, dingToken, "alert: disk full")
+			requirePostedOnce(t, sim, popoHook, "deployed v2")
 			logs := in.stderr.String()
 			require.Contains(t, logs, "worker drained")
 			require.Contains(t, logs, `"webhook":"http://127.0.0.1:`, "webhooks are logged redacted")
@@ -375,7 +380,7 @@ func TestRunRedisDownAtStart(t *testing.T) {
 		_, m := in.get("/metrics")
 		return strings.Contains(m, "botrelay_limiter_errors_total ") && !strings.Contains(m, "botrelay_limiter_errors_total 0")
 	}, "no limiter errors counted")
-	require.Empty(t, sim.Received(popoHook))
+	require.Empty(t, sim.Requests(popoHook), "nothing is posted without the limiter")
 	require.NoError(t, in.stop())
 }
 
@@ -407,7 +412,7 @@ func TestRunRestartGuardByDefault(t *testing.T) {
 		_, m := in.get("/metrics")
 		return strings.Contains(m, `botrelay_limiter_waits_total{robot="popo"} 1`)
 	}, "the message did not wait for the limiter")
-	require.Empty(t, sim.Received(popoHook))
+	require.Empty(t, sim.Requests(popoHook), "nothing is posted during the guard's window")
 	require.NoError(t, in.stop())
 	require.Contains(t, in.stderr.String(), "restart_quiet=10m0s", "the guard's quiet time covers the longest cool-off")
 }
@@ -541,12 +546,23 @@ robots:
 	testenv.Eventually(t, 20*time.Second, func() bool { return len(sim.Received(popoHook)) == 1 },
 		"not delivered; logs:\n%s", in.stderr.String())
 
-	rdb := cluster.Client(t)
+	led := ledger.NewRedis(cluster.Client(t), topo.Prefix, time.Hour)
 	testenv.Eventually(t, 5*time.Second, func() bool {
-		v, err := rdb.HGet(context.Background(), ledger.NewRedis(rdb, topo.Prefix, 0).Key(stream.MsgID("popo", env.ID)), "d").Result()
-		return err == nil && v == "1"
+		st, err := led.Get(context.Background(), stream.MsgID("popo", env.ID))
+		return err == nil && st.Delivered
 	}, "the ledger on the cluster marks the message delivered")
 	require.NoError(t, in.stop())
+	requirePostedOnce(t, sim, popoHook, "on a cluster")
+}
+
+// requirePostedOnce asserts that the simulator's robot token was sent
+// exactly one request, accepted, carrying content.
+func requirePostedOnce(t *testing.T, sim *robotsim.Server, token, content string) {
+	t.Helper()
+	p := testenv.SplitPosts(sim.Requests(token), testenv.ByContent)
+	require.NoError(t, p.Check([]string{content}, 0), "robot %s", robotsim.Redact(token))
+	require.Empty(t, p.Refused)
+	require.Empty(t, p.Faulted)
 }
 
 // A single worker with --limiter memory restarted right after a burst:

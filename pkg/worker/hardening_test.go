@@ -28,9 +28,9 @@ import (
 	"github.com/botrelay/botrelay/pkg/worker"
 )
 
-// contents returns the contents of the requests robot received, in
+// requestContents returns the contents of the requests robot received, in
 // arrival order, repeats and refusals included.
-func contents(sim *robotsim.Server, robot string) []string {
+func requestContents(sim *robotsim.Server, robot string) []string {
 	var out []string
 	for _, rq := range sim.Requests(robot) {
 		out = append(out, rq.Content)
@@ -64,7 +64,7 @@ func TestSlowConnectDoesNotBreach(t *testing.T) {
 	r.waitDelivered(envs, 30*time.Second)
 	st := r.sim.Stats("slow")
 	require.Zero(t, st.Breaches, "%+v", st)
-	require.Equal(t, []string{"m 0", "m 1", "m 2", "m 3"}, contents(r.sim, "slow"), "each posted once, in order, nothing abandoned arrived")
+	require.Equal(t, []string{"m 0", "m 1", "m 2", "m 3"}, requestContents(r.sim, "slow"), "each posted once, in order, nothing abandoned arrived")
 	for _, ev := range r.waitDelivered(envs, time.Second) {
 		require.Equal(t, 1, ev.Attempts, "an abandoned request is not an attempt")
 	}
@@ -207,8 +207,8 @@ func TestPanicIsDeadLettered(t *testing.T) {
 	require.NotContains(t, dl.Detail, "goroutine", "the stack stays in the log")
 	require.NotContains(t, dl.Detail, r.sim.WebhookURL("fragile"))
 	r.waitDelivered([]*envelope.Envelope{after, other}, 15*time.Second)
-	require.Equal(t, []string{"fine"}, contents(r.sim, "fragile"))
-	require.Equal(t, []string{"also fine"}, contents(r.sim, "sturdy"))
+	require.Equal(t, []string{"fine"}, requestContents(r.sim, "fragile"))
+	require.Equal(t, []string{"also fine"}, requestContents(r.sim, "sturdy"))
 }
 
 // A message on a subject whose robot token cannot be a consumer name is
@@ -352,8 +352,8 @@ func TestSameIDScopedByRobot(t *testing.T) {
 	require.True(t, ack.Duplicate, "the same id to the same robot is stored once")
 	r.startWorker(nil)
 	testenv.Eventually(t, 15*time.Second, func() bool { return r.countEvents("delivered") == 2 }, "both delivered")
-	require.Equal(t, []string{"for a"}, contents(r.sim, "team-a"))
-	require.Equal(t, []string{"for b"}, contents(r.sim, "team-b"))
+	require.Equal(t, []string{"for a"}, requestContents(r.sim, "team-a"))
+	require.Equal(t, []string{"for b"}, requestContents(r.sim, "team-b"))
 	time.Sleep(300 * time.Millisecond)
 	require.Equal(t, 2, r.countEvents("delivered"))
 	require.Zero(t, r.countEvents("duplicate"))
@@ -388,7 +388,7 @@ func TestInFlightMessageOfAnotherWorker(t *testing.T) {
 		require.Empty(t, r.sim.Requests("held"), "not posted while the other worker may be posting")
 		r.waitDelivered([]*envelope.Envelope{env}, 15*time.Second)
 		require.GreaterOrEqual(t, time.Since(start), lease)
-		require.Equal(t, []string{"once"}, contents(r.sim, "held"))
+		require.Equal(t, []string{"once"}, requestContents(r.sim, "held"))
 		require.Equal(t, 1, r.countEvents("repost"), "the lease ended without an outcome: reposted (on_unknown_outcome: repost)")
 	})
 	t.Run("dead_letter policy", func(t *testing.T) {
@@ -480,7 +480,7 @@ func TestOutOfMemoryRedisFailsClosedVisibly(t *testing.T) {
 	require.Empty(t, r.sim.Requests("starved"), "fail closed: nothing posted without a limiter decision")
 
 	require.NoError(t, rdb.ConfigSet(ctx, "maxmemory", "0").Err())
-	r.waitReceived("starved", 1, 15*time.Second)
+	r.waitExactly("starved", "waits for memory")
 	testenv.Eventually(t, 10*time.Second, func() bool { return probe.Healthy() == nil }, "healthy again")
 }
 

@@ -521,3 +521,24 @@ func (r *rig) fillDeadLetters() jetstream.Stream {
 		Reason: deadletter.ReasonDecode, Subject: r.topo.OutSubject("other"), Sequence: 1}))
 	return dlq
 }
+
+// A request written and never answered may have reached the platform: for
+// a robot whose on_unknown_outcome is dead_letter it is dead-lettered as
+// unknown_outcome, not posted again.
+func TestUnansweredRequestIsUnknownOutcome(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "hangs", "sec", "sec", nil, popoLimit)
+	r.robots[0].OnUnknownOutcome = worker.DeadLetter
+	r.sim.InjectFault("hangs", robotsim.Fault{Delay: 3 * time.Second}) // past the rig's 2s request timeout
+	env := envelope.New("hangs", text("did it arrive?"))
+	r.publish(env)
+	r.startWorker(nil)
+	dl := r.waitDead(1, 20*time.Second)[0].Record
+	require.Equal(t, deadletter.ReasonUnknownOutcome, dl.Reason)
+	require.Contains(t, dl.Detail, "written but never answered")
+	// The simulator takes the request once its delay has passed: the
+	// platform did have it.
+	testenv.Eventually(t, 5*time.Second, func() bool { return len(r.sim.Requests("hangs")) == 1 }, "the platform got it")
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, []string{"did it arrive?"}, requestContents(r.sim, "hangs"), "posted once, never again")
+}

@@ -17,7 +17,7 @@
 //  2. token: unknown → 300001 "token is not exist";
 //  3. method POST (43002) and a JSON Content-Type (43004);
 //  4. signature, when the robot has a secret: missing, malformed or more
-//     than [signer.MaxSkew] off real time → 310000 "invalid timestamp";
+//     than [MaxSkew] off real time → 310000 "invalid timestamp";
 //     wrong sign → 310000 "sign not match";
 //  5. ban: while banned every request → 130101, counted in Stats.DuringBan;
 //  6. rolling window: the (Limit+1)-th request inside any rolling

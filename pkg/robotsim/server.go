@@ -153,6 +153,10 @@ func WebhookURL(baseURL, platform, token string) string {
 		return baseURL + "/robot/send?access_token=" + url.QueryEscape(token)
 	case PlatformPOPO:
 		return baseURL + "/open-apis/robots/v1/hook/" + url.PathEscape(token)
+	case PlatformFeishu:
+		return baseURL + "/open-apis/bot/v2/hook/" + url.PathEscape(token)
+	case PlatformWeCom:
+		return baseURL + "/cgi-bin/webhook/send?key=" + url.QueryEscape(token)
 	}
 	return ""
 }

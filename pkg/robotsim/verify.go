@@ -36,6 +36,11 @@ const (
 // returns "" when they are good, else [DingTalkMsgInvalidTimestamp] or
 // [DingTalkMsgSignNotMatch].
 func verify(scheme signScheme, secret, timestamp, sign string) string {
+	return verifyAt(scheme, secret, timestamp, sign, time.Now())
+}
+
+// verifyAt is verify against the clock reading now.
+func verifyAt(scheme signScheme, secret, timestamp, sign string, now time.Time) string {
 	switch {
 	case timestamp == "":
 		return DingTalkMsgInvalidTimestamp
@@ -50,7 +55,7 @@ func verify(scheme signScheme, secret, timestamp, sign string) string {
 	if scheme == feishuScheme {
 		at = time.Unix(n, 0)
 	}
-	if skew := time.Since(at); skew > MaxSkew || skew < -MaxSkew {
+	if skew := now.Sub(at); skew > MaxSkew || skew < -MaxSkew {
 		return DingTalkMsgInvalidTimestamp
 	}
 	key, msg := secret, timestamp+"\n"+secret

@@ -26,8 +26,11 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+## lint: go vet, gofmt, and the deployment files (YAML parses, the kinds
+## botrelay ships have their required fields, the dashboard parses).
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run ./internal/tools/manifestlint deploy
 
 ## bench: limiter decisions/s and round trips against the real Redis;
 ## end-to-end delivery throughput; head-of-line latency. See docs/benchmarks.md.
@@ -37,7 +40,8 @@ bench:
 	$(GO) test -run '^$$' -bench HeadOfLine -benchtime 100x ./pkg/worker/
 
 ## fuzz: every parser of outside input, 30s each (seeds run in make test):
-## envelopes, dead-letter records, platform answers, signatures, the config.
+## envelopes, dead-letter records, platform answers, signatures, the config,
+## the gateway's requests (single, fan-out, batch; on an embedded NATS).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/envelope/
@@ -47,6 +51,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyDingTalkCallback$$' -fuzztime $(FUZZTIME) ./pkg/signer/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyPOPO$$' -fuzztime $(FUZZTIME) ./pkg/signer/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzPostMessage$$' -fuzztime $(FUZZTIME) ./pkg/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzPostFanOut$$' -fuzztime $(FUZZTIME) ./pkg/gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzPostBatch$$' -fuzztime $(FUZZTIME) ./pkg/gateway/
 
 ## demo: embedded NATS + robot simulator + worker + producer, no installs.
 demo:

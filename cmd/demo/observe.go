@@ -225,7 +225,8 @@ func (d *demo) onDecision(robot string, lim limiter.Limit, dec limiter.Decision)
 	}
 }
 
-// countingLimiter is the worker's limiter, observed.
+// countingLimiter is the worker's limiter, observed. The worker asks it by
+// limiter key; the demo counts by robot name.
 type countingLimiter struct {
 	limiter.Limiter
 	d *demo
@@ -235,7 +236,7 @@ type countingLimiter struct {
 func (l countingLimiter) Reserve(ctx context.Context, robot string, lim limiter.Limit) (limiter.Decision, error) {
 	dec, err := l.Limiter.Reserve(ctx, robot, lim)
 	if err == nil {
-		l.d.onDecision(robot, lim, dec)
+		l.d.onDecision(l.d.sc.nameOf(robot), lim, dec)
 	}
 	return dec, err
 }

@@ -167,9 +167,13 @@ func runDemo(ctx context.Context, o options, stdout, stderr io.Writer) (*Summary
 	}
 	led := ledger.NewMemory()
 	w, err := worker.New(js, worker.Config{
-		Topology:      topo,
-		Robots:        sc.workerRobots(),
-		Sender:        recordingSender{Sender: snd, d: d},
+		Topology: topo,
+		Robots:   sc.workerRobots(),
+		Sender:   recordingSender{Sender: snd, d: d},
+		// No quiet time (limiter.Memory.Quiet) and no state file, on
+		// purpose: the simulator was created a moment ago, so nothing was
+		// sent to its robots before; a worker command restarting would
+		// wait (see --limiter-state).
 		Limiter:       countingLimiter{Limiter: limiter.NewMemory(nil), d: d},
 		Ledger:        led,
 		Presence:      led,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/limiter"
@@ -58,6 +59,9 @@ type robotSpec struct {
 	Note string
 
 	token, secret, workerSecret, webhook string
+	// limitKey is the robot's limiter key: the identity of the platform
+	// robot its webhook names, as the worker command keys it.
+	limitKey string
 }
 
 // scenario is the robots, registered with the simulator.
@@ -65,6 +69,8 @@ type scenario struct {
 	tm     timing
 	robots []*robotSpec
 	byName map[string]*robotSpec
+	// byLimitKey finds a configured robot by its limiter key.
+	byLimitKey map[string]*robotSpec
 }
 
 // newScenario registers the robots with sim, with random tokens and
@@ -85,7 +91,8 @@ func newScenario(sim *robotsim.Server, tm timing) (*scenario, error) {
 			Note: fmt.Sprintf("signed; the platform answers HTTP 503 to its first %d requests", flakyFaults)},
 		{Name: robotGhost, Note: "configured nowhere: messages for it must not sit unseen"},
 	}
-	sc := &scenario{tm: tm, robots: specs, byName: make(map[string]*robotSpec, len(specs))}
+	sc := &scenario{tm: tm, robots: specs, byName: make(map[string]*robotSpec, len(specs)),
+		byLimitKey: make(map[string]*robotSpec, len(specs))}
 	for _, r := range specs {
 		sc.byName[r.Name] = r
 		r.Configured = r.Platform != ""
@@ -102,6 +109,12 @@ func newScenario(sim *robotsim.Server, tm timing) (*scenario, error) {
 			return nil, fmt.Errorf("simulator: add robot %s: %w", r.Name, err)
 		}
 		r.webhook = sim.WebhookURL(r.token)
+		key, err := config.RobotIdentity(r.Platform, r.webhook)
+		if err != nil {
+			return nil, fmt.Errorf("robot %s: webhook: %w", r.Name, err)
+		}
+		r.limitKey = key
+		sc.byLimitKey[key] = r
 	}
 	sim.InjectFault(sc.byName[robotFlaky].token, robotsim.Fault{Status: http.StatusServiceUnavailable, Count: flakyFaults})
 	return sc, nil
@@ -141,11 +154,21 @@ func (sc *scenario) workerRobots() []worker.Robot {
 		out = append(out, worker.Robot{
 			Robot: delivery.Robot{Name: r.Name, Platform: r.Platform, Webhook: r.webhook,
 				Secret: r.workerSecret, Keywords: r.Keywords},
-			Limit:   limiter.Limit{Max: r.Limit, Window: sc.tm.Window, Margin: sc.tm.Margin},
-			CoolOff: sc.tm.CoolOff,
+			Limit:    limiter.Limit{Max: r.Limit, Window: sc.tm.Window, Margin: sc.tm.Margin},
+			CoolOff:  sc.tm.CoolOff,
+			LimitKey: r.limitKey,
 		})
 	}
 	return out
+}
+
+// nameOf returns the name of the robot whose limiter key is key (key
+// itself when no robot has it).
+func (sc *scenario) nameOf(key string) string {
+	if r, ok := sc.byLimitKey[key]; ok {
+		return r.Name
+	}
+	return key
 }
 
 // secrets returns every token and secret of the scenario (for tests that

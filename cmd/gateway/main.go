@@ -3,7 +3,7 @@
 // (see package pkg/gateway for the endpoints and docs/gateway.md for
 // examples) and answers once the stream has stored them.
 //
-//	gateway --listen :8080 --nats URL --token-env GATEWAY_TOKENS --config robots.yaml
+//	gateway --listen :8080 --nats URL --tokens-file tokens.yaml --config robots.yaml
 //
 // Flags (the environment supplies some defaults):
 //
@@ -12,9 +12,17 @@
 //	                         default nats://127.0.0.1:4222
 //	--prefix P               subject and stream prefix; env BOTRELAY_PREFIX, else the
 //	                         --config file's prefix, else "botrelay"
-//	--token-env NAME         accept the bearer tokens in environment variable NAME
-//	                         (comma-separated); without it there is NO authentication,
-//	                         fit only for a gateway reachable from trusted networks
+//	--tokens-file FILE       named tokens with robot scopes, rates and quotas (see
+//	                         docs/gateway.md); reloaded on SIGHUP
+//	--token-env NAME         also accept the bearer tokens in environment variable NAME
+//	                         (comma-separated) for every robot, without a rate
+//	--no-auth                accept every request without a token: the gateway refuses
+//	                         to start without a token unless this is given
+//	--redis ADDR             Redis for the tokens' rates and quotas; env
+//	                         BOTRELAY_REDIS_ADDR, default 127.0.0.1:6379
+//	--redis-password-env N   environment variable holding the Redis password
+//	--tls-cert F, --tls-key F  serve HTTPS (no terminating proxy)
+//	--metrics-addr ADDR      serve Prometheus metrics at GET /metrics (default: none)
 //	--robots a,b             accept only these robots (422 for others)
 //	--config FILE            take the accepted robots from the worker's config file
 //	                         (names only; excludes --robots)
@@ -26,6 +34,8 @@
 // The gateway starts even when NATS is down: GET /readyz answers 503 and
 // POSTs 503 with Retry-After until it connects. SIGINT or SIGTERM stops
 // accepting connections, lets requests in flight finish and exits 0.
+// SIGHUP rereads the tokens file; a file with a problem is logged and the
+// tokens in use are kept.
 //
 // Exit status: 0 on success (and -h), 1 on a failure, 2 on a usage error.
 package main

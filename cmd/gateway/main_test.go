@@ -36,6 +36,7 @@ type gatewayProc struct {
 	stderr *testenv.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	hup    chan os.Signal // what SIGHUP sends
 }
 
 // startRun runs the command with args until the test ends (or stop).
@@ -43,9 +44,9 @@ func startRun(t *testing.T, args []string, vars map[string]string) *gatewayProc 
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
-	p := &gatewayProc{stderr: &testenv.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	p := &gatewayProc{stderr: &testenv.SyncBuffer{}, cancel: cancel, done: make(chan error, 1), hup: make(chan os.Signal, 1)}
 	go func() {
-		p.done <- runEnv(ctx, args, io.Discard, p.stderr, cli.Env{Lookup: testenv.LookupMap(vars), Listening: func(a net.Addr) { addr <- a }})
+		p.done <- runEnv(ctx, args, io.Discard, p.stderr, cli.Env{Lookup: testenv.LookupMap(vars), Listening: func(a net.Addr) { addr <- a }}, p.hup)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -120,7 +121,7 @@ func TestRun(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, status)
 	status, body = p.request(t, http.MethodPost, "/v1/messages", `{"robot":"sre","text":"x"}`, token1)
 	require.Equal(t, http.StatusUnprocessableEntity, status)
-	require.Contains(t, body, `unknown robot \"sre\": this gateway accepts only ops, dev`)
+	require.Contains(t, body, `unknown robot \"sre\": not a robot this gateway accepts`)
 	status, _ = p.request(t, http.MethodGet, "/readyz", "", "")
 	require.Equal(t, http.StatusOK, status)
 
@@ -150,13 +151,14 @@ robots:
     platform: popo
     webhook: "${DEPLOY_WEBHOOK}"
 `)
-	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--config", cfg}, map[string]string{cli.EnvNATSURL: url})
+	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--config", cfg, "--no-auth"}, map[string]string{cli.EnvNATSURL: url})
 	status, body := p.request(t, http.MethodPost, "/v1/fanout", `{"robots":["ops-alerts","deploys"],"text":"hi","id":"f-1"}`, "")
 	require.Equal(t, http.StatusAccepted, status, body)
 	require.Contains(t, body, `"id":"f-1.deploys"`)
 	status, body = p.request(t, http.MethodPost, "/v1/messages", `{"robot":"ops","text":"hi"}`, "")
 	require.Equal(t, http.StatusUnprocessableEntity, status)
-	require.Contains(t, body, "this gateway accepts only ops-alerts, deploys")
+	require.Contains(t, body, "not a robot this gateway accepts")
+	require.NotContains(t, body, "deploys", "the allow-list is not echoed")
 	require.NoError(t, p.stop(t))
 	require.Contains(t, p.stderr.String(), "without authentication", "running without tokens is flagged")
 }
@@ -176,7 +178,7 @@ func TestAllowListFromExampleConfig(t *testing.T) {
 func TestRunNATSDownAtStart(t *testing.T) {
 	dead := "nats://" + testenv.ClosedAddr(t)
 
-	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--nats", dead}, nil)
+	p := startRun(t, []string{"--listen", "127.0.0.1:0", "--nats", dead, "--no-auth"}, nil)
 	status, _ := p.request(t, http.MethodGet, "/healthz", "", "")
 	require.Equal(t, http.StatusOK, status)
 	status, _ = p.request(t, http.MethodGet, "/readyz", "", "")
@@ -195,24 +197,28 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{name: "help", args: []string{"-h"}, code: 0},
 		{name: "stray argument", args: []string{"extra"}, code: 2, want: "unexpected arguments"},
+		{name: "no tokens", args: nil, code: 2, want: "no tokens: give --tokens-file or --token-env, or --no-auth"},
+		{name: "no-auth with tokens", args: []string{"--no-auth", "--token-env", "GW_TOKENS"}, code: 2, want: "choose one"},
+		{name: "tls cert without key", args: []string{"--tls-cert", "c.pem", "--no-auth"}, code: 2, want: "--tls-cert and --tls-key go together"},
+		{name: "missing tokens file", args: []string{"--tokens-file", "/nonexistent/tokens.yaml"}, code: 1, want: "--tokens-file"},
 		{name: "unknown flag", args: []string{"--bogus"}, code: 2, want: "bogus"},
 		{name: "robots and config", args: []string{"--robots", "a", "--config", "c.yaml"}, code: 2, want: "give one"},
 		{name: "bad max body", args: []string{"--max-body", "0"}, code: 2, want: "--max-body must be positive"},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, code: 2, want: "--log-format"},
-		{name: "bad prefix", args: []string{"--prefix", "a.b"}, code: 2, want: "--prefix"},
-		{name: "bad prefix from env", vars: map[string]string{cli.EnvPrefix: "a b"}, code: 2, want: "--prefix"},
+		{name: "bad prefix", args: []string{"--prefix", "a.b", "--no-auth"}, code: 2, want: "--prefix"},
+		{name: "bad prefix from env", args: []string{"--no-auth"}, vars: map[string]string{cli.EnvPrefix: "a b"}, code: 2, want: "--prefix"},
 		{name: "token env unset", args: []string{"--token-env", "GW_TOKENS"}, code: 1, want: "GW_TOKENS is not set"},
 		{name: "token env empty", args: []string{"--token-env", "GW_TOKENS"}, vars: map[string]string{"GW_TOKENS": " , "}, code: 1,
 			want: "holds no token"},
-		{name: "missing config", args: []string{"--config", "/nonexistent/robots.yaml"}, code: 1, want: "--config"},
-		{name: "bad robot name", args: []string{"--robots", "ops,a.b", "--nats", "nats://127.0.0.1:1"}, code: 1, want: `Robots[1] "a.b"`},
-		{name: "listen in use", args: []string{"--listen", "256.0.0.1:1", "--nats", "nats://127.0.0.1:1"}, code: 1, want: "listen"},
+		{name: "missing config", args: []string{"--config", "/nonexistent/robots.yaml", "--no-auth"}, code: 1, want: "--config"},
+		{name: "bad robot name", args: []string{"--robots", "ops,a.b", "--nats", "nats://127.0.0.1:1", "--no-auth"}, code: 1, want: `Robots[1] "a.b"`},
+		{name: "listen in use", args: []string{"--listen", "256.0.0.1:1", "--nats", "nats://127.0.0.1:1", "--no-auth"}, code: 1, want: "listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := runEnv(ctx, tt.args, io.Discard, io.Discard, cli.Env{Lookup: testenv.LookupMap(tt.vars)})
+			err := runEnv(ctx, tt.args, io.Discard, io.Discard, cli.Env{Lookup: testenv.LookupMap(tt.vars)}, nil)
 			require.Equal(t, tt.code, cli.ExitCode(err), "err %v", err)
 			if tt.code == 0 {
 				require.True(t, err == nil || errors.Is(err, flag.ErrHelp))
@@ -296,4 +302,19 @@ func TestK8sManifest(t *testing.T) {
 	robots, _, err := allowList(f, testenv.LookupMap(nil))
 	require.NoError(t, err)
 	require.NotEmpty(t, robots)
+}
+
+// Unset variables get placeholders that pass the workers' validation (a
+// credential per webhook, one robot per credential), whether a variable
+// holds a whole webhook or only its token.
+func TestAllowListPlaceholders(t *testing.T) {
+	path := testenv.WriteFile(t, "robots.yaml", `robots:
+  - {name: a, platform: dingtalk, webhook: "${A_WEBHOOK}", secret_env: A_SECRET}
+  - {name: b, platform: popo, webhook: "${B_WEBHOOK}"}
+  - {name: c, platform: dingtalk, webhook: "https://oapi.dingtalk.com/robot/send?access_token=${C_TOKEN}"}
+  - {name: d, platform: popo, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/${D_HOOK}"}
+`)
+	robots, _, err := allowList(flags{configPath: path}, testenv.LookupMap(nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b", "c", "d"}, robots)
 }

@@ -10,24 +10,24 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
-	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/gateway"
 	"github.com/botrelay/botrelay/pkg/publisher"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
-
-// placeholderValue stands in, while the config file is read for its robot
-// names, for every ${NAME} not set in the gateway's environment (typically
-// the webhooks and secrets, which the gateway has no use for).
-const placeholderValue = "https://placeholder.invalid/unset"
 
 // flags are the parsed command line.
 type flags struct {
@@ -36,6 +36,13 @@ type flags struct {
 	prefix          string
 	prefixSet       bool // by --prefix or BOTRELAY_PREFIX
 	tokenEnv        string
+	tokensFile      string
+	noAuth          bool
+	redisAddr       string
+	redisPassEnv    string
+	metricsAddr     string
+	tlsCert         string
+	tlsKey          string
 	robots          string
 	configPath      string
 	maxBody         int64
@@ -46,12 +53,16 @@ type flags struct {
 
 // run is the gateway command; see the package doc.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runEnv(ctx, args, stdout, stderr, cli.Env{Lookup: os.LookupEnv})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return runEnv(ctx, args, stdout, stderr, cli.Env{Lookup: os.LookupEnv}, hup)
 }
 
 // runEnv is run in the environment e; e.Listening is told the HTTP
-// server's address.
-func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env) error {
+// server's address. Each value received on reload (SIGHUP) rereads the
+// tokens file.
+func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env, reload <-chan os.Signal) error {
 	f, err := parseFlags(args, stderr, e.Lookup)
 	if err != nil {
 		return err
@@ -59,6 +70,15 @@ func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env) 
 	tokens, err := readTokens(f.tokenEnv, e.Lookup)
 	if err != nil {
 		return err
+	}
+	var access []gateway.Token
+	if f.tokensFile != "" {
+		if access, err = readTokensFile(f.tokensFile, e.Lookup); err != nil {
+			return err
+		}
+	}
+	if len(tokens) == 0 && len(access) == 0 && !f.noAuth {
+		return cli.Usagef("no tokens: give --tokens-file or --token-env, or --no-auth to accept every request without authentication")
 	}
 	robots, cfgPrefix, err := allowList(f, e.Lookup)
 	if err != nil {
@@ -75,7 +95,13 @@ func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env) 
 	if err != nil {
 		return err
 	}
-	return serve(ctx, f, topo, tokens, robots, log, e)
+	return serve(ctx, f, topo, auth{tokens: tokens, access: access}, robots, log, e, reload)
+}
+
+// auth is the authentication the gateway starts with.
+type auth struct {
+	tokens []string        // --token-env: every robot, no rate
+	access []gateway.Token // --tokens-file
 }
 
 func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bool)) (flags, error) {
@@ -90,7 +116,14 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.StringVar(&f.listen, "listen", ":8080", "HTTP address")
 	fs.StringVar(&f.natsURL, "nats", cli.EnvOr(lookup, cli.EnvNATSURL, cli.DefaultNATSURL), "NATS server URL(s), comma-separated (env "+cli.EnvNATSURL+")")
 	fs.StringVar(&f.prefix, "prefix", prefix, "subject and stream prefix (env "+cli.EnvPrefix+", else the --config file's)")
-	fs.StringVar(&f.tokenEnv, "token-env", "", "environment variable holding the accepted bearer tokens, comma-separated (none: no authentication)")
+	fs.StringVar(&f.tokenEnv, "token-env", "", "environment variable holding bearer tokens accepted for every robot without a rate, comma-separated")
+	fs.StringVar(&f.tokensFile, "tokens-file", "", "YAML file of named tokens with robot scopes, rates and quotas (reloaded on SIGHUP)")
+	fs.BoolVar(&f.noAuth, "no-auth", false, "accept every request without a token (trusted networks only)")
+	fs.StringVar(&f.redisAddr, "redis", cli.EnvOr(lookup, cli.EnvRedisAddr, "127.0.0.1:6379"), "Redis for the tokens' rates and quotas: host:port, or cluster nodes comma-separated (env "+cli.EnvRedisAddr+")")
+	fs.StringVar(&f.redisPassEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at GET /metrics on this address (default: none)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.StringVar(&f.robots, "robots", "", "comma-separated robots to accept (default: any)")
 	fs.StringVar(&f.configPath, "config", "", "worker config file to take the accepted robots from (names only)")
 	fs.Int64Var(&f.maxBody, "max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes")
@@ -114,6 +147,10 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 		return f, cli.Usagef("--max-body must be positive, not %d", f.maxBody)
 	case f.shutdownTimeout <= 0:
 		return f, cli.Usagef("--shutdown-timeout must be positive, not %s", f.shutdownTimeout)
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return f, cli.Usagef("--tls-cert and --tls-key go together")
+	case f.noAuth && (f.tokenEnv != "" || f.tokensFile != ""):
+		return f, cli.Usagef("--no-auth with --token-env or --tokens-file: choose one")
 	}
 	return f, cli.CheckLogFormat(f.logFormat)
 }
@@ -137,6 +174,19 @@ func readTokens(name string, lookup func(string) (string, bool)) ([]string, erro
 	return tokens, nil
 }
 
+// readTokensFile reads and checks the tokens file at path.
+func readTokensFile(path string, lookup func(string) (string, bool)) ([]gateway.Token, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--tokens-file: %w", err)
+	}
+	tokens, err := gateway.ParseTokens(data, lookup)
+	if err != nil {
+		return nil, fmt.Errorf("--tokens-file %s: %w", path, err)
+	}
+	return tokens, nil
+}
+
 // allowList returns the accepted robots from --robots or --config (nil:
 // any), and the config file's prefix ("" without --config).
 func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, error) {
@@ -152,27 +202,18 @@ func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, e
 	if f.configPath == "" {
 		return nil, "", nil
 	}
-	data, err := os.ReadFile(f.configPath)
+	// The gateway needs the names only: secrets are dropped and a variable
+	// it does not have (a webhook) gets a placeholder.
+	cfg, err := cli.LoadWithoutSecrets(f.configPath, lookup)
 	if err != nil {
 		return nil, "", fmt.Errorf("--config: %w", err)
-	}
-	// The gateway needs the names only: a variable it does not have (a
-	// webhook or a secret) gets a placeholder, so the file still validates.
-	cfg, err := config.Parse(data, func(name string) (string, bool) {
-		if v, ok := lookup(name); ok {
-			return v, true
-		}
-		return placeholderValue, true
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("--config %s: %w", f.configPath, err)
 	}
 	return cfg.Names(), cfg.Prefix, nil
 }
 
 // serve connects to NATS, serves the gateway until ctx is done, then shuts
-// the HTTP server down gracefully.
-func serve(ctx context.Context, f flags, topo stream.Topology, tokens, robots []string, log *slog.Logger, e cli.Env) error {
+// the HTTP server down gracefully. A value on reload rereads the tokens file.
+func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []string, log *slog.Logger, e cli.Env, reload <-chan os.Signal) error {
 	nc, err := connectNATS(f.natsURL, log)
 	if err != nil {
 		return err
@@ -186,11 +227,37 @@ func serve(ctx context.Context, f flags, topo stream.Topology, tokens, robots []
 	if err != nil {
 		return err
 	}
+	var lim *gateway.Limiter
+	if f.tokensFile != "" {
+		rdb, err := redisClient(f, e.Lookup)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = rdb.Close() }()
+		if lim, err = gateway.NewLimiter(rdb, topo.Prefix); err != nil {
+			return err
+		}
+	}
+	var metrics *gateway.Metrics
+	if f.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics = gateway.NewMetrics(reg)
+		stop, err := serveMetrics(f.metricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	var stopping atomic.Bool
 	g, err := gateway.New(pub, gateway.Options{
+		Metrics:      metrics,
 		Logger:       log,
 		MaxBodyBytes: f.maxBody,
-		Tokens:       tokens,
+		Tokens:       a.tokens,
+		Access:       a.access,
+		NoAuth:       f.noAuth,
+		Limiter:      lim,
 		Robots:       robots,
 		Ready:        func() bool { return !stopping.Load() && nc.IsConnected() },
 	})
@@ -211,23 +278,47 @@ func serve(ctx context.Context, f flags, topo stream.Topology, tokens, robots []
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if f.tlsCert != "" {
+			served <- srv.ServeTLS(ln, f.tlsCert, f.tlsKey)
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 
-	if len(tokens) == 0 {
-		log.Warn("no --token-env: the gateway accepts every request without authentication; expose it to trusted networks only")
+	if f.noAuth {
+		log.Warn("--no-auth: the gateway accepts every request without authentication; expose it to trusted networks only")
 	}
 	if len(robots) > 0 {
 		log.Info("accepting only the listed robots", "robots", len(robots))
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "prefix", topo.Prefix, "tokens", len(tokens))
+	log.Info("serving", "addr", ln.Addr().String(), "tls", f.tlsCert != "", "prefix", topo.Prefix, "tokens", len(a.tokens)+len(a.access))
 	if e.Listening != nil {
 		e.Listening(ln.Addr())
 	}
 
-	select {
-	case err := <-served:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case err := <-served:
+			return fmt.Errorf("http server: %w", err)
+		case <-reload:
+			if f.tokensFile == "" {
+				log.Info("SIGHUP: no --tokens-file to reload")
+				continue
+			}
+			tokens, err := readTokensFile(f.tokensFile, e.Lookup)
+			if err == nil {
+				err = g.SetTokens(tokens)
+			}
+			if err != nil {
+				log.Error("tokens file not reloaded; the tokens in use are kept", "err", err)
+				continue
+			}
+			log.Info("tokens file reloaded", "tokens", len(tokens))
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	stopping.Store(true)
 	log.Info("shutting down")
@@ -241,6 +332,55 @@ func serve(ctx context.Context, f flags, topo stream.Topology, tokens, robots []
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves GET /metrics of reg on addr until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server failed", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
+}
+
+// redisClient returns the client of --redis: one address is a single
+// Redis, several comma-separated a Redis Cluster. It connects lazily.
+func redisClient(f flags, lookup func(string) (string, bool)) (redis.UniversalClient, error) {
+	var password string
+	if f.redisPassEnv != "" {
+		v, ok := lookup(f.redisPassEnv)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("--redis-password-env: environment variable %s is not set", f.redisPassEnv)
+		}
+		password = v
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:                 strings.Split(f.redisAddr, ","),
+		Password:              password,
+		ClientName:            "botrelay-gateway",
+		DialTimeout:           2 * time.Second,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+		PoolTimeout:           2 * time.Second,
+		MaxRetries:            1,
+		ContextTimeoutEnabled: true,
+	}), nil
 }
 
 // connectNATS connects to url, retrying in the background when NATS is not

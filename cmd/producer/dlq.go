@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,13 +19,6 @@ import (
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
-
-// reasons lists the dead-letter reasons --reason accepts.
-var reasons = []deadletter.Reason{
-	deadletter.ReasonDecode, deadletter.ReasonUnknownRobot, deadletter.ReasonMissingKeyword,
-	deadletter.ReasonPermanent, deadletter.ReasonExhausted, deadletter.ReasonExpired,
-	deadletter.ReasonRedelivered,
-}
 
 // detailWidth is the number of characters of the detail column in a list.
 const detailWidth = 60
@@ -98,7 +90,8 @@ func toJSON(e deadletter.Entry) entryJSON {
 
 func runDLQList(ctx context.Context, g *globals, args []string, stdout, stderr io.Writer) error {
 	fs := g.flagSet("dlq list")
-	robot := fs.String("robot", "", "only this robot's dead letters")
+	var ff filterFlags
+	ff.add(fs)
 	limit := fs.Int("limit", defaultListLimit, "show at most this many (0: all)")
 	asJSON := fs.Bool("json", false, "print full records, one JSON object per line")
 	pos, done, err := parseSub(fs, args, stdout, dlqUsage)
@@ -111,17 +104,23 @@ func runDLQList(ctx context.Context, g *globals, args []string, stdout, stderr i
 	if *limit < 0 {
 		return cli.Usagef("dlq list: --limit must not be negative, not %d", *limit)
 	}
+	filter, err := ff.filter("dlq list", time.Now())
+	if err != nil {
+		return err
+	}
 	s, err := openDLQ(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	entries, err := deadletter.List(ctx, s.js, s.topo, *robot, *limit)
+	entries, err := deadletter.ListFiltered(ctx, s.js, s.topo, filter, *limit)
 	if err != nil {
 		return fmt.Errorf("dlq list: %w", err)
 	}
+	n := len(entries)
+	entries = skipUndecodable(stderr, entries)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(jsonSafeWriter{stdout})
 		for _, e := range entries {
 			if err := enc.Encode(toJSON(e)); err != nil {
 				return fmt.Errorf("dlq list: %w", err)
@@ -130,7 +129,7 @@ func runDLQList(ctx context.Context, g *globals, args []string, stdout, stderr i
 	} else {
 		writeTable(stdout, entries)
 	}
-	if *limit > 0 && len(entries) == *limit {
+	if *limit > 0 && n == *limit {
 		fmt.Fprintf(stderr, "showing the first %d dead letters; --limit 0 shows all\n", *limit)
 	}
 	return nil
@@ -155,7 +154,7 @@ func writeTable(w io.Writer, entries []deadletter.Entry) {
 			detail = r.ErrMsg
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Seq, r.DeadAt.UTC().Format(time.RFC3339),
-			oneLine(r.Robot, 32), r.Reason, r.Attempts, errcode, oneLine(detail, detailWidth))
+			oneLine(r.Robot, 32), oneLine(string(r.Reason), 24), r.Attempts, errcode, oneLine(detail, detailWidth))
 	}
 	_ = tw.Flush()
 }
@@ -163,7 +162,7 @@ func writeTable(w io.Writer, entries []deadletter.Entry) {
 // oneLine flattens s to one line (tabs and newlines become spaces) of at
 // most n characters, marking a cut with "…".
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(escapeControls(s)), " ")
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
@@ -209,7 +208,7 @@ func runDLQShow(ctx context.Context, g *globals, args []string, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("dlq show: %w", err)
 	}
-	fmt.Fprintf(stdout, "%s\n", b)
+	_, _ = jsonSafeWriter{stdout}.Write(append(b, '\n'))
 	return nil
 }
 
@@ -226,11 +225,12 @@ func getEntry(ctx context.Context, g *globals, s *dlqSession, seq uint64) (deadl
 
 func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr io.Writer) error {
 	fs := g.flagSet("dlq replay")
-	all := fs.Bool("all", false, "replay every dead letter (narrowed by --robot and --reason)")
-	robot := fs.String("robot", "", "with --all: only this robot's dead letters")
-	reason := fs.String("reason", "", "with --all: only dead letters of this reason")
+	all := fs.Bool("all", false, "replay every dead letter (narrowed by the selection flags)")
+	var ff filterFlags
+	ff.add(fs)
 	del := fs.Bool("delete", false, "delete each replayed dead letter")
 	force := fs.Bool("force", false, "replay even what was replayed within the duplicate window")
+	dryRun := fs.Bool("dry-run", false, "print what would be replayed and change nothing")
 	pos, done, err := parseSub(fs, args, stdout, dlqUsage)
 	if done || err != nil {
 		return err
@@ -244,15 +244,12 @@ func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr
 		return cli.Usagef("dlq replay: give sequence numbers or --all, not both")
 	case !*all && len(seqs) == 0:
 		return cli.Usagef("dlq replay: give the sequence numbers to replay, or --all")
-	case !*all && (*robot != "" || *reason != ""):
-		return cli.Usagef("dlq replay: --robot and --reason narrow --all; with sequence numbers, list only those you want")
+	case !*all && ff.set():
+		return cli.Usagef("dlq replay: %w", errNoSelection)
 	}
-	if *reason != "" && !slices.Contains(reasons, deadletter.Reason(*reason)) {
-		names := make([]string, len(reasons))
-		for i, r := range reasons {
-			names[i] = string(r)
-		}
-		return cli.Usagef("dlq replay: unknown --reason %q: want one of %s", *reason, strings.Join(names, ", "))
+	filter, err := ff.filter("dlq replay", time.Now())
+	if err != nil {
+		return err
 	}
 
 	s, err := openDLQ(ctx, g)
@@ -261,14 +258,12 @@ func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr
 	}
 	defer s.close()
 	if *all {
-		entries, err := deadletter.List(ctx, s.js, s.topo, *robot, 0)
+		entries, err := deadletter.ListFiltered(ctx, s.js, s.topo, filter, 0)
 		if err != nil {
 			return fmt.Errorf("dlq replay: %w", err)
 		}
-		for _, e := range entries {
-			if *reason == "" || e.Record.Reason == deadletter.Reason(*reason) {
-				seqs = append(seqs, e.Seq)
-			}
+		for _, e := range skipUndecodable(stderr, entries) {
+			seqs = append(seqs, e.Seq)
 		}
 		if len(seqs) == 0 {
 			fmt.Fprintln(stdout, "no dead letters to replay")
@@ -276,8 +271,14 @@ func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr
 		}
 	}
 
+	if *dryRun {
+		return dryRunReplay(ctx, g, s, seqs, *del, stdout, stderr)
+	}
+
 	var replayed, skipped, failed int
-	for _, seq := range seqs {
+	bar := newProgress(stderr, len(seqs))
+	for i, seq := range seqs {
+		bar.update(i)
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("dlq replay: interrupted: %w (%d replayed, %d skipped, %d failed)", err, replayed, skipped, failed)
 		}
@@ -317,6 +318,7 @@ func runDLQReplay(ctx context.Context, g *globals, args []string, stdout, stderr
 			}
 		}
 	}
+	bar.update(len(seqs))
 	fmt.Fprintf(stdout, "%d replayed, %d skipped, %d failed\n", replayed, skipped, failed)
 	if failed > 0 {
 		return fmt.Errorf("dlq replay: %d of %d dead letters failed", failed, len(seqs))

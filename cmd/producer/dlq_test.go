@@ -200,7 +200,7 @@ func TestDLQReplaySelection(t *testing.T) {
 			var ids []string
 			for _, m := range f.outbound(t) {
 				ids = append(ids, m.env.ID)
-				require.True(t, strings.HasPrefix(m.msgID, "replay:"), m.msgID)
+				require.True(t, strings.HasPrefix(m.msgID, m.env.Robot+"/replay:"), m.msgID)
 			}
 			require.Equal(t, tt.wantIDs, ids)
 			require.Equal(t, tt.wantDLQ, f.dlqSeqs(t))

@@ -18,9 +18,10 @@
 //
 // "producer status" reads, and never changes, the queues (backlog, pending
 // and redelivered messages, waiting workers, dead letters per robot) and,
-// with --redis (or BOTRELAY_REDIS_ADDR), the limiter (cool-off, restart
-// guard, and with --config the window and next slot), and says in a line
-// per robot what keeps it from delivering.
+// with --redis (or BOTRELAY_REDIS_ADDR) and --config, the limiter (cool-off,
+// restart guard, window and next slot, read under each robot's webhook
+// identity as the workers key it), and says in a line per robot what keeps
+// it from delivering.
 //
 // Exit status: 0 on success, 1 on a failure (nothing or not everything was
 // published or replayed; status could not read the streams or Redis), 2 on
@@ -310,10 +311,21 @@ Each published message prints its id, robot and stream sequence, or
 
 const dlqUsage = `producer dlq: inspect and replay dead letters.
 
-  producer dlq list [--robot R] [--limit N] [--json]
+  producer dlq list [SELECTION] [--limit N] [--json]
   producer dlq show SEQ
-  producer dlq replay SEQ... [--delete] [--force]
-  producer dlq replay --all [--robot R] [--reason REASON] [--delete] [--force]
+  producer dlq replay SEQ... [--delete] [--force] [--dry-run]
+  producer dlq replay --all [SELECTION] [--delete] [--force] [--dry-run]
+
+  SELECTION narrows the dead letters (all must match):
+    --robot R       the robot's
+    --reason REASON decode, unknown_robot, missing_keyword, permanent,
+                    exhausted, expired or redelivered
+    --errcode N     the platform's errcode (0: records without one)
+    --since T       written at or after T: RFC 3339 (2026-12-01T08:00:00Z)
+                    or a duration ago (90m)
+    --until T       written before T
+    --grep TEXT     TEXT in the detail, errmsg, envelope id or content
+                    (case-insensitive)
 
   list              a table of dead letters, oldest first (--limit 0: all;
                     --json: one full record per line)
@@ -321,11 +333,14 @@ const dlqUsage = `producer dlq: inspect and replay dead letters.
   replay            publish the envelopes again, with a new dedup id, to their
                     robots (the worker gives them a fresh attempt budget);
                     records without an envelope (decode failures) are skipped
-    --all           every dead letter; --robot and --reason narrow the choice
+    --all           every dead letter matching SELECTION
+    --dry-run       print what would be replayed (and deleted); change nothing
     --delete        remove each replayed record from the dead-letter stream
     --force         replay also records replayed within the duplicate window
                     (two minutes by default), which are otherwise skipped so
                     that a repeated command sends nothing twice
+                    A replay of 20 or more shows its progress on stderr: a bar
+                    on a terminal, a line every tenth otherwise.
 `
 
 const usageText = `producer: hand notifications to botrelay; see why a robot is not delivering;

@@ -28,7 +28,7 @@ func TestSendText(t *testing.T) {
 	require.Len(t, msgs, 1)
 	m := msgs[0]
 	require.Equal(t, f.topo.OutSubject("ops"), m.subject)
-	require.Equal(t, "alert-1", m.msgID)
+	require.Equal(t, "ops/alert-1", m.msgID, "the robot-scoped id is the dedup id")
 	env := m.env
 	require.Equal(t, "alert-1", env.ID)
 	require.Equal(t, "ops", env.Robot)
@@ -112,7 +112,7 @@ func TestSendFanOut(t *testing.T) {
 		m := msgs[i]
 		require.Equal(t, f.topo.OutSubject(robot), m.subject)
 		require.Equal(t, "deploy-9."+robot, m.env.ID, "ids as publisher.FanOut derives them")
-		require.Equal(t, m.env.ID, m.msgID)
+		require.Equal(t, robot+"/"+m.env.ID, m.msgID)
 		require.Equal(t, robot, m.env.Robot)
 		require.Equal(t, "deploy done", m.env.Message.Text.Content)
 		require.Equal(t, map[string]string{"svc": "api"}, m.env.Labels)
@@ -224,7 +224,7 @@ func TestSendNDJSON(t *testing.T) {
 			two := msgs[1].env
 			require.Equal(t, "dev", two.Robot)
 			require.Len(t, two.ID, 26)
-			require.Equal(t, two.ID, msgs[1].msgID)
+			require.Equal(t, "dev/"+two.ID, msgs[1].msgID)
 			require.Contains(t, r.stdout, "line 2: published id="+two.ID+" robot=dev seq=2\n")
 			require.False(t, two.CreatedAt.Before(before))
 			require.Equal(t, "two", two.Message.Markdown.Text)

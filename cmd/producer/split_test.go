@@ -75,7 +75,7 @@ func TestSendSplit(t *testing.T) {
 			var got strings.Builder
 			for i, m := range msgs {
 				require.Equal(t, f.topo.OutSubject("ops"), m.subject)
-				require.Equal(t, fmt.Sprintf("log-1.p%d", i+1), m.msgID)
+				require.Equal(t, fmt.Sprintf("ops/log-1.p%d", i+1), m.msgID)
 				require.Equal(t, fmt.Sprintf("%d/3", i+1), m.env.Labels[envelope.LabelPart])
 				require.Equal(t, "ci", m.env.Labels["team"])
 				require.Equal(t, i == 2, m.env.At != nil, "mentions on the last part only")

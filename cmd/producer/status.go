@@ -16,24 +16,19 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/internal/fleet"
 	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
-
-// defaultSpan is the counting window (Window + Margin) pkg/config gives
-// every platform by default. Without --config, status inspects robots with
-// it to learn their cool-off and restart-guard quiet time, whose values do
-// not depend on the limit (the quiet time only on the window, which is
-// this one unless robots.yaml overrides it).
-var defaultSpan = limiter.Limit{Max: 1, Window: time.Minute, Margin: 5 * time.Second}
 
 // robotStatus is one row of "producer status": what JetStream and, with
 // --redis, the limiter know about a robot, and what looks wrong.
 type robotStatus struct {
 	Robot string `json:"robot"`
 	stream.RobotQueue
-	// Limiter is nil without --redis.
+	// Limiter is nil without --redis and --config, and for a robot not in
+	// --config (the limiter key, the webhook's identity, is unknown).
 	Limiter *limiterStatus `json:"limiter,omitempty"`
 	// Diagnoses are one-line explanations of what keeps the robot from
 	// delivering, most important first; empty when nothing looks wrong.
@@ -45,17 +40,15 @@ type robotStatus struct {
 type limiterStatus struct {
 	CoolOffLeftMS int64 `json:"cool_off_left_ms"`
 	QuietLeftMS   int64 `json:"quiet_left_ms"`
-	// Max, InWindow and NextSlotMS are known only when the robot's limit
-	// is (from --config).
+	// Max, InWindow and NextSlotMS are set when the limiter was read.
 	Max        int    `json:"max,omitempty"`
 	InWindow   *int   `json:"in_window,omitempty"`
 	NextSlotMS *int64 `json:"next_slot_ms,omitempty"`
 	// Error is why the limiter could not be read.
 	Error string `json:"error,omitempty"`
 
-	state    limiter.State
-	limit    limiter.Limit
-	hasLimit bool
+	state limiter.State
+	limit limiter.Limit
 }
 
 // statusOptions are the flags of "producer status".
@@ -102,7 +95,8 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 
 	var cfg *config.Config
 	if o.configPath != "" {
-		if cfg, err = config.Load(o.configPath); err != nil {
+		// The robots' names and limits only: no secret or webhook needed.
+		if cfg, err = cli.LoadWithoutSecrets(o.configPath, os.LookupEnv); err != nil {
 			return fmt.Errorf("status: %w", err)
 		}
 		if cfg.Prefix != topo.Prefix {
@@ -118,6 +112,10 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 	defer closeConn()
 	qctx, cancel := context.WithTimeout(ctx, g.timeout)
 	queues, err := topo.RobotStatus(qctx, js)
+	var usage []stream.Usage
+	if err == nil {
+		usage, err = topo.StreamUsage(qctx, js)
+	}
 	cancel()
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
@@ -125,11 +123,16 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 
 	rows := statusRows(queues, cfg, o.robot)
 	var limErr error
-	if o.redisAddr != "" {
+	withLimiter := o.redisAddr != "" && cfg != nil
+	switch {
+	case withLimiter:
 		limErr = inspectRows(ctx, g, o, rows, cfg)
+	case o.redisAddr != "":
+		fmt.Fprintln(stderr, "warning: no limiter columns: the workers keep a robot's window and cool-off under its "+
+			"webhook's identity, which only robots.yaml gives; pass --config too")
 	}
 	for i := range rows {
-		rows[i].Diagnoses = diagnose(topo, rows[i], cfg, o.configPath)
+		rows[i].Diagnoses = append(diagnose(topo, rows[i], cfg, o.configPath), nearRobotCap(rows[i], usage)...)
 	}
 
 	if o.asJSON {
@@ -139,8 +142,14 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 				return fmt.Errorf("status: %w", err)
 			}
 		}
+		for _, u := range usage {
+			if err := enc.Encode(u); err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+		}
 	} else {
-		writeStatus(stdout, rows, o.redisAddr != "", cfg != nil)
+		writeStatus(stdout, rows, withLimiter)
+		writeUsage(stdout, usage)
 	}
 	if limErr != nil {
 		return fmt.Errorf("status: limiter columns unknown: %w", limErr)
@@ -196,26 +205,33 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 		ContextTimeoutEnabled: true,
 	})
 	defer func() { _ = rdb.Close() }()
-	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(g.prefix), limiter.WithRestartGuard(o.restartGuard))
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(g.prefix), limiter.WithRestartGuard(o.restartGuard),
+		limiter.WithRestartQuiet(cfg.LongestCoolOff())) // as the workers run it
 	if err != nil {
 		return err
 	}
 	ictx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
+	// A robot whose webhook is not at hand (a ${VAR} not set here) is read
+	// under the key its workers published.
+	keyed := limiter.NewKeyedInspector(lim, rdb, g.prefix, 0)
 	var first error
 	for i := range rows {
-		ls := &limiterStatus{limit: defaultSpan}
-		if cfg != nil {
-			if rb, ok := cfg.Robot(rows[i].Robot); ok {
-				ls.limit, ls.hasLimit = cfg.Limit(rb), true
-			}
+		rb, ok := cfg.Robot(rows[i].Robot)
+		if !ok {
+			continue // not configured: its limiter key (the webhook's identity) is unknown
 		}
+		key, insp := rb.LimitKey(), limiter.Inspector(lim)
+		if cli.IsPlaceholder(rb.Webhook) {
+			key, insp = rb.Name, keyed
+		}
+		ls := &limiterStatus{limit: cfg.Limit(rb)}
 		rows[i].Limiter = ls
 		if first != nil && errors.Is(first, limiter.ErrUnavailable) {
 			ls.Error = "not read: Redis unavailable"
 			continue
 		}
-		s, err := lim.Inspect(ictx, rows[i].Robot, ls.limit)
+		s, err := insp.Inspect(ictx, key, ls.limit)
 		if err != nil {
 			ls.Error = err.Error()
 			if first == nil {
@@ -226,57 +242,29 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 		ls.state = s
 		ls.CoolOffLeftMS = ceilMS(s.CoolOffLeft)
 		ls.QuietLeftMS = ceilMS(s.QuietLeft)
-		if ls.hasLimit {
-			in, next := s.InWindow, ceilMS(s.NextSlot)
-			ls.Max, ls.InWindow, ls.NextSlotMS = ls.limit.Max, &in, &next
-		}
+		in, next := s.InWindow, ceilMS(s.NextSlot)
+		ls.Max, ls.InWindow, ls.NextSlotMS = ls.limit.Max, &in, &next
 	}
 	return first
 }
 
 // diagnose explains, one line each, what keeps row's robot from
-// delivering; nothing when all looks well.
+// delivering; nothing when all looks well. The console prints the same
+// lines (internal/fleet).
 func diagnose(topo stream.Topology, row robotStatus, cfg *config.Config, configPath string) []string {
-	var out []string
-	q := row.RobotQueue
-	switch {
-	case q.Backlog > 0 && !q.Consumer:
-		out = append(out, fmt.Sprintf("%s waiting, and no worker has ever served this robot (no consumer %s): is it configured on a worker, and are the workers running?",
-			plural(q.Backlog, "message", "messages"), topo.ConsumerName(row.Robot)))
-	case q.Backlog > 0 && q.Pending == 0 && q.Waiting == 0:
-		out = append(out, "no worker is pulling (is the robot configured on a worker? are the workers running?)")
-	}
+	in := fleet.Input{Topology: topo, Robot: row.Robot, Queue: row.RobotQueue, ConfigPath: configPath}
 	if cfg != nil {
-		if _, ok := cfg.Robot(row.Robot); !ok && q.Backlog > 0 {
-			out = append(out, fmt.Sprintf("not in %s: workers using it dead-letter this robot's messages as unknown", configPath))
-		}
+		_, ok := cfg.Robot(row.Robot)
+		in.Configured = &ok
 	}
 	if ls := row.Limiter; ls != nil && ls.Error == "" {
-		s := ls.state
-		if s.CoolOffLeft > 0 {
-			out = append(out, fmt.Sprintf("cooling off for %s (the platform throttled it)", ceilSec(s.CoolOffLeft)))
-		}
-		if s.QuietLeft > 0 {
-			out = append(out, fmt.Sprintf("restart guard: quiet for %s (the limiter state is new: after a first start or a Redis restart, robots wait one window)",
-				ceilSec(s.QuietLeft)))
-		}
-		if ls.hasLimit && q.Backlog > 0 && s.InWindow >= ls.limit.Max && s.CoolOffLeft == 0 && s.QuietLeft == 0 {
-			out = append(out, fmt.Sprintf("rate limit: %d/%d sent in the last %s; next slot in %s",
-				s.InWindow, ls.limit.Max, ls.limit.Window+ls.limit.Margin, ceilSec(s.NextSlot)))
-		}
+		in.Limiter = &fleet.Limiter{State: ls.state, Limit: ls.limit, HasLimit: true} // limiter columns need --config
 	}
-	if q.Redelivered > 0 {
-		out = append(out, "the pending message was handed out more than once: deliveries are being retried, or a worker died holding it (see the workers' logs)")
-	}
-	if q.DeadLetters > 0 {
-		out = append(out, fmt.Sprintf("%s: producer dlq list --robot %s",
-			plural(q.DeadLetters, "dead letter", "dead letters"), row.Robot))
-	}
-	return out
+	return fleet.Diagnose(in)
 }
 
 // writeStatus prints rows as a table, then the diagnoses.
-func writeStatus(w io.Writer, rows []robotStatus, withLimiter, withLimits bool) {
+func writeStatus(w io.Writer, rows []robotStatus, withLimiter bool) {
 	if len(rows) == 0 {
 		fmt.Fprintln(w, "no robots: nothing queued, no robot consumers, no dead letters")
 		return
@@ -284,10 +272,7 @@ func writeStatus(w io.Writer, rows []robotStatus, withLimiter, withLimits bool) 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := []string{"ROBOT", "BACKLOG", "PENDING", "REDELIVERED", "WORKERS"}
 	if withLimiter {
-		head = append(head, "COOL-OFF")
-		if withLimits {
-			head = append(head, "IN-WINDOW", "NEXT-SLOT")
-		}
+		head = append(head, "COOL-OFF", "IN-WINDOW", "NEXT-SLOT")
 	}
 	head = append(head, "DEAD-LETTERS")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
@@ -299,24 +284,19 @@ func writeStatus(w io.Writer, rows []robotStatus, withLimiter, withLimits bool) 
 		if withLimiter {
 			ls := r.Limiter
 			switch {
-			case ls == nil || ls.Error != "":
-				cols = append(cols, "?")
-			case ls.state.CoolOffLeft > 0:
-				cols = append(cols, ceilSec(ls.state.CoolOffLeft).String())
+			case ls == nil:
+				cols = append(cols, "-", "-", "-") // not in robots.yaml
+			case ls.Error != "":
+				cols = append(cols, "?", "?", "?")
 			default:
-				cols = append(cols, "-")
-			}
-			if withLimits {
-				switch {
-				case ls == nil || ls.Error != "":
-					cols = append(cols, "?", "?")
-				case !ls.hasLimit:
-					cols = append(cols, "-", "-") // not in robots.yaml
-				case ls.state.NextSlot == 0:
-					cols = append(cols, fmt.Sprintf("%d/%d", ls.state.InWindow, ls.limit.Max), "now")
-				default:
-					cols = append(cols, fmt.Sprintf("%d/%d", ls.state.InWindow, ls.limit.Max), ceilSec(ls.state.NextSlot).String())
+				cool, next := "-", "now"
+				if ls.state.CoolOffLeft > 0 {
+					cool = ceilSec(ls.state.CoolOffLeft).String()
 				}
+				if ls.state.NextSlot > 0 {
+					next = ceilSec(ls.state.NextSlot).String()
+				}
+				cols = append(cols, cool, fmt.Sprintf("%d/%d", ls.state.InWindow, ls.limit.Max), next)
 			}
 		}
 		cols = append(cols, u64(r.DeadLetters))
@@ -342,18 +322,58 @@ func writeStatus(w io.Writer, rows []robotStatus, withLimiter, withLimits bool) 
 
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }
 
-// plural formats n with the singular or plural noun.
-func plural(n uint64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
+// fullWarning is the share of a limit from which status warns.
+const fullWarning = 90
+
+// nearRobotCap diagnoses a robot whose backlog nears the outbound stream's
+// per-robot cap, beyond which its messages are refused.
+func nearRobotCap(row robotStatus, usage []stream.Usage) []string {
+	if len(usage) == 0 || usage[0].MaxMsgsPerSubject <= 0 {
+		return nil
 	}
-	return u64(n) + " " + many
+	max := uint64(usage[0].MaxMsgsPerSubject)
+	if row.Backlog*100 < max*fullWarning {
+		return nil
+	}
+	return []string{fmt.Sprintf("backlog %d of at most %d per robot: at the cap new messages are refused (streams.out.max_messages_per_robot)", row.Backlog, max)}
 }
 
-// ceilSec rounds d up to whole seconds: "wait at most".
-func ceilSec(d time.Duration) time.Duration {
-	return (d + time.Second - 1).Truncate(time.Second)
+// writeUsage prints the streams' usage and limits after the robots, and a
+// line for each stream nearly full.
+func writeUsage(w io.Writer, usage []stream.Usage) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM	MESSAGES	BYTES	MAX-BYTES	USED	MAX-AGE	PER-ROBOT")
+	limit := func(n int64) string {
+		if n <= 0 {
+			return "-"
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	for _, u := range usage {
+		age := "-"
+		if u.MaxAge > 0 {
+			age = u.MaxAge.String()
+		}
+		used := "-"
+		if u.MaxBytes > 0 {
+			used = strconv.Itoa(u.FullPercent()) + "%"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", u.Stream, u.Messages, u.Bytes, limit(u.MaxBytes), used, age, limit(u.MaxMsgsPerSubject))
+	}
+	_ = tw.Flush()
+	for _, u := range usage {
+		if u.MaxBytes > 0 && u.FullPercent() >= fullWarning {
+			fmt.Fprintf(w, "%s: %d%% of its %d bytes used: at the limit publishes are refused\n", u.Stream, u.FullPercent(), u.MaxBytes)
+		}
+	}
 }
+
+// plural formats n with the singular or plural noun.
+func plural(n uint64, one, many string) string { return fleet.Plural(n, one, many) }
+
+// ceilSec rounds d up to whole seconds: "wait at most".
+func ceilSec(d time.Duration) time.Duration { return fleet.CeilSec(d) }
 
 // ceilMS returns d in milliseconds, rounded up.
 func ceilMS(d time.Duration) int64 {
@@ -372,7 +392,7 @@ const statusUsage = `producer status: why isn't my robot delivering?
     REDELIVERED     of those, handed out more than once
     WORKERS         workers waiting for the robot's next message ("-": no
                     consumer, so no worker has ever served the robot)
-    COOL-OFF        time left of the ban cool-off (with --redis)
+    COOL-OFF        time left of the ban cool-off (with --redis and --config)
     IN-WINDOW       sends counted in the rolling window / the limit (with
                     --redis and --config)
     NEXT-SLOT       when the limiter grants the next send (with --redis and
@@ -387,8 +407,10 @@ const statusUsage = `producer status: why isn't my robot delivering?
   --redis-db N      Redis database number (default 0)
   --restart-guard=false
                     the workers run without the restart guard
-  --config FILE     the workers' robots.yaml: the robots' limits, for
-                    IN-WINDOW and NEXT-SLOT (secrets it names must be set)
+  --config FILE     the workers' robots.yaml, needed for the limiter columns:
+                    the workers key a robot's window and cool-off by its
+                    webhook's identity, and the file gives the limits and
+                    cool-offs (secrets it names must be set)
   --json            one JSON object per robot and line (durations in ms)
 
 Exit status 1 when the streams or Redis can't be read; the table is still

@@ -38,11 +38,11 @@ robots:
     webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/h00k"
   - name: tight
     platform: dingtalk
-    webhook: "https://oapi.dingtalk.com/robot/send?access_token=tok3n"
+    webhook: "https://oapi.dingtalk.com/robot/send?access_token=tok3n-tight"
     limit: 2
   - name: quiet-one
     platform: dingtalk
-    webhook: "https://oapi.dingtalk.com/robot/send?access_token=tok3n"
+    webhook: "https://oapi.dingtalk.com/robot/send?access_token=tok3n-quiet"
 `)
 }
 
@@ -79,6 +79,7 @@ func parseStatus(t *testing.T, out string) statusTable {
 	t.Helper()
 	table, diag, ok := strings.Cut(out, "\n\n")
 	require.True(t, ok, "no blank line between table and diagnoses:\n%s", out)
+	diag, _, _ = strings.Cut(diag, "\n\n") // then the streams
 	lines := strings.Split(table, "\n")
 	st := statusTable{header: strings.Fields(lines[0]), rows: map[string]map[string]string{}, diagnoses: map[string][]string{}}
 	for _, l := range lines[1:] {
@@ -162,33 +163,36 @@ func TestStatusEmpty(t *testing.T) {
 	f := newFixture(t)
 	r := f.run(t, "", "status")
 	require.NoError(t, r.err)
-	require.Equal(t, "no robots: nothing queued, no robot consumers, no dead letters\n", r.stdout)
+	robots, streams, ok := strings.Cut(r.stdout, "\n\n")
+	require.True(t, ok, r.stdout)
+	require.Equal(t, "no robots: nothing queued, no robot consumers, no dead letters", robots)
+	require.True(t, strings.HasPrefix(streams, "STREAM "), streams)
 }
 
-// With --redis but no --config, the limiter columns that need no limit:
-// the cool-off, and the restart guard's quiet time among the diagnoses.
+// With --redis but no --config there are no limiter columns: the workers
+// key a robot's limiter state by its webhook's identity, which only the
+// file gives. Status says so and does not read Redis.
 func TestStatusRedisWithoutConfig(t *testing.T) {
 	f := newFixture(t)
 	seedStatus(t, f)
-	rdb, lim := statusRedis(t, f, true)
-	ctx := context.Background()
-	require.NoError(t, lim.CoolOff(ctx, "ops", 8*time.Minute+12*time.Second))
-	before, err := rdb.Keys(ctx, f.topo.Prefix+":*").Result()
-	require.NoError(t, err)
-
-	t.Setenv(cli.EnvRedisAddr, testenv.RedisAddr()) // the environment gives --redis
+	t.Setenv(cli.EnvRedisAddr, testenv.ClosedAddr(t)) // the environment gives --redis; never contacted
 	r := f.run(t, "", "status")
 	require.NoError(t, r.err, r.stderr)
 	st := parseStatus(t, r.stdout)
-	require.Equal(t, []string{"ROBOT", "BACKLOG", "PENDING", "REDELIVERED", "WORKERS", "COOL-OFF", "DEAD-LETTERS"}, st.header)
-	require.Regexp(t, `^8m1[0-2]s$`, st.rows["ops"]["COOL-OFF"])
-	require.Equal(t, "-", st.rows["dev"]["COOL-OFF"])
-	require.Len(t, st.diagnoses["ops"], 2)
-	require.Regexp(t, `^cooling off for 8m1[0-2]s \(the platform throttled it\)$`, st.diagnoses["ops"][1])
+	require.Equal(t, []string{"ROBOT", "BACKLOG", "PENDING", "REDELIVERED", "WORKERS", "DEAD-LETTERS"}, st.header)
+	require.Contains(t, r.stderr, "warning: no limiter columns: the workers keep a robot's window and cool-off under its webhook's identity")
+}
 
-	after, err := rdb.Keys(ctx, f.topo.Prefix+":*").Result()
+// statusKey returns robot's limiter key under the config at path: the
+// identity of its webhook, as the workers key it.
+func statusKey(t *testing.T, path, robot string) (string, limiter.Limit) {
+	t.Helper()
+	cfg, err := config.Load(path)
 	require.NoError(t, err)
-	require.ElementsMatch(t, before, after, "status wrote to Redis")
+	rb, ok := cfg.Robot(robot)
+	require.True(t, ok, robot)
+	require.NotEqual(t, robot, rb.LimitKey())
+	return rb.LimitKey(), cfg.Limit(rb)
 }
 
 // A fresh limiter state (no epoch): every robot is quiet for one window,
@@ -198,18 +202,20 @@ func TestStatusRestartGuard(t *testing.T) {
 	f := newFixture(t)
 	seedStatus(t, f)
 	rdb, _ := statusRedis(t, f, false)
+	cfgPath := statusConfig(t, f)
 
-	r := f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--robot", "dev")
+	r := f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--config", cfgPath, "--robot", "dev")
 	require.NoError(t, r.err, r.stderr)
 	st := parseStatus(t, r.stdout)
-	require.Contains(t, st.diagnoses["dev"], "restart guard: quiet for 1m5s (the limiter state is new: after a first start or a Redis restart, robots wait one window)")
+	require.Contains(t, st.diagnoses["dev"], "restart guard: quiet for 10m0s (the limiter state is new: after a first start, "+
+		"a Redis restart or evictions, robots wait the longest cool-off, at least one window)", "the default cool-off")
 	require.EqualValues(t, 0, rdb.Exists(context.Background(), f.topo.Prefix+":epoch").Val(), "status created the epoch")
 	keys, err := rdb.Keys(context.Background(), f.topo.Prefix+":*").Result()
 	require.NoError(t, err)
 	require.Empty(t, keys)
 
 	// Workers without the guard: no quiet time.
-	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--robot", "dev", "--restart-guard=false")
+	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--config", cfgPath, "--robot", "dev", "--restart-guard=false")
 	require.NoError(t, r.err, r.stderr)
 	require.NotContains(t, r.stdout, "restart guard")
 }
@@ -223,14 +229,14 @@ func TestStatusFull(t *testing.T) {
 	seedStatus(t, f)
 	cfgPath := statusConfig(t, f)
 	_, lim := statusRedis(t, f, true)
-	require.NoError(t, lim.CoolOff(ctx, "ops", 8*time.Minute+12*time.Second))
-	cfg, err := config.Load(cfgPath)
-	require.NoError(t, err)
+	opsKey, _ := statusKey(t, cfgPath, "ops")
+	require.NoError(t, lim.CoolOff(ctx, opsKey, 8*time.Minute+12*time.Second))
+	// The same state under the names, which the workers no longer use.
+	require.NoError(t, lim.CoolOff(ctx, "dev", time.Hour))
 	grant := func(robot string, n int) {
-		rb, ok := cfg.Robot(robot)
-		require.True(t, ok)
+		key, l := statusKey(t, cfgPath, robot)
 		for range n {
-			d, err := lim.Reserve(ctx, robot, cfg.Limit(rb))
+			d, err := lim.Reserve(ctx, key, l)
 			require.NoError(t, err)
 			require.True(t, d.Allowed)
 		}
@@ -256,7 +262,9 @@ func TestStatusFull(t *testing.T) {
 	require.Regexp(t, `^(1m[0-5]s|5\ds)$`, st.rows["tight"]["NEXT-SLOT"])
 	require.Equal(t, map[string]string{"ROBOT": "quiet-one", "BACKLOG": "0", "PENDING": "0", "REDELIVERED": "0", "WORKERS": "-",
 		"COOL-OFF": "-", "IN-WINDOW": "0/20", "NEXT-SLOT": "now", "DEAD-LETTERS": "0"}, st.rows["quiet-one"])
-	require.Equal(t, "-", st.rows["stray"]["IN-WINDOW"], "no limit known")
+	require.Equal(t, "-", st.rows["dev"]["COOL-OFF"], "read under the identity, not the name")
+	require.Equal(t, "-", st.rows["stray"]["COOL-OFF"], "no limiter key known")
+	require.Equal(t, "-", st.rows["stray"]["IN-WINDOW"])
 	require.Equal(t, "-", st.rows["stray"]["NEXT-SLOT"])
 
 	require.Len(t, st.diagnoses["tight"], 2)
@@ -270,9 +278,9 @@ func TestStatusFull(t *testing.T) {
 	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--config", cfgPath, "--json")
 	require.NoError(t, r.err, r.stderr)
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
-	require.Len(t, lines, 5)
+	require.Len(t, lines, 5+2, "robots, then the streams")
 	got := map[string]robotStatus{}
-	for _, l := range lines {
+	for _, l := range lines[:5] {
 		var rs robotStatus
 		require.NoError(t, json.Unmarshal([]byte(l), &rs), l)
 		got[rs.Robot] = rs
@@ -288,7 +296,7 @@ func TestStatusFull(t *testing.T) {
 	require.EqualValues(t, 1, got["dev"].DeadLetters)
 	require.Equal(t, 2, *got["dev"].Limiter.InWindow)
 	require.Zero(t, *got["dev"].Limiter.NextSlotMS)
-	require.Nil(t, got["stray"].Limiter.InWindow)
+	require.Nil(t, got["stray"].Limiter)
 	require.Len(t, got["ops"].Diagnoses, 2)
 	require.Empty(t, got["quiet-one"].Diagnoses)
 }
@@ -310,7 +318,7 @@ func TestStatusRedisDown(t *testing.T) {
 	t.Setenv(cli.EnvRedisAddr, "")
 	f := newFixture(t)
 	seedStatus(t, f)
-	r := f.run(t, "", "status", "--redis", testenv.ClosedAddr(t))
+	r := f.run(t, "", "status", "--redis", testenv.ClosedAddr(t), "--config", statusConfig(t, f))
 	require.Error(t, r.err)
 	require.Equal(t, 1, cli.ExitCode(r.err))
 	require.ErrorContains(t, r.err, "limiter columns unknown")
@@ -333,7 +341,7 @@ func TestStatusErrors(t *testing.T) {
 	require.ErrorContains(t, r.err, "NOSUCHPREFIX_OUT does not exist")
 
 	t.Setenv("STATUS_TEST_NO_PASSWORD", "")
-	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--redis-password-env", "STATUS_TEST_NO_PASSWORD")
+	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--config", statusConfig(t, f), "--redis-password-env", "STATUS_TEST_NO_PASSWORD")
 	require.Equal(t, 1, cli.ExitCode(r.err))
 	require.ErrorContains(t, r.err, "STATUS_TEST_NO_PASSWORD is not set")
 }
@@ -352,19 +360,6 @@ robots:
 	r := f.run(t, "", "status", "--config", path)
 	require.NoError(t, r.err)
 	require.Contains(t, r.stderr, `has prefix "elsewhere" but --prefix is "`+f.topo.Prefix+`"`)
-}
-
-// defaultSpan must be pkg/config's default window for every platform.
-func TestDefaultSpanMatchesConfig(t *testing.T) {
-	cfg, err := config.Parse([]byte(`robots:
-  - {name: d, platform: dingtalk, webhook: "https://h/x"}
-  - {name: p, platform: popo, webhook: "https://h/y"}
-`), testenv.LookupMap(nil))
-	require.NoError(t, err)
-	for _, rb := range cfg.Robots {
-		l := cfg.Limit(rb)
-		require.Equal(t, defaultSpan.Window+defaultSpan.Margin, l.Window+l.Margin, rb.Platform)
-	}
 }
 
 func TestCeilSec(t *testing.T) {
@@ -386,11 +381,11 @@ func TestCeilSec(t *testing.T) {
 func TestDiagnose(t *testing.T) {
 	topo := stream.Topology{}
 	cfg, err := config.Parse([]byte(`robots:
-  - {name: ops, platform: dingtalk, webhook: "https://h/x", limit: 2}
+  - {name: ops, platform: dingtalk, webhook: "https://h/x?access_token=t0k", limit: 2}
 `), testenv.LookupMap(nil))
 	require.NoError(t, err)
-	lim := func(s limiter.State, hasLimit bool) *limiterStatus {
-		return &limiterStatus{state: s, limit: limiter.Limit{Max: 2, Window: time.Minute, Margin: 2 * time.Second}, hasLimit: hasLimit}
+	lim := func(s limiter.State) *limiterStatus {
+		return &limiterStatus{state: s, limit: limiter.Limit{Max: 2, Window: time.Minute, Margin: 2 * time.Second}}
 	}
 	tests := []struct {
 		name string
@@ -409,14 +404,14 @@ func TestDiagnose(t *testing.T) {
 		{name: "dead letters", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1, DeadLetters: 3}},
 			want: []string{"3 dead letters: producer dlq list --robot ops"}},
 		{name: "cool-off and quiet", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1},
-			Limiter: lim(limiter.State{CoolOffLeft: 8*time.Minute + 11500*time.Millisecond, QuietLeft: 40200 * time.Millisecond}, false)},
+			Limiter: lim(limiter.State{CoolOffLeft: 8*time.Minute + 11500*time.Millisecond, QuietLeft: 40200 * time.Millisecond})},
 			want: []string{"cooling off for 8m12s (the platform throttled it)",
-				"restart guard: quiet for 41s (the limiter state is new: after a first start or a Redis restart, robots wait one window)"}},
+				"restart guard: quiet for 41s (the limiter state is new: after a first start, a Redis restart or evictions, robots wait the longest cool-off, at least one window)"}},
 		{name: "full window with a backlog", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 1, Consumer: true, Pending: 1},
-			Limiter: lim(limiter.State{InWindow: 2, NextSlot: 30 * time.Second}, true)},
+			Limiter: lim(limiter.State{InWindow: 2, NextSlot: 30 * time.Second})},
 			want: []string{"rate limit: 2/2 sent in the last 1m2s; next slot in 30s"}},
 		{name: "full window, nothing waiting", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1},
-			Limiter: lim(limiter.State{InWindow: 2, NextSlot: 30 * time.Second}, true)}},
+			Limiter: lim(limiter.State{InWindow: 2, NextSlot: 30 * time.Second})}},
 		{name: "limiter unreadable", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1},
 			Limiter: &limiterStatus{Error: "down", state: limiter.State{CoolOffLeft: time.Minute}}}},
 		{name: "not in the config", cfg: cfg, row: robotStatus{Robot: "stray", RobotQueue: stream.RobotQueue{Backlog: 1, Consumer: true, Pending: 1}},

@@ -17,9 +17,17 @@
 //	--redis-db N             Redis database number (default 0)
 //	--limiter redis|memory   memory keeps limits and the ledger in this process:
 //	                         only correct with a single worker (default redis)
-//	--restart-guard=false    do not hold robots for one window when the Redis limiter
-//	                         state is new (only with a persistent Redis; default true)
+//	--limiter-state FILE     with --limiter memory: save windows and cool-offs to FILE on
+//	                         a clean shutdown, restore (and remove) it at start; without
+//	                         a valid FILE every robot waits out the quiet time
+//	--restart-guard=false    do not hold robots for the quiet time (the longest cool-off,
+//	                         at least one window) when the limiter state is new: a first
+//	                         start, a Redis restart or evictions, a memory limiter without
+//	                         state (only where nothing else posts; default true)
 //	--metrics-addr ADDR      serve /metrics, /healthz and /readyz (default :9090, "" disables)
+//	--metrics-listen ADDR    serve /metrics on ADDR instead (e.g. 127.0.0.1:9091), leaving
+//	                         only the probes on --metrics-addr
+//	--metrics-token-env N    /metrics requires "Authorization: Bearer <value of N>"
 //	--log-level L            debug, info, warn or error (default info)
 //	--log-format F           text or json (default text)
 //	--name NAME              this worker's name in dead letters (default host-pid)

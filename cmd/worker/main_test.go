@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,14 +14,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
+	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/publisher"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/stream"
 )
 
 // Credentials used by the tests: never in any output.
@@ -81,6 +87,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad log level", args: []string{"--config", "c", "--log-level", "loud"}, want: "log-level"},
 		{name: "bad connect wait", args: []string{"--config", "c", "--nats-connect-wait", "0s"}, want: "--nats-connect-wait"},
 		{name: "stray argument", args: []string{"--config", "c", "extra"}, want: "unexpected arguments"},
+		{name: "limiter state with redis", args: []string{"--config", "c", "--limiter-state", "s.json"}, want: "--limiter-state needs --limiter memory"},
 		{name: "unknown flag", args: []string{"--config", "c", "--bogus"}, want: "bogus"},
 	}
 	for _, tt := range bad {
@@ -158,7 +165,7 @@ robots:
 		`robots[0] "ding": webhook: scheme must be https`,
 		`robots[0] "ding": secret: set only one of`,
 		`robots[1] "ding": name: duplicate of robots[0]`,
-		`robots[1] "ding": platform: "wecom" is not supported`,
+		`robots[1] "ding": platform: not supported`,
 	} {
 		require.ErrorContains(t, err, want)
 	}
@@ -322,6 +329,8 @@ robots:
 			}, "the simulator did not receive both messages; logs:\n%s", in.stderr.String())
 			require.Equal(t, "alert: disk full", sim.Received(dingToken)[0].Content)
 			require.Equal(t, "deployed v2", sim.Received(popoHook)[0].Content)
+			requirePostedOnce(t, sim, dingToken, "alert: disk full")
+			requirePostedOnce(t, sim, popoHook, "deployed v2")
 
 			// The simulator records a message before the worker counts it.
 			var metrics string
@@ -334,6 +343,9 @@ robots:
 			require.Contains(t, metrics, "process_start_time_seconds")
 
 			require.NoError(t, in.stop())
+			// Stopped (drained): nothing more was posted meanwhile.
+			requirePostedOnce(t, sim, dingToken, "alert: disk full")
+			requirePostedOnce(t, sim, popoHook, "deployed v2")
 			logs := in.stderr.String()
 			require.Contains(t, logs, "worker drained")
 			require.Contains(t, logs, `"webhook":"http://127.0.0.1:`, "webhooks are logged redacted")
@@ -368,7 +380,7 @@ func TestRunRedisDownAtStart(t *testing.T) {
 		_, m := in.get("/metrics")
 		return strings.Contains(m, "botrelay_limiter_errors_total ") && !strings.Contains(m, "botrelay_limiter_errors_total 0")
 	}, "no limiter errors counted")
-	require.Empty(t, sim.Received(popoHook))
+	require.Empty(t, sim.Requests(popoHook), "nothing is posted without the limiter")
 	require.NoError(t, in.stop())
 }
 
@@ -400,8 +412,31 @@ func TestRunRestartGuardByDefault(t *testing.T) {
 		_, m := in.get("/metrics")
 		return strings.Contains(m, `botrelay_limiter_waits_total{robot="popo"} 1`)
 	}, "the message did not wait for the limiter")
-	require.Empty(t, sim.Received(popoHook))
+	require.Empty(t, sim.Requests(popoHook), "nothing is posted during the guard's window")
 	require.NoError(t, in.stop())
+	require.Contains(t, in.stderr.String(), "restart_quiet=10m0s", "the guard's quiet time covers the longest cool-off")
+}
+
+// A Redis that may evict keys (maxmemory-policy other than noeviction)
+// would drop windows and cool-offs: the worker refuses to start, naming
+// the policy.
+func TestRunRefusesEvictingRedis(t *testing.T) {
+	natsURL := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, natsURL)
+	topo := testenv.Topology(t, js)
+	srv := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	require.NoError(t, rdb.ConfigSet(context.Background(), "maxmemory-policy", "volatile-lru").Err())
+	path := testenv.WriteFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: https://h/open-apis/robots/v1/hook/"+popoHook+"\n")
+
+	var stderr testenv.SyncBuffer
+	err := runEnv(context.Background(), []string{"--config", path, "--nats", natsURL, "--redis", srv.Addr, "--metrics-addr", ""},
+		io.Discard, &stderr, cli.Env{Lookup: testenv.LookupMap(nil)})
+	require.ErrorIs(t, err, limiter.ErrEvictionPolicy)
+	require.ErrorContains(t, err, "maxmemory-policy is volatile-lru; the limiter needs noeviction")
+	require.Equal(t, 1, cli.ExitCode(err))
+	requireNoCredentials(t, err.Error(), stderr.String())
 }
 
 func TestRunNATSUnreachable(t *testing.T) {
@@ -511,10 +546,130 @@ robots:
 	testenv.Eventually(t, 20*time.Second, func() bool { return len(sim.Received(popoHook)) == 1 },
 		"not delivered; logs:\n%s", in.stderr.String())
 
-	rdb := cluster.Client(t)
+	led := ledger.NewRedis(cluster.Client(t), topo.Prefix, time.Hour)
 	testenv.Eventually(t, 5*time.Second, func() bool {
-		v, err := rdb.HGet(context.Background(), topo.Prefix+":ledger:{"+env.ID+"}", "delivered").Result()
-		return err == nil && v == "1"
+		st, err := led.Get(context.Background(), stream.MsgID("popo", env.ID))
+		return err == nil && st.Delivered
 	}, "the ledger on the cluster marks the message delivered")
 	require.NoError(t, in.stop())
+	requirePostedOnce(t, sim, popoHook, "on a cluster")
+}
+
+// requirePostedOnce asserts that the simulator's robot token was sent
+// exactly one request, accepted, carrying content.
+func requirePostedOnce(t *testing.T, sim *robotsim.Server, token, content string) {
+	t.Helper()
+	p := testenv.SplitPosts(sim.Requests(token), testenv.ByContent)
+	require.NoError(t, p.Check([]string{content}, 0), "robot %s", robotsim.Redact(token))
+	require.Empty(t, p.Refused)
+	require.Empty(t, p.Faulted)
+}
+
+// A single worker with --limiter memory restarted right after a burst:
+// without a state file (the first start) it holds every robot for the quiet
+// time, the longest cool-off or window+margin; after a clean shutdown its
+// state file restores the window, so the restarted worker sends no fresh
+// burst into the window the platform still counts (the simulator sees no
+// breach), and it needs no quiet time.
+func TestRunMemoryLimiterRestart(t *testing.T) {
+	const (
+		window  = 3 * time.Second
+		margin  = 200 * time.Millisecond
+		coolOff = 3500 * time.Millisecond
+		burst   = 3
+	)
+	natsURL := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, natsURL)
+	topo := testenv.Topology(t, js)
+	sim := robotsim.NewServer(robotsim.Config{Window: window, Ban: time.Minute, Logger: testLogger()})
+	t.Cleanup(sim.Close)
+	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: dingToken, Limit: burst}))
+	path := testenv.WriteFile(t, "robots.yaml", fmt.Sprintf(`prefix: %s
+platforms:
+  dingtalk: {limit: %d, window: %s, margin: %s, cool_off: %s}
+robots:
+  - name: ding
+    platform: dingtalk
+    webhook: "%s"
+`, topo.Prefix, burst, window, margin, coolOff, sim.WebhookURL(dingToken)))
+	state := filepath.Join(t.TempDir(), "limiter.json")
+	args := []string{"--config", path, "--nats", natsURL, "--limiter", "memory", "--limiter-state", state}
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	publish := func(n int) {
+		for i := range n {
+			_, err := pub.Publish(context.Background(), envelope.New("ding", envelope.Message{Text: &envelope.Text{Content: fmt.Sprintf("m%d", i)}}))
+			require.NoError(t, err)
+		}
+	}
+	received := func(n int) {
+		testenv.Eventually(t, 30*time.Second, func() bool { return len(sim.Received(dingToken)) >= n },
+			"want %d received, have %d", n, len(sim.Received(dingToken)))
+	}
+
+	// First start: no state file, so nothing is granted for the quiet time.
+	started := time.Now()
+	in := start(t, args, nil)
+	publish(burst)
+	received(burst)
+	first := sim.Received(dingToken)[0].At
+	require.GreaterOrEqual(t, first.Sub(started), coolOff, "granted inside the quiet time")
+	require.NoError(t, in.stop())
+	require.Contains(t, in.stderr.String(), "limiter state unknown: holding every robot for the quiet time")
+	_, err = os.Stat(state)
+	require.NoError(t, err, "a clean shutdown saves the state")
+
+	// Restarted at once, from the state file: the window of the burst is
+	// still full.
+	restarted := time.Now()
+	require.Less(t, restarted.Sub(first), window, "test too slow to prove anything")
+	in = start(t, args, nil)
+	publish(burst)
+	received(2 * burst)
+	got := sim.Received(dingToken)
+	require.GreaterOrEqual(t, got[burst].At.Sub(got[0].At), window, "a fresh burst inside the window")
+	require.Less(t, got[burst].At.Sub(restarted), coolOff, "a restored state needs no quiet time")
+	require.Zero(t, sim.Stats(dingToken).Breaches)
+	require.NoError(t, in.stop())
+	logs := in.stderr.String()
+	require.Contains(t, logs, "limiter state restored")
+	require.NotContains(t, logs, "holding every robot for the quiet time")
+	requireNoCredentials(t, logs)
+}
+
+// The worker keeps a robot's window under the identity of its webhook, not
+// under its name: a renamed robot, or a second name for it, finds the same
+// window.
+func TestRunKeysLimiterByIdentity(t *testing.T) {
+	natsURL := testenv.NATSURL(t)
+	_, js := testenv.Connect(t, natsURL)
+	topo := testenv.Topology(t, js)
+	rdb, _ := testenv.Redis(t)
+	ctx := context.Background()
+	t.Cleanup(func() {
+		if keys, _ := rdb.Keys(ctx, topo.Prefix+":*").Result(); len(keys) > 0 {
+			_ = rdb.Del(ctx, keys...).Err()
+		}
+	})
+	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
+	t.Cleanup(sim.Close)
+	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook}))
+	webhook := sim.WebhookURL(popoHook)
+	path := testenv.WriteFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+webhook+"\n")
+	identity, err := config.RobotIdentity(config.POPO, webhook)
+	require.NoError(t, err)
+
+	in := start(t, []string{"--config", path, "--nats", natsURL, "--redis", testenv.RedisAddr(), "--restart-guard=false"}, nil)
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	_, err = pub.Publish(ctx, envelope.New("popo", envelope.Message{Text: &envelope.Text{Content: "hi"}}))
+	require.NoError(t, err)
+	testenv.Eventually(t, 20*time.Second, func() bool { return len(sim.Received(popoHook)) == 1 }, "not delivered")
+	require.NoError(t, in.stop())
+
+	n, err := rdb.ZCard(ctx, topo.Prefix+":{"+identity+"}:w").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the grant is recorded under the identity")
+	require.Zero(t, rdb.Exists(ctx, topo.Prefix+":{popo}:w").Val(), "nothing under the name")
+	require.Contains(t, in.stderr.String(), "limit_key="+identity)
 }

@@ -21,9 +21,11 @@ import (
 
 // Eight worker processes share one robot; three are killed with SIGKILL in
 // the middle of the run. The simulator sees no limit breach, every message
-// delivered exactly once (a repeat post by a worker that could not know is
-// dropped by msgUuid), in order, and the survivors drain on SIGTERM and
-// exit 0.
+// delivered, first posted in publish order, and posted again only by a
+// worker that could not know it was posted: at most one repeat per killed
+// process, each of a message first posted before a kill and repeated after
+// it (counted although DingTalk drops it by msgUuid). The survivors drain
+// on SIGTERM and exit 0.
 func TestEightProcessesKilledMidRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the worker binary")
@@ -87,25 +89,65 @@ robots:
 	require.NoError(t, err)
 
 	testenv.Eventually(t, 60*time.Second, func() bool { return len(sim.Received("tok")) >= 15 }, "first deliveries")
-	for _, cmd := range procs[:3] {
+	const killed = 3
+	killStart := time.Now()
+	for _, cmd := range procs[:killed] {
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
 	}
+	killEnd := time.Now()
 
-	testenv.Eventually(t, 90*time.Second, func() bool { return len(sim.Received("tok")) >= n },
-		"want %d delivered, have %d", n, len(sim.Received("tok")))
+	// Wait until every message was taken and none is left in the stream
+	// (settled: nothing left that could be posted again).
+	want := make([]string, n)
+	for i, env := range envs {
+		want[i] = env.ID
+	}
+	out, err := js.Stream(ctx, topo.OutStream())
+	require.NoError(t, err)
+	var p testenv.Posts
+	testenv.Eventually(t, 90*time.Second, func() bool {
+		p = testenv.SplitPosts(sim.Requests("tok"), testenv.ByMsgUUID)
+		info, err := out.Info(ctx)
+		return err == nil && p.Has(want) && info.State.Msgs == 0
+	}, "want %d delivered and the stream empty", n)
+	p = testenv.SplitPosts(sim.Requests("tok"), testenv.ByMsgUUID)
+
 	st := sim.Stats("tok")
 	require.Zero(t, st.Breaches, "%+v", st)
-	// A worker killed between the platform's answer and its ledger write
-	// cannot know it posted: its message is posted again by another worker
-	// (at least once), and DingTalk drops the repeat by msgUuid. So at most
-	// one repeat per killed process reaches the platform, and none is shown.
-	require.LessOrEqual(t, st.Duplicates, 3, "%+v", st)
+	require.Empty(t, p.Refused, "%+v", st)
+	require.Empty(t, p.Faulted)
+	// Each message taken once, in publish order (order of first
+	// appearance), and at most one repeat per killed process.
+	require.NoError(t, p.Check(want, killed))
 	require.Equal(t, n, st.Accepted)
-	got := sim.Received("tok")
-	for i, rc := range got {
-		require.Equal(t, envs[i].ID, rc.MsgUUID, "arrival %d out of order", i)
+	// A worker killed between the platform's answer and its ledger write
+	// cannot know it posted: another worker posts the message again and
+	// DingTalk drops the repeat by msgUuid. The simulator counts each such
+	// repeat; none may come from anything but a kill: the message's first
+	// post came before the last kill, its repeat after the first, and a
+	// message is repeated at most once per kill.
+	require.Equal(t, len(p.Repeats), st.Duplicates, "every repeat is a DingTalk duplicate: %+v", st)
+	first := map[string]time.Time{}
+	for _, rq := range p.Firsts {
+		first[rq.MsgUUID] = rq.At
 	}
+	per := map[string]int{}
+	for _, rq := range p.Repeats {
+		require.Equal(t, robotsim.RequestDuplicate, rq.Outcome)
+		require.True(t, first[rq.MsgUUID].Before(killEnd), "repeat of %s first posted at %s, after the kills (%s..%s)",
+			rq.MsgUUID, first[rq.MsgUUID], killStart, killEnd)
+		require.True(t, rq.At.After(killStart), "repeat of %s at %s, before any kill (%s)", rq.MsgUUID, rq.At, killStart)
+		per[rq.MsgUUID]++
+		require.LessOrEqual(t, per[rq.MsgUUID], killed, "%s repeated more often than processes were killed", rq.MsgUUID)
+	}
+	repeats := 0
+	for _, rc := range sim.Received("tok") {
+		require.Equal(t, per[rc.MsgUUID], rc.Repeats, "the simulator's count of repeats of %s", rc.MsgUUID)
+		repeats += rc.Repeats
+	}
+	require.Equal(t, len(p.Repeats), repeats)
+	t.Logf("%d repeats after %d kills: %v", len(p.Repeats), killed, per)
 	dls, err := deadletter.List(ctx, js, topo, "", 0)
 	require.NoError(t, err)
 	require.Empty(t, dls)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,8 +50,11 @@ type flags struct {
 	redisDB          int
 	redisCluster     bool
 	limiter          string
+	limiterState     string
 	restartGuard     bool
 	metricsAddr      string
+	metricsListen    string
+	metricsTokenEnv  string
 	logLevel         slog.Level
 	logFormat        string
 	name             string
@@ -73,11 +78,17 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e cli.
 	}
 	if f.checkConfig {
 		printSummary(stdout, f.configPath, cfg)
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
 		return nil
 	}
 	log, err := cli.NewLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
 	}
 	return serve(ctx, f, cfg, log, e)
 }
@@ -95,9 +106,14 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.StringVar(&f.redisPasswordEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
 	fs.StringVar(&f.limiter, "limiter", "redis", "rate limiter and ledger: redis (shared by all workers) or memory (a single worker only)")
-	fs.BoolVar(&f.restartGuard, "restart-guard", true, "hold every robot for one window when the Redis limiter state is new "+
-		"(after a first start or a Redis restart); turn off only with a persistent Redis that nothing else posts around")
+	fs.StringVar(&f.limiterState, "limiter-state", "", "with --limiter memory: save the limiter's windows and cool-offs to FILE "+
+		"on a clean shutdown and restore them at start (without a valid FILE, robots wait out the quiet time)")
+	fs.BoolVar(&f.restartGuard, "restart-guard", true, "hold every robot for the longest cool-off (at least one window) when the "+
+		"limiter state is new (a first start, a Redis restart or evictions; with --limiter memory, a start without "+
+		"--limiter-state); turn off only when nothing else posts to the robots and Redis persists its data")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", ":9090", `address of /metrics, /healthz and /readyz ("" disables)`)
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics on this address instead (e.g. 127.0.0.1:9091 for a sidecar); --metrics-addr keeps the probes")
+	fs.StringVar(&f.metricsTokenEnv, "metrics-token-env", "", "environment variable holding a bearer token that /metrics requires")
 	cli.AddLogFlags(fs, &f.logLevel, &f.logFormat)
 	fs.StringVar(&f.name, "name", "", "worker name in dead letters (default host-pid)")
 	if err := cli.Parse(fs, args); err != nil {
@@ -110,12 +126,17 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 		return f, cli.Usagef("--config is required")
 	case f.limiter != "redis" && f.limiter != "memory":
 		return f, cli.Usagef("--limiter must be redis or memory, not %q", f.limiter)
+	case f.limiterState != "" && f.limiter != "memory":
+		return f, cli.Usagef("--limiter-state needs --limiter memory (Redis keeps the state of the redis limiter)")
 	}
 	if err := cli.CheckLogFormat(f.logFormat); err != nil {
 		return f, err
 	}
 	if f.natsConnectWait <= 0 {
 		return f, cli.Usagef("--nats-connect-wait must be positive")
+	}
+	if f.metricsAddr == "" && f.metricsListen == "" && f.metricsTokenEnv != "" {
+		return f, cli.Usagef("--metrics-token-env needs --metrics-addr or --metrics-listen")
 	}
 	return f, nil
 }
@@ -180,8 +201,24 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	metrics := worker.NewMetrics(reg)
 	h := &health{}
 
+	metricsToken, err := readMetricsToken(f.metricsTokenEnv, e.Lookup)
+	if err != nil {
+		return err
+	}
+	metricsHandler := protect(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), metricsToken)
 	if f.metricsAddr != "" {
-		stopMetrics, err := startMetrics(f.metricsAddr, reg, h, log, e.Listening)
+		mh := metricsHandler
+		if f.metricsListen != "" {
+			mh = nil // served on its own address below
+		}
+		stopMetrics, err := startMetrics(f.metricsAddr, mh, h, log, e.Listening)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	if f.metricsListen != "" {
+		stopMetrics, err := startMetrics(f.metricsListen, metricsHandler, nil, log, e.Listening)
 		if err != nil {
 			return err
 		}
@@ -205,7 +242,8 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	}
 	defer closeStore()
 
-	opts := []delivery.Option{delivery.WithLogger(log)}
+	opts := []delivery.Option{delivery.WithLogger(log),
+		delivery.WithMaxRetryAfter(time.Duration(cfg.Retry.MaxInterval))}
 	for _, p := range delivery.PlatformNames() {
 		opts = append(opts, delivery.WithRules(p, cfg.Rules(p)...))
 	}
@@ -215,20 +253,24 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	}
 	robots := make([]worker.Robot, len(cfg.Robots))
 	for i, rb := range cfg.Robots {
-		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb)}
+		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb), LimitKey: rb.LimitKey()}
+		if rb.OnUnknownOutcome == config.UnknownDeadLetter {
+			robots[i].OnUnknownOutcome = worker.DeadLetter
+		}
 	}
 	w, err := worker.New(js, worker.Config{
-		Topology:    stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas},
-		HoldMax:     time.Duration(cfg.HoldMax),
-		Robots:      robots,
-		Sender:      snd,
-		Limiter:     lim,
-		Ledger:      led,
-		Presence:    presence(led),
-		Concurrency: cfg.Concurrency,
-		AckWait:     time.Duration(cfg.AckWait),
-		MaxAttempts: cfg.Retry.MaxAttempts,
-		MaxElapsed:  time.Duration(cfg.Retry.MaxElapsed),
+		Topology:     stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
+		HoldMax:      time.Duration(cfg.HoldMax),
+		Robots:       robots,
+		Sender:       snd,
+		Limiter:      lim,
+		Ledger:       led,
+		Presence:     presence(led),
+		Concurrency:  cfg.Concurrency,
+		AckWait:      time.Duration(cfg.AckWait),
+		MaxAttempts:  cfg.Retry.MaxAttempts,
+		MaxThrottles: cfg.Retry.MaxThrottles,
+		MaxElapsed:   time.Duration(cfg.Retry.MaxElapsed),
 		Backoff: worker.Backoff{
 			Initial:    time.Duration(cfg.Retry.InitialInterval),
 			Max:        time.Duration(cfg.Retry.MaxInterval),
@@ -241,10 +283,11 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	if err != nil {
 		return err
 	}
+	h.store = w.Healthy
 	for _, rb := range cfg.Robots {
 		l := cfg.Limit(rb)
 		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,
-			"webhook", delivery.Redact(rb.Webhook), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
+			"webhook", delivery.Redact(rb.Webhook), "limit_key", rb.LimitKey(), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
 	}
 
 	h.running.Store(true)
@@ -313,7 +356,8 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		log.Warn("--limiter memory: rate limits, cool-offs and the delivery ledger live in this process only; " +
 			"run exactly one worker, or robots will exceed their limits and messages may be posted twice")
 		h.redisPing = nil
-		return limiter.NewMemory(nil), ledger.NewMemory(), func() {}, nil
+		lim, save := newMemoryLimiter(f, cfg, log)
+		return lim, ledger.NewMemory(), save, nil
 	}
 	var password string
 	if f.redisPasswordEnv != "" {
@@ -344,7 +388,11 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		_ = rdb.Close()
 		return nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
 	}
-	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard))
+	// A robot banned just before Redis lost its state has lost its cool-off
+	// too: the guard's quiet time covers the longest cool-off configured.
+	quiet := cfg.LongestCoolOff()
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard),
+		limiter.WithRestartQuiet(quiet))
 	if err != nil {
 		_ = rdb.Close()
 		return nil, nil, nil, fmt.Errorf("limiter: %w", err)
@@ -352,14 +400,83 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	h.redisPing = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := lim.Load(lctx); err != nil {
+	err = lim.Load(lctx)
+	switch {
+	case errors.Is(err, limiter.ErrEvictionPolicy):
+		// Fatal: Redis would silently drop windows and cool-offs.
+		_ = rdb.Close()
+		return nil, nil, nil, fmt.Errorf("redis at %s: %w", f.redisAddr, err)
+	case err != nil:
 		// Not fatal: the worker holds every message (fails closed) and
 		// resumes by itself once Redis answers.
 		log.Error("Redis unreachable at start; holding all messages until it answers", "redis", f.redisAddr, "err", err)
-	} else {
-		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard)
+	default:
+		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard, "restart_quiet", quiet)
+		// The tools that read the limiter without the webhooks (console,
+		// producer status) find each robot's key here.
+		keys := make(map[string]string, len(cfg.Robots))
+		for _, rb := range cfg.Robots {
+			keys[rb.Name] = rb.LimitKey()
+		}
+		if err := limiter.PublishKeys(lctx, rdb, cfg.Prefix, keys); err != nil {
+			log.Warn("could not publish the robots' limiter keys (console and producer status show no limiter state for them)", "err", err)
+		}
 	}
-	return lim, ledger.NewRedis(rdb, cfg.Prefix, 0), func() { _ = rdb.Close() }, nil
+	return lim, ledger.NewRedis(rdb, cfg.Prefix, ledgerTTL(cfg)), func() { _ = rdb.Close() }, nil
+}
+
+// newMemoryLimiter returns the in-process limiter and the function that
+// saves its state at exit. It restores the state saved by the previous clean
+// shutdown (--limiter-state), which RestoreState removes so that a crash
+// leaves none; without a valid one it grants nothing for the quiet time (the
+// longest window+margin or cool-off configured): what this process sent
+// before it started is unknown, and a burst now could exceed a window the
+// platform still counts, or post into a ban. --restart-guard=false skips the
+// quiet time.
+func newMemoryLimiter(f flags, cfg *config.Config, log *slog.Logger) (*limiter.Memory, func()) {
+	m := limiter.NewMemory(nil)
+	quiet := max(cfg.LongestSpan(), cfg.LongestCoolOff())
+	restored := false
+	if f.limiterState != "" {
+		err := m.RestoreState(f.limiterState)
+		switch {
+		case err == nil:
+			restored = true
+			log.Info("limiter state restored", "file", f.limiterState)
+		case errors.Is(err, os.ErrNotExist):
+			log.Warn("no limiter state file (first start, or the last run did not shut down cleanly)", "file", f.limiterState)
+		default:
+			log.Warn("limiter state file not used", "file", f.limiterState, "err", err)
+		}
+	}
+	switch {
+	case restored:
+	case !f.restartGuard:
+		log.Warn("--restart-guard=false: granting at once without knowing what was sent before this start")
+	default:
+		m.Quiet(quiet)
+		log.Warn("limiter state unknown: holding every robot for the quiet time", "quiet", quiet)
+	}
+	save := func() {
+		if f.limiterState == "" {
+			return
+		}
+		if err := m.SaveState(f.limiterState); err != nil {
+			log.Error("could not save the limiter state; the next start waits out the quiet time", "err", err)
+			return
+		}
+		log.Info("limiter state saved", "file", f.limiterState)
+	}
+	return m, save
+}
+
+// ledgerTTL is how long a ledger entry outlives its last change: past
+// the longest gap between two deliveries of a message still worked on (a
+// cool-off, a backoff, an AckWait), three times over, and at least
+// ledger.DefaultTTL.
+func ledgerTTL(cfg *config.Config) time.Duration {
+	gap := max(cfg.LongestCoolOff(), time.Duration(cfg.Retry.MaxInterval), time.Duration(cfg.AckWait), time.Duration(cfg.HoldMax))
+	return max(ledger.DefaultTTL, 3*gap)
 }
 
 // health backs /healthz and /readyz.
@@ -368,6 +485,10 @@ type health struct {
 	draining  atomic.Bool
 	nc        atomic.Pointer[nats.Conn]
 	redisPing func(context.Context) error // nil: no Redis; set before running
+	// store reports the limiter's and the ledger's last calls failing
+	// (the worker failing closed, e.g. Redis out of memory); set before
+	// running.
+	store func() error
 }
 
 // live: the worker has started (it stays live while draining).
@@ -413,23 +534,62 @@ func (h *health) ready(w http.ResponseWriter, r *http.Request) {
 		}
 		check("redis", err)
 	}
+	if h.running.Load() && h.store != nil {
+		check("store", h.store())
+	}
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_, _ = io.WriteString(w, b.String())
 }
 
-// startMetrics serves /metrics, /healthz and /readyz on addr until the
-// returned stop is called.
-func startMetrics(addr string, reg *prometheus.Registry, h *health, log *slog.Logger, listening func(net.Addr)) (stop func(), err error) {
+// readMetricsToken returns the bearer token held by environment variable
+// name; "" when name is "".
+func readMetricsToken(name string, lookup func(string) (string, bool)) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	v, _ := lookup(name)
+	if v = strings.TrimSpace(v); v == "" {
+		return "", fmt.Errorf("--metrics-token-env: environment variable %s is not set", name)
+	}
+	return v, nil
+}
+
+// protect requires "Authorization: Bearer <token>" on next; with an empty
+// token it is next.
+func protect(next http.Handler, token string) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := sha256.Sum256([]byte("Bearer " + token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// startMetrics serves, on addr until the returned stop is called, /metrics
+// with metrics (nil: not served) and /healthz and /readyz with h (nil: not
+// served).
+func startMetrics(addr string, metrics http.Handler, h *health, log *slog.Logger, listening func(net.Addr)) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", h.live)
-	mux.HandleFunc("GET /readyz", h.ready)
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	if h != nil {
+		mux.HandleFunc("GET /healthz", h.live)
+		mux.HandleFunc("GET /readyz", h.ready)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -437,7 +597,7 @@ func startMetrics(addr string, reg *prometheus.Registry, h *health, log *slog.Lo
 			log.Error("metrics server failed", "err", err)
 		}
 	})
-	log.Info("serving metrics", "addr", ln.Addr().String())
+	log.Info("serving metrics", "addr", ln.Addr().String(), "metrics", metrics != nil, "probes", h != nil)
 	if listening != nil {
 		listening(ln.Addr())
 	}

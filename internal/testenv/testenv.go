@@ -85,7 +85,9 @@ func Topology(t testing.TB, js jetstream.JetStream) stream.Topology {
 	if len(name) > 16 {
 		name = name[len(name)-16:]
 	}
-	topo := stream.Topology{Prefix: "t" + name + Unique()}
+	// Small limits: a stream's MaxBytes is reserved on the server's
+	// storage, and tests share servers.
+	topo := stream.Topology{Prefix: "t" + name + Unique(), Limits: stream.Limits{OutMaxBytes: 64 << 20, DLQMaxBytes: 64 << 20}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -36,7 +37,8 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (e.g. 90s, 10m)", n.Line, n.Value)
+		// Never the value: it may come from the environment (a secret).
+		return fmt.Errorf("line %d: not a duration (e.g. 90s, 10m)", n.Line)
 	}
 	*d = Duration(v)
 	return nil
@@ -96,6 +98,7 @@ var outcomes = map[string]delivery.Outcome{
 	"retryable": delivery.Retryable,
 	"throttled": delivery.Throttled,
 	"permanent": delivery.Permanent,
+	"wait":      delivery.Wait,
 }
 
 // Rules returns the errcode rules configured for platform, as delivery
@@ -122,16 +125,43 @@ type Robot struct {
 	// robot can only be given less than the platform allows).
 	Limit  int      `yaml:"limit"`
 	Window Duration `yaml:"window"`
+	// OnUnknownOutcome is what becomes of a message whose worker died
+	// between posting it and recording the answer: "repost" (default; on
+	// DingTalk msgUuid drops the repeat) or "dead_letter" (reason
+	// unknown_outcome, for groups where a duplicate is worse than a gap).
+	OnUnknownOutcome string `yaml:"on_unknown_outcome"`
+	// Identity names the platform robot the webhook posts to (see
+	// [RobotIdentity]); set by validation, not read from the file. The
+	// workers key the robot's rate window and cool-off by it, so a renamed
+	// robot keeps them.
+	Identity string `yaml:"-"`
 }
+
+// Values of Robot.OnUnknownOutcome.
+const (
+	UnknownRepost     = "repost"
+	UnknownDeadLetter = "dead_letter"
+)
+
+// MinAckWait is the shortest ack_wait accepted (the worker's floor).
+const MinAckWait = 2 * time.Second
 
 // Retry is the retry policy for retryable failures.
 type Retry struct {
 	// MaxAttempts is how many HTTP attempts a message gets; default 8.
 	MaxAttempts int `yaml:"max_attempts"`
-	// MaxElapsed bounds the time from the first attempt; default 1h.
+	// MaxElapsed bounds the time from the first failed attempt, less the
+	// time spent waiting since (rate slots, cool-offs, the platform's
+	// "later"); default 1h.
 	MaxElapsed Duration `yaml:"max_elapsed"`
+	// MaxThrottles dead-letters a message (reason throttled) once the
+	// platform throttled it, or asked it to wait, this many times;
+	// default 6.
+	MaxThrottles int `yaml:"max_throttles"`
 	// InitialInterval, MaxInterval and Multiplier shape the exponential
-	// backoff (with ±50% jitter); defaults 1s, 5m, 2.
+	// backoff (with ±50% jitter); defaults 1s, 5m, 2. MaxInterval also
+	// caps every delay a platform or proxy asks for (Retry-After, the
+	// anti-abuse "wait", a quota).
 	InitialInterval Duration `yaml:"initial_interval"`
 	MaxInterval     Duration `yaml:"max_interval"`
 	Multiplier      float64  `yaml:"multiplier"`
@@ -161,6 +191,38 @@ type Config struct {
 	Platforms map[string]PlatformLimits `yaml:"platforms"`
 	// Robots to deliver to.
 	Robots []Robot `yaml:"robots"`
+	// Streams bound the streams' storage (see stream.Limits).
+	Streams Streams `yaml:"streams"`
+}
+
+// Streams are the limits of the outbound and dead-letter streams, set by
+// the workers when they create or update them. 0 (or absent) means the
+// default of stream.DefaultLimits, a negative value no limit. At a limit
+// a publish is refused with an error, never dropped.
+type Streams struct {
+	Out struct {
+		// MaxBytes bounds the outbound stream; default 512 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxAge removes messages waiting longer; default 168h (7 days).
+		MaxAge Duration `yaml:"max_age"`
+		// MaxMessagesPerRobot bounds one robot's backlog; default 100000.
+		MaxMessagesPerRobot int64 `yaml:"max_messages_per_robot"`
+	} `yaml:"out"`
+	DeadLetters struct {
+		// MaxBytes bounds the dead-letter stream; default 256 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxAge is how long dead letters are kept; default 720h (30 days).
+		MaxAge Duration `yaml:"max_age"`
+	} `yaml:"dead_letters"`
+}
+
+// StreamLimits returns the streams' limits for stream.Topology.
+func (c *Config) StreamLimits() stream.Limits {
+	s := c.Streams
+	return stream.Limits{
+		OutMaxBytes: s.Out.MaxBytes, OutMaxAge: time.Duration(s.Out.MaxAge), OutMaxMsgsPerRobot: s.Out.MaxMessagesPerRobot,
+		DLQMaxBytes: s.DeadLetters.MaxBytes, DLQMaxAge: time.Duration(s.DeadLetters.MaxAge),
+	}
 }
 
 // defaultLimits are platform's defaults, from its description.
@@ -180,6 +242,9 @@ func defaultLimits(platform string) PlatformLimits {
 var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	envRE  = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+	// yamlQuoted matches the values yaml.v3 quotes in its errors
+	// ("cannot unmarshal !!str `...` into int"): they may hold secrets.
+	yamlQuoted = regexp.MustCompile("`[^`]*`")
 )
 
 // Load reads, expands, parses and validates the file at path.
@@ -211,7 +276,7 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: yaml: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: yaml: %s", ErrInvalid, yamlQuoted.ReplaceAllString(err.Error(), "a value"))
 	}
 	if err := c.resolve(lookup); err != nil {
 		return nil, err
@@ -266,8 +331,8 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		bad("replicas: must be 1 to 5, got %d", c.Replicas)
 	}
-	if c.AckWait < Duration(time.Second) {
-		bad("ack_wait: must be at least 1s, got %s", time.Duration(c.AckWait))
+	if c.AckWait < Duration(MinAckWait) {
+		bad("ack_wait: must be at least %s (workers heartbeat every third of it), got %s", MinAckWait, time.Duration(c.AckWait))
 	}
 	if c.Concurrency < 0 {
 		bad("concurrency: must be positive, got %d", c.Concurrency)
@@ -281,6 +346,12 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	setDur(&r.MaxInterval, 5*time.Minute)
 	if r.Multiplier == 0 {
 		r.Multiplier = 2
+	}
+	if r.MaxThrottles == 0 {
+		r.MaxThrottles = 6
+	}
+	if r.MaxThrottles < 1 {
+		bad("retry.max_throttles: must be at least 1, got %d", r.MaxThrottles)
 	}
 	if r.MaxAttempts < 1 {
 		bad("retry.max_attempts: must be at least 1, got %d", r.MaxAttempts)
@@ -325,7 +396,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		for i, r := range l.Errcodes {
 			at := fmt.Sprintf("platforms.%s.errcodes[%d]", p, i)
 			if _, ok := outcomes[r.Outcome]; !ok {
-				bad("%s: outcome: %q is not retryable, throttled or permanent", at, r.Outcome)
+				bad("%s: outcome: must be retryable, throttled, wait or permanent", at)
 			}
 			if len(r.Codes) == 0 && len(r.Contains) == 0 {
 				bad("%s: set codes or contains", at)
@@ -347,10 +418,11 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		bad("robots: at least one robot is required")
 	}
 	seen := map[string]int{}
+	sameRobot := map[string]int{} // identity -> index of its first robot
 	for i := range c.Robots {
 		rb := &c.Robots[i]
 		at := fmt.Sprintf("robots[%d]", i)
-		if rb.Name != "" {
+		if nameRE.MatchString(rb.Name) { // only a valid name: not some other value put there
 			at += fmt.Sprintf(" %q", rb.Name)
 		}
 		switch {
@@ -365,11 +437,29 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 			seen[rb.Name] = i
 		}
 		p, known := delivery.LookupPlatform(rb.Platform)
-		if !known {
-			bad("%s: platform: %q is not supported (want %s)", at, rb.Platform, strings.Join(delivery.PlatformNames(), ", "))
+		switch {
+		case rb.Platform == "":
+			bad("%s: platform: required (%s)", at, strings.Join(delivery.PlatformNames(), ", "))
+		case !known:
+			// Never the value: it may come from the environment.
+			bad("%s: platform: not supported (want %s)", at, strings.Join(delivery.PlatformNames(), ", "))
 		}
 		if err := checkWebhook(rb.Webhook); err != nil {
 			bad("%s: webhook: %v", at, err)
+		} else if known {
+			id, err := RobotIdentity(rb.Platform, rb.Webhook)
+			switch j, dup := sameRobot[id]; {
+			case err != nil:
+				bad("%s: webhook: %v", at, err)
+			case dup:
+				first := c.Robots[j]
+				bad("%s: webhook: %s is the same %s robot as robots[%d] %q (same credential): "+
+					"two names would give one platform robot two rate windows; configure it once",
+					at, delivery.Redact(rb.Webhook), rb.Platform, j, first.Name)
+			default:
+				sameRobot[id] = i
+				rb.Identity = id
+			}
 		}
 		if err := rb.loadSecret(lookup); err != nil {
 			bad("%s: %v", at, err)
@@ -387,6 +477,13 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		}
 		if len(rb.Keywords) > 10 {
 			bad("%s: keywords: at most 10 (the platforms' limit), got %d", at, len(rb.Keywords))
+		}
+		switch rb.OnUnknownOutcome {
+		case "":
+			rb.OnUnknownOutcome = UnknownRepost
+		case UnknownRepost, UnknownDeadLetter:
+		default:
+			bad("%s: on_unknown_outcome: must be %s or %s", at, UnknownRepost, UnknownDeadLetter)
 		}
 		if rb.Limit < 0 || rb.Window < 0 {
 			bad("%s: limit and window must not be negative", at)
@@ -486,6 +583,30 @@ func (rb *Robot) loadSecret(lookup func(string) (string, bool)) error {
 	return nil
 }
 
+// Warnings returns what is allowed but unsafe in c, one line each: a
+// webhook over plain http:// to a host other than the loopback sends the
+// robot's token in clear text. Like errors, warnings never echo a value.
+func (c *Config) Warnings() []string {
+	var ws []string
+	for i, rb := range c.Robots {
+		u, err := url.Parse(rb.Webhook)
+		if err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
+			continue
+		}
+		ws = append(ws, fmt.Sprintf("robots[%d] %q: webhook: http:// to a host other than the loopback sends the robot's token in clear text; use https", i, rb.Name))
+	}
+	return ws
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Names returns the robots' names in file order.
 func (c *Config) Names() []string {
 	out := make([]string, len(c.Robots))
@@ -537,15 +658,40 @@ func (c *Config) Size(rb Robot) envelope.Limits {
 	return p.Size
 }
 
-// Identity returns what makes rb the robot it is on its platform: the
-// platform and the credential in its webhook (DingTalk's access_token,
-// POPO's and Feishu's hook id, WeCom's key). Never log it.
-func (rb Robot) Identity() string {
-	p, _ := delivery.LookupPlatform(rb.Platform)
-	return rb.Platform + ":" + p.Credential(rb.Webhook)
-}
-
 // CoolOff returns how long rb is left alone after the platform throttles it.
 func (c *Config) CoolOff(rb Robot) time.Duration {
 	return time.Duration(c.Platforms[rb.Platform].CoolOff)
+}
+
+// LimitKey is the key of rb's rate window and cool-off in the limiter: its
+// [Robot.Identity], or its name when the identity is unknown (a Robot not
+// validated by [Parse]).
+func (rb Robot) LimitKey() string {
+	if rb.Identity != "" {
+		return rb.Identity
+	}
+	return rb.Name
+}
+
+// LongestCoolOff is the longest cool-off of the platforms of the
+// configured robots: how long the platform may still be banning a robot
+// whose cool-off the limiter has forgotten (see limiter.WithRestartQuiet).
+func (c *Config) LongestCoolOff() time.Duration {
+	var d time.Duration
+	for _, rb := range c.Robots {
+		d = max(d, c.CoolOff(rb))
+	}
+	return d
+}
+
+// LongestSpan is the longest counting span (Window + Margin) of the
+// configured robots: how long a grant forgotten by the limiter may still
+// count at the platform.
+func (c *Config) LongestSpan() time.Duration {
+	var d time.Duration
+	for _, rb := range c.Robots {
+		l := c.Limit(rb)
+		d = max(d, l.Window+l.Margin)
+	}
+	return d
 }

@@ -57,15 +57,15 @@ func TestParseInvalid(t *testing.T) {
 		{name: "missing name", yaml: "robots:\n  - platform: dingtalk\n    webhook: \"" + dingWebhook + "\"\n",
 			want: []string{"robots[0]: name: required"}},
 		{name: "bad name", yaml: "robots:\n" + robotYAML("has space"),
-			want: []string{`robots[0] "has space": name: must be 1-64 characters`}},
+			want: []string{`robots[0]: name: must be 1-64 characters`}},
 		{name: "name too long", yaml: "robots:\n" + robotYAML(strings.Repeat("a", 65)),
 			want: []string{"name: must be 1-64 characters"}},
 		{name: "duplicate", yaml: "robots:\n" + robotYAML("ops") + robotYAML("ops"),
 			want: []string{`robots[1] "ops": name: duplicate of robots[0]`}},
 		{name: "bad platform", yaml: "robots:\n  - name: a\n    platform: slack\n    webhook: \"" + dingWebhook + "\"\n",
-			want: []string{`robots[0] "a": platform: "slack" is not supported`}},
+			want: []string{`robots[0] "a": platform: not supported (want dingtalk, popo, feishu, wecom)`}},
 		{name: "missing platform", yaml: "robots:\n  - name: a\n    webhook: \"" + dingWebhook + "\"\n",
-			want: []string{`platform: "" is not supported`}},
+			want: []string{`platform: required`}},
 		{name: "missing webhook", yaml: "robots:\n  - name: a\n    platform: dingtalk\n",
 			want: []string{`robots[0] "a": webhook: required`}},
 		{name: "webhook bad scheme", yaml: "robots:\n  - name: a\n    platform: dingtalk\n    webhook: \"ftp://oapi.dingtalk.com/robot/send?access_token=" + token + "\"\n",
@@ -108,6 +108,10 @@ func TestParseInvalid(t *testing.T) {
 			want: []string{"platforms.slack: unknown platform"}},
 		{name: "negative concurrency", yaml: "concurrency: -2\nrobots:\n" + robotYAML("a"),
 			want: []string{"concurrency: must be positive, got -2"}},
+		{name: "negative max throttles", yaml: "retry:\n  max_throttles: -1\nrobots:\n" + robotYAML("a"),
+			want: []string{"retry.max_throttles: must be at least 1, got -1"}},
+		{name: "unknown on_unknown_outcome", yaml: "robots:\n" + robotYAML("a", "on_unknown_outcome: ignore"),
+			want: []string{`robots[0] "a": on_unknown_outcome: must be repost or dead_letter`}},
 		{name: "negative max attempts", yaml: "retry:\n  max_attempts: -1\nrobots:\n" + robotYAML("a"),
 			want: []string{"retry.max_attempts: must be at least 1, got -1"}},
 		{name: "multiplier below one", yaml: "retry:\n  multiplier: 0.5\nrobots:\n" + robotYAML("a"),
@@ -123,7 +127,7 @@ func TestParseInvalid(t *testing.T) {
 		{name: "unknown top-level key", yaml: "robot:\n" + robotYAML("a"),
 			want: []string{"field robot not found"}},
 		{name: "bad duration", yaml: "platforms:\n  dingtalk:\n    cool_off: ten minutes\nrobots:\n" + robotYAML("a"),
-			want: []string{`line 3: "ten minutes" is not a duration`}},
+			want: []string{`line 3: not a duration`}},
 		{name: "not yaml", yaml: "robots: [\n", want: []string{"yaml:"}},
 		{name: "unset variables", yaml: "robots:\n  - name: a\n    platform: dingtalk\n    webhook: \"${OPS_WEBHOOK}\"\n    secret: \"${OPS_SECRET}\"\n    keywords: [\"${OPS_SECRET}\"]\n",
 			want: []string{"environment variables not set: OPS_WEBHOOK, OPS_SECRET"}},
@@ -161,6 +165,7 @@ robots:
 	require.Equal(t, 32, c.Concurrency)
 	require.Equal(t, config.Retry{
 		MaxAttempts:     8,
+		MaxThrottles:    6,
 		MaxElapsed:      config.Duration(time.Hour),
 		InitialInterval: config.Duration(time.Second),
 		MaxInterval:     config.Duration(5 * time.Minute),
@@ -180,6 +185,7 @@ robots:
 	require.False(t, ok)
 
 	require.Equal(t, delivery.Robot{Name: "ding", Platform: "dingtalk", Webhook: dingWebhook}, ding.Delivery())
+	require.Equal(t, config.UnknownRepost, ding.OnUnknownOutcome)
 }
 
 func TestParseOverrides(t *testing.T) {
@@ -188,6 +194,7 @@ prefix: staging
 concurrency: 4
 retry:
   max_attempts: 3
+  max_throttles: 2
   max_elapsed: 10m
   initial_interval: 500ms
   max_interval: 30s
@@ -204,7 +211,7 @@ robots:
     limit: 10
   - name: hourly
     platform: dingtalk
-    webhook: "`+dingWebhook+`"
+    webhook: "`+dingWebhook+`-hourly"
     limit: 18
     window: 1h
   - name: half
@@ -214,12 +221,15 @@ robots:
     window: 30s
   - name: plain
     platform: dingtalk
-    webhook: "`+dingWebhook+`"
+    webhook: "`+dingWebhook+`-plain"
+    on_unknown_outcome: dead_letter
 `), noEnv)
 	require.NoError(t, err)
 	require.Equal(t, "staging", c.Prefix)
 	require.Equal(t, 4, c.Concurrency)
-	require.Equal(t, config.Retry{MaxAttempts: 3, MaxElapsed: config.Duration(10 * time.Minute),
+	plain, _ := c.Robot("plain")
+	require.Equal(t, config.UnknownDeadLetter, plain.OnUnknownOutcome)
+	require.Equal(t, config.Retry{MaxAttempts: 3, MaxThrottles: 2, MaxElapsed: config.Duration(10 * time.Minute),
 		InitialInterval: config.Duration(500 * time.Millisecond), MaxInterval: config.Duration(30 * time.Second), Multiplier: 1.5}, c.Retry)
 
 	tests := []struct {
@@ -264,7 +274,7 @@ robots:
     secret_file: `+file+`
   - name: unsigned
     platform: popo
-    webhook: https://open.popo.netease.com/open-apis/robots/v1/hook/`+hookID+`
+    webhook: https://open.popo.netease.com/open-apis/robots/v1/hook/`+hookID+`-unsigned
 `), env(map[string]string{
 		"INLINE_WEBHOOK": dingWebhook + "-inline",
 		"INLINE_SECRET":  secret + "-inline",
@@ -275,7 +285,7 @@ robots:
 		"inline":    {Name: "inline", Platform: "dingtalk", Webhook: dingWebhook + "-inline", Secret: secret + "-inline"},
 		"from-env":  {Name: "from-env", Platform: "dingtalk", Webhook: dingWebhook, Secret: secret + "-env", Keywords: []string{"alert", "告警"}},
 		"from_file": {Name: "from_file", Platform: "popo", Webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/" + hookID, Secret: secret + "-file"},
-		"unsigned":  {Name: "unsigned", Platform: "popo", Webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/" + hookID},
+		"unsigned":  {Name: "unsigned", Platform: "popo", Webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/" + hookID + "-unsigned"},
 	}
 	for name, w := range want {
 		rb, ok := c.Robot(name)
@@ -366,7 +376,7 @@ func TestExampleFile(t *testing.T) {
 }
 
 func TestAckWait(t *testing.T) {
-	base := "robots:\n  - {name: a, platform: popo, webhook: 'https://h/x'}\n"
+	base := "robots:\n  - {name: a, platform: popo, webhook: 'https://h/open-apis/robots/v1/hook/x'}\n"
 	for _, tt := range []struct {
 		name string
 		yaml string
@@ -375,7 +385,8 @@ func TestAckWait(t *testing.T) {
 	}{
 		{name: "default", yaml: base, want: 30 * time.Second},
 		{name: "set", yaml: "ack_wait: 5s\n" + base, want: 5 * time.Second},
-		{name: "too short", yaml: "ack_wait: 100ms\n" + base, err: "ack_wait: must be at least 1s"},
+		{name: "too short", yaml: "ack_wait: 100ms\n" + base, err: "ack_wait: must be at least 2s (workers heartbeat every third of it), got 100ms"},
+		{name: "below the floor", yaml: "ack_wait: 1s\n" + base, err: "ack_wait: must be at least 2s"},
 		{name: "replicas", yaml: "replicas: 7\n" + base, err: "replicas: must be 1 to 5, got 7"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,12 +404,13 @@ func TestAckWait(t *testing.T) {
 }
 
 func TestErrcodeRules(t *testing.T) {
-	const robots = "robots:\n  - {name: a, platform: popo, webhook: 'https://h/x'}\n"
+	const robots = "robots:\n  - {name: a, platform: popo, webhook: 'https://h/open-apis/robots/v1/hook/x'}\n"
 	good := `platforms:
   popo:
     errcodes:
       - {codes: [777], outcome: throttled, reason: "popo rate limit"}
       - {contains: ["稍后重试"], outcome: retryable, retry_after: 30s}
+      - {codes: [4290], outcome: wait, retry_after: 2m}
 ` + robots
 	c, err := config.Parse([]byte(good), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
@@ -406,6 +418,7 @@ func TestErrcodeRules(t *testing.T) {
 	require.Equal(t, []delivery.Rule{
 		{Codes: []int{777}, Outcome: delivery.Throttled, Reason: "popo rate limit"},
 		{Contains: []string{"稍后重试"}, Outcome: delivery.Retryable, RetryAfter: 30 * time.Second},
+		{Codes: []int{4290}, Outcome: delivery.Wait, RetryAfter: 2 * time.Minute},
 	}, rules)
 	require.Empty(t, c.Rules(config.DingTalk))
 
@@ -417,9 +430,12 @@ func TestErrcodeRules(t *testing.T) {
 	res = d.Classify(config.POPO, delivery.Response{StatusCode: 200, Body: []byte(`{"errcode":9,"errmsg":"请稍后重试"}`)})
 	require.Equal(t, delivery.Retryable, res.Outcome)
 	require.Equal(t, 30*time.Second, res.RetryAfter)
+	res = d.Classify(config.POPO, delivery.Response{StatusCode: 200, Body: []byte(`{"errcode":4290,"errmsg":"later"}`)})
+	require.Equal(t, delivery.Wait, res.Outcome)
+	require.Equal(t, 2*time.Minute, res.RetryAfter)
 
 	for _, tt := range []struct{ name, rule, want string }{
-		{"bad outcome", "{codes: [1], outcome: success}", `errcodes[0]: outcome: "success" is not retryable, throttled or permanent`},
+		{"bad outcome", "{codes: [1], outcome: success}", `errcodes[0]: outcome: must be retryable, throttled, wait or permanent`},
 		{"matches nothing", "{outcome: permanent}", "errcodes[0]: set codes or contains"},
 		{"code zero", "{codes: [0], outcome: permanent}", "errcodes[0]: codes: errcode 0 is always success"},
 		{"empty text", "{contains: [''], outcome: permanent}", "errcodes[0]: contains: empty text"},

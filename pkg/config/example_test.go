@@ -51,7 +51,42 @@ robots:
 	// ops-alerts (dingtalk): 20 per 1m0s, margin 5s, cool-off 10m0s, signed true
 	// deploys (popo): 30 per 1m0s, margin 5s, cool-off 10m0s, signed false
 	// config: invalid:
-	//   robots[0] "ops alerts": name: must be 1-64 characters of [A-Za-z0-9_-]
-	//   robots[0] "ops alerts": platform: "slack" is not supported (want dingtalk, popo, feishu, wecom)
-	//   robots[0] "ops alerts": webhook: scheme must be https (or http for a local simulator)
+	//   robots[0]: name: must be 1-64 characters of [A-Za-z0-9_-]
+	//   robots[0]: platform: not supported (want dingtalk, popo, feishu, wecom)
+	//   robots[0]: webhook: scheme must be https (or http for a local simulator)
+}
+
+// A webhook over plain http:// outside the loopback is allowed, with a warning.
+func ExampleConfig_Warnings() {
+	cfg, err := config.Parse([]byte(`robots:
+  - name: ops
+    platform: dingtalk
+    webhook: "http://oapi.dingtalk.com/robot/send?access_token=${TOKEN}"
+`), func(string) (string, bool) { return "t0ken", true })
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Println(w)
+	}
+	// Output: robots[0] "ops": webhook: http:// to a host other than the loopback sends the robot's token in clear text; use https
+}
+
+// RobotIdentity names the platform robot a webhook posts to: the same for
+// every spelling of one webhook, and the key of its rate window.
+func ExampleRobotIdentity() {
+	for _, webhook := range []string{
+		"https://oapi.dingtalk.com/robot/send?access_token=abc123",
+		"https://OAPI.dingtalk.com/robot/send/?timestamp=1&access_token=abc123",
+	} {
+		id, err := config.RobotIdentity(config.DingTalk, webhook)
+		fmt.Println(id, err)
+	}
+	_, err := config.RobotIdentity(config.POPO, "https://open.popo.netease.com/open-apis/robots/v1/")
+	fmt.Println(err)
+	// Output:
+	// dingtalk-58f801d866d3d6305a08073d <nil>
+	// dingtalk-58f801d866d3d6305a08073d <nil>
+	// no hook id in the path (want https://open.popo.netease.com/open-apis/robots/v1/hook/{id})
 }

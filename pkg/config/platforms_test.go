@@ -37,8 +37,13 @@ func TestFeishuAndWeComDefaults(t *testing.T) {
 	require.Equal(t, time.Minute, c.CoolOff(wx))
 	p, _ := delivery.LookupPlatform(delivery.PlatformWeCom)
 	require.Equal(t, p.Size, c.Size(wx))
-	require.Equal(t, "wecom:693a91f6-wecom", wx.Identity())
-	require.Equal(t, "feishu:2c9a77b1-feishu", lark.Identity())
+	wantWx, err := config.RobotIdentity(config.WeCom, "https://QYAPI.weixin.qq.com/cgi-bin/webhook/send?debug=1&key=693a91f6-wecom")
+	require.NoError(t, err)
+	require.Equal(t, wantWx, wx.Identity, "the key names the robot, not the rest of the URL")
+	wantLark, err := config.RobotIdentity(config.Feishu, feishuWebhook+"/")
+	require.NoError(t, err)
+	require.Equal(t, wantLark, lark.Identity)
+	require.NotEqual(t, wx.Identity, lark.Identity)
 }
 
 func TestPlatformWindowsConfigurable(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -60,6 +61,71 @@ type Record struct {
 	// Subject and Sequence locate the original in the outbound stream.
 	Subject  string `json:"subject"`
 	Sequence uint64 `json:"sequence"`
+	// Truncated is set when the whole record would not fit a NATS
+	// message: Envelope is then nil, Raw holds the first bytes of the
+	// original (the envelope's JSON, or the raw payload), and
+	// OriginalSize and OriginalSHA256 (hex) describe the whole of it.
+	// Such a record cannot be replayed; Sequence still locates the
+	// original, while the outbound stream holds it.
+	Truncated      bool   `json:"truncated,omitempty"`
+	OriginalSize   int    `json:"original_size,omitempty"`
+	OriginalSHA256 string `json:"original_sha256,omitempty"`
+}
+
+// headerReserve is the room left in a NATS message for the headers of a
+// dead-letter publish (Nats-Msg-Id and the protocol's framing).
+const headerReserve = 1024
+
+// maxTextBytes is the longest Detail or ErrMsg a truncated record keeps.
+const maxTextBytes = 1024
+
+// fit returns rec's encoding, truncated as [Record.Truncated] says when it
+// is over limit bytes, so that a dead letter always fits and no stored
+// message can block its robot.
+func fit(rec Record, limit int) ([]byte, error) {
+	data, err := json.Marshal(rec)
+	if err != nil || len(data) <= limit {
+		return data, err
+	}
+	orig := rec.Raw
+	if rec.Envelope != nil {
+		if orig, err = json.Marshal(rec.Envelope); err != nil {
+			return nil, err
+		}
+	}
+	sum := sha256.Sum256(orig)
+	rec.Envelope, rec.Raw = nil, nil
+	rec.Truncated, rec.OriginalSize, rec.OriginalSHA256 = true, len(orig), hex.EncodeToString(sum[:])
+	rec.Detail, rec.ErrMsg = clipText(rec.Detail), clipText(rec.ErrMsg)
+	base, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	// Raw is base64 in JSON: 4 bytes for every 3.
+	room := (limit - len(base) - len(`,"raw":""`)) / 4 * 3
+	rec.Raw = orig[:max(0, min(room, len(orig)))]
+	return json.Marshal(rec)
+}
+
+// clipText shortens s to maxTextBytes, on a UTF-8 boundary.
+func clipText(s string) string {
+	if len(s) <= maxTextBytes {
+		return s
+	}
+	cut := maxTextBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// maxRecordBytes is the largest record js's connection can publish.
+func maxRecordBytes(js jetstream.JetStream) int {
+	limit := int64(1 << 20) // the server's default
+	if nc := js.Conn(); nc != nil && nc.MaxPayload() > 0 {
+		limit = nc.MaxPayload()
+	}
+	return int(limit) - headerReserve
 }
 
 // ErrMalformed is matched by the error of [Decode] for data that is not a
@@ -101,8 +167,12 @@ func Decode(data []byte) (Record, error) {
 // already has its record. A new original that reuses an old sequence (the
 // outbound stream was recreated) has another envelope id and so another
 // dedup id: it is stored, never dropped as a duplicate.
+//
+// A record too large for a NATS message (the connection's max payload)
+// is stored truncated (see [Record.Truncated]) under the same dedup id,
+// so every message can be dead-lettered.
 func Publish(ctx context.Context, js jetstream.JetStream, topo stream.Topology, rec Record) error {
-	data, err := Encode(rec)
+	data, err := fit(rec, maxRecordBytes(js))
 	if err != nil {
 		return err
 	}
@@ -130,6 +200,10 @@ func PublishMsgID(rec Record) string {
 type Entry struct {
 	Seq    uint64
 	Record Record
+	// Err is set, by [List], for a stored record that could not be
+	// decoded: Record then holds only Robot (from its subject). One bad
+	// record does not stop a listing; callers report and skip it.
+	Err error
 }
 
 // ErrNotReplayable is returned when a dead letter holds no decodable envelope.
@@ -146,7 +220,8 @@ var ErrAlreadyReplayed = errors.New("deadletter: already replayed within the dup
 const listBatch = 256
 
 // List returns up to limit dead letters (all when limit <= 0), oldest first,
-// optionally only those of robot. It reads the dead-letter stream with an
+// optionally only those of robot; a record that cannot be decoded is
+// returned with [Entry.Err] set. It reads the dead-letter stream with an
 // ordered consumer, filtered on the server to robot's subject, up to the
 // last dead letter stored when it started: records written meanwhile are
 // not waited for. A ctx without a deadline gets a default timeout of 30s
@@ -219,11 +294,12 @@ func List(ctx context.Context, js jetstream.JetStream, topo stream.Topology, rob
 		if seq > last {
 			break // written after List started
 		}
-		rec, err := Decode(m.Data())
-		if err != nil {
-			return nil, fmt.Errorf("deadletter: decode record %d: %w", seq, err)
+		if rec, err := Decode(m.Data()); err != nil {
+			out = append(out, Entry{Seq: seq, Record: Record{Robot: topo.RobotFromSubject(m.Subject())},
+				Err: fmt.Errorf("deadletter: decode record %d: %w", seq, err)})
+		} else {
+			out = append(out, Entry{Seq: seq, Record: rec})
 		}
-		out = append(out, Entry{Seq: seq, Record: rec})
 		if seq == last || meta.NumPending == 0 {
 			break
 		}

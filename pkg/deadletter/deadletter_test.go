@@ -304,9 +304,15 @@ func TestListErrors(t *testing.T) {
 	f := newFixture(t, testenv.NATSURL(t))
 	_, err = f.js.Publish(context.Background(), f.topo.DLQSubject("ops"), []byte("not json"))
 	require.NoError(t, err)
-	_, err = deadletter.List(context.Background(), f.js, f.topo, "", 0)
-	require.ErrorContains(t, err, "decode record 1")
-	require.ErrorIs(t, err, deadletter.ErrMalformed)
+	f.publish(t, f.record("ops", 5))
+	es, err := deadletter.List(context.Background(), f.js, f.topo, "", 0)
+	require.NoError(t, err, "one bad record does not stop a listing")
+	require.Len(t, es, 2)
+	require.ErrorIs(t, es[0].Err, deadletter.ErrMalformed)
+	require.EqualError(t, es[0].Err, "deadletter: decode record 1: deadletter: malformed record: not a JSON object")
+	require.Equal(t, deadletter.Record{Robot: "ops"}, es[0].Record)
+	require.NoError(t, es[1].Err)
+	require.Equal(t, "m-ops-5", es[1].Record.Envelope.ID)
 }
 
 func TestReplay(t *testing.T) {

@@ -11,16 +11,17 @@ import (
 
 // dingTalkPlatform is the DingTalk custom robot.
 var dingTalkPlatform = Platform{
-	Name:     PlatformDingTalk,
-	Title:    "DingTalk",
-	Webhook:  "https://oapi.dingtalk.com/robot/send?access_token=TOKEN",
-	Limits:   []Window{{Max: 20, Window: time.Minute}},
-	Margin:   5 * time.Second,
-	CoolOff:  10 * time.Minute,
-	Size:     envelope.Limits{}, // the envelope's defaults are DingTalk's
-	MaxBody:  DingTalkMaxBody,
-	Signed:   true,
-	Keywords: true,
+	Name:         PlatformDingTalk,
+	Title:        "DingTalk",
+	Webhook:      "https://oapi.dingtalk.com/robot/send?access_token=…",
+	CredentialIn: "access_token query parameter",
+	Limits:       []Window{{Max: 20, Window: time.Minute}},
+	Margin:       5 * time.Second,
+	CoolOff:      10 * time.Minute,
+	Size:         envelope.Limits{}, // the envelope's defaults are DingTalk's
+	MaxBody:      DingTalkMaxBody,
+	Signed:       true,
+	Keywords:     true,
 
 	credential: queryCredential("access_token"),
 	render: func(env *envelope.Envelope, robot Robot, now time.Time) (outgoing, error) {

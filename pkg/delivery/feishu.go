@@ -36,10 +36,11 @@ const FeishuMaxBody = 20000
 // from an app upload, which a webhook bot cannot get: pictures are left
 // out.
 var feishuPlatform = Platform{
-	Name:    PlatformFeishu,
-	Title:   "Feishu/Lark",
-	Webhook: "https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN",
-	Limits:  []Window{{Max: 100, Window: time.Minute}, {Max: 5, Window: time.Second}},
+	Name:         PlatformFeishu,
+	Title:        "Feishu/Lark",
+	Webhook:      "https://open.feishu.cn/open-apis/bot/v2/hook/{token}",
+	CredentialIn: "hook token in the path",
+	Limits:       []Window{{Max: 100, Window: time.Minute}, {Max: 5, Window: time.Second}},
 	// A 1s margin keeps the 5-per-second window useful (5 per 2s); the
 	// write deadline after a grant is the margin.
 	Margin: time.Second,

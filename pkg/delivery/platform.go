@@ -43,9 +43,12 @@ type Platform struct {
 	Name string
 	// Title is its human name ("DingTalk").
 	Title string
-	// Webhook is the shape of a robot's webhook URL, the credential in
-	// capitals, e.g. "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY".
+	// Webhook is the shape of a robot's webhook URL, e.g.
+	// "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…".
 	Webhook string
+	// CredentialIn says where the webhook holds the credential, e.g.
+	// "key query parameter", for messages about a webhook without one.
+	CredentialIn string
 	// Limits are the default rate windows, enforced together in one
 	// limiter decision (Feishu: 100 per minute and 5 per second); the
 	// first is the longest.
@@ -152,19 +155,28 @@ func lookup(name string) *Platform {
 
 // queryCredential finds the credential in the query parameter key.
 func queryCredential(key string) func(*url.URL) string {
-	return func(u *url.URL) string { return u.Query().Get(key) }
+	return func(u *url.URL) string { return strings.TrimSpace(u.Query().Get(key)) }
 }
 
-// hookCredential finds the credential in the path segment after the
-// last "hook" segment.
+// hookCredential finds the credential in the last non-empty path
+// segment when the one before it is "hook" (case-insensitive), unescaped;
+// "" otherwise.
 func hookCredential(u *url.URL) string {
-	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
-	for i := len(segs) - 2; i >= 0; i-- {
-		if segs[i] == "hook" {
-			return segs[i+1]
+	var segs []string
+	for _, s := range strings.Split(u.EscapedPath(), "/") {
+		if s != "" {
+			segs = append(segs, s)
 		}
 	}
-	return ""
+	n := len(segs)
+	if n < 2 || !strings.EqualFold(segs[n-2], "hook") {
+		return ""
+	}
+	id, err := url.PathUnescape(segs[n-1])
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(id)
 }
 
 // errFields are the answer fields of the platforms that answer

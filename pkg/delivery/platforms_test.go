@@ -78,7 +78,7 @@ func TestRenderWeComLimits(t *testing.T) {
 		{"action card too long for a template card", envelope.Message{ActionCard: &envelope.ActionCard{Title: "T", Text: strings.Repeat("x", 113),
 			SingleTitle: "Open", SingleURL: "https://example.com"}}, nil, nil, "markdown"},
 		{"action card with four buttons", envelope.Message{ActionCard: &envelope.ActionCard{Title: "T", Text: "x",
-			Buttons: []envelope.Button{{"1", "https://e.com/1"}, {"2", "https://e.com/2"}, {"3", "https://e.com/3"}, {"4", "https://e.com/4"}}}}, nil, nil, "markdown"},
+			Buttons: []envelope.Button{{Title: "1", ActionURL: "https://e.com/1"}, {Title: "2", ActionURL: "https://e.com/2"}, {Title: "3", ActionURL: "https://e.com/3"}, {Title: "4", ActionURL: "https://e.com/4"}}}}, nil, nil, "markdown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

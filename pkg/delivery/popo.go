@@ -13,15 +13,16 @@ import (
 // list and no size limit: its rules mirror the simulator's codes and are
 // configurable.
 var popoPlatform = Platform{
-	Name:     PlatformPOPO,
-	Title:    "POPO",
-	Webhook:  "https://open.popo.netease.com/open-apis/robots/v1/hook/HOOK_ID",
-	Limits:   []Window{{Max: 60, Window: time.Minute}},
-	Margin:   5 * time.Second,
-	CoolOff:  10 * time.Minute,
-	Size:     envelope.Limits{},
-	Signed:   true,
-	Keywords: true,
+	Name:         PlatformPOPO,
+	Title:        "POPO",
+	Webhook:      "https://open.popo.netease.com/open-apis/robots/v1/hook/{id}",
+	CredentialIn: "hook id in the path",
+	Limits:       []Window{{Max: 60, Window: time.Minute}},
+	Margin:       5 * time.Second,
+	CoolOff:      10 * time.Minute,
+	Size:         envelope.Limits{},
+	Signed:       true,
+	Keywords:     true,
 
 	credential: hookCredential,
 	render: func(env *envelope.Envelope, robot Robot, now time.Time) (outgoing, error) {

@@ -46,11 +46,12 @@ const weComTitleFraming = 5
 // fits one (a short title and text, at most 3 buttons), else markdown
 // with the buttons as links.
 var weComPlatform = Platform{
-	Name:    PlatformWeCom,
-	Title:   "WeCom",
-	Webhook: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY",
-	Limits:  []Window{{Max: 20, Window: time.Minute}},
-	Margin:  5 * time.Second,
+	Name:         PlatformWeCom,
+	Title:        "WeCom",
+	Webhook:      "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…",
+	CredentialIn: "key query parameter",
+	Limits:       []Window{{Max: 20, Window: time.Minute}},
+	Margin:       5 * time.Second,
 	// No ban is documented (unconfirmed): a short cool-off.
 	CoolOff: time.Minute,
 	Size: envelope.Limits{Platform: PlatformWeCom, Text: WeComMaxText,

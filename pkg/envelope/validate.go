@@ -32,6 +32,11 @@ const (
 	MaxLabels = 32
 	// MaxLabelKeyLen is the longest label key, in characters.
 	MaxLabelKeyLen = 64
+	// MaxLabelValueBytes is the longest label value, in bytes. With
+	// [MaxLabels] and [MaxLabelKeyLen] it bounds the labels, and so the
+	// whole encoded envelope, to a few tens of KiB: its dead letter always
+	// fits a NATS message.
+	MaxLabelValueBytes = 1024
 )
 
 // Errors returned by [Envelope.Validate]; match them with [errors.Is].
@@ -113,7 +118,8 @@ func (p *problems) optionalURL(field, value string) {
 // becomes a NATS subject token); exactly one message kind is set, with its
 // required fields; URLs are absolute http or https URLs; CreatedAt is set and
 // ExpiresAt, when set, is after it; at most [MaxLabels] labels with keys of
-// 1–[MaxLabelKeyLen] characters.
+// 1–[MaxLabelKeyLen] characters and values of at most [MaxLabelValueBytes]
+// bytes.
 func (e *Envelope) Validate() error {
 	if e == nil {
 		return &FieldError{Field: "envelope", Problem: "nil"}
@@ -340,6 +346,9 @@ func validateLabels(p *problems, labels map[string]string) {
 			p.add(field, "empty key")
 		case n > MaxLabelKeyLen:
 			p.add(field, "key of %d characters, limit %d", n, MaxLabelKeyLen)
+		}
+		if n := len(labels[k]); n > MaxLabelValueBytes {
+			p.add(field, "value of %d bytes, limit %d", n, MaxLabelValueBytes)
 		}
 	}
 }

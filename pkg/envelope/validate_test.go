@@ -33,6 +33,7 @@ func TestValidateValid(t *testing.T) {
 	}
 	labels[strings.Repeat("k", MaxLabelKeyLen-3)+"max"] = "v"
 	delete(labels, "k00")
+	labels["k01"] = strings.Repeat("v", MaxLabelValueBytes)
 	tests := []struct {
 		name string
 		e    *Envelope
@@ -174,6 +175,8 @@ func TestValidateInvalid(t *testing.T) {
 		{"empty label key", func(e *Envelope) { e.Labels = map[string]string{"": "x"} }, []string{`envelope: labels[""]: empty key`}},
 		{"long label key", func(e *Envelope) { e.Labels = map[string]string{strings.Repeat("é", MaxLabelKeyLen+1): "x"} },
 			[]string{"key of 65 characters, limit 64"}},
+		{"long label value", func(e *Envelope) { e.Labels = map[string]string{"team": strings.Repeat("v", MaxLabelValueBytes+1)} },
+			[]string{`envelope: labels["team"]: value of 1025 bytes, limit 1024`}},
 		{"all at once", func(e *Envelope) { e.ID, e.Robot, e.CreatedAt = "", "", time.Time{} },
 			[]string{"envelope: id: required", "envelope: robot: required", "envelope: created_at: required"}},
 	}

@@ -14,6 +14,7 @@
 //     problems prefixed "line N: ") and nothing is published.
 //   - GET /healthz — 200 while the process serves.
 //   - GET /readyz — 200 when [Options.Ready] says so (NATS connected), else 503.
+//   - GET /openapi.json — the OpenAPI 3 document of all of these ([OpenAPI]).
 //
 // # The message body
 //
@@ -51,18 +52,35 @@
 // the message is stored once. A fan-out's copies derive their ids from it,
 // so a retried fan-out is deduplicated per robot.
 //
+// # Bounds
+//
+// What one request may store is bounded, so that no request can block a
+// robot or exhaust the gateway: a stored envelope is at most
+// [MaxEnvelopeBytes] encoded (labels included: at most 32, values of at
+// most 1024 bytes), so its dead letter always fits a NATS message; a split
+// message makes at most [MaxSplitParts] parts, a split fan-out at most
+// [MaxFanOutSplit] messages. Answers are bounded too: at most
+// [MaxProblems] problems, each at most 256 bytes, never the allow-list;
+// a [MultiResponse] of more than [MaxResults] items lists only the failed
+// ones.
+//
 // # Status codes
 //
 //   - 202 Accepted: stored (or, with "duplicate": true, stored before).
-//   - 400: malformed JSON. 413: body over [Options.MaxBodyBytes].
+//   - 400: malformed JSON. 413: body over [Options.MaxBodyBytes], or more
+//     messages than the token may store in a minute.
 //   - 401: missing or wrong bearer token (with WWW-Authenticate).
+//   - 403: a robot outside the token's scope (problems name each robot);
+//     nothing stored.
+//   - 429 with Retry-After: over the token's rate or message quota.
 //   - 422: a well-formed request that is not a valid message, or names a
 //     robot outside [Options.Robots]; the body is
 //     {"error": "invalid message", "problems": ["message.markdown.title: required", ...]},
 //     each problem naming the envelope's JSON path of the field at fault
 //     (so "text" is reported as message.text.content).
-//   - 503 with Retry-After: NATS did not store the message (down, or no
-//     stream listens for the robot); retry, ideally with an Idempotency-Key.
+//   - 503 with Retry-After: NATS did not store the message (down, the
+//     stream full, or no stream listens for the robot), or the rate limiter
+//     (Redis) is unavailable; retry, ideally with an Idempotency-Key.
 //   - Fan-out, batch and split: 202 when every item (part) was stored;
 //     503 when none was; 502 Bad Gateway when only some were (a split
 //     stops at the first part not stored). 502 and 503 carry
@@ -74,11 +92,15 @@
 //
 // Errors are JSON: {"error": "...", "problems": [...]}.
 //
-// # Security
+// # Tokens and tenancy
 //
-// With [Options.Tokens] set, the /v1/ endpoints require
-// "Authorization: Bearer <token>", compared in constant time; without, the
-// gateway must only be reachable from trusted networks. Envelopes carry
-// robot names, never webhooks or secrets; still, the gateway logs a
-// request's id, robot and outcome, never its body.
+// The /v1/ endpoints require "Authorization: Bearer <token>": one of
+// [Options.Access] (named, from a tokens file, see [ParseTokens]: a scope
+// of robot names and globs, a request rate and a quota of messages per
+// minute, shared by all replicas through Redis with a [Limiter]) or of
+// [Options.Tokens] (every robot, no rate). Hashes are compared in constant
+// time; the gateway keeps no token. Only [Options.NoAuth] serves without
+// tokens. The token's name, never the token, is in logs and [Metrics].
+// Envelopes carry robot names, never webhooks or secrets; the gateway logs
+// a request's id, robot, token name and outcome, never its body.
 package gateway

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/botrelay/botrelay/pkg/publisher"
@@ -26,6 +28,24 @@ const (
 	MaxFanOut = 100
 	// MaxBatch is the most messages one POST /v1/messages:batch may hold.
 	MaxBatch = 1000
+	// MaxSplitParts is the most parts a "split": true message may become.
+	MaxSplitParts = 20
+	// MaxMessagesPerRequest bounds the messages one request stores: a
+	// fan-out's robots times its split parts, a batch's lines.
+	MaxMessagesPerRequest = MaxBatch
+	// MaxFanOutSplit bounds a split fan-out's robots × parts.
+	MaxFanOutSplit = 200
+	// MaxEnvelopeBytes bounds the encoding of every stored envelope,
+	// labels included, so that its dead letter (the envelope and a few
+	// hundred bytes) always fits a NATS message (1 MiB by default).
+	MaxEnvelopeBytes = 64 << 10
+	// MaxProblems is the most problems an error answer lists; more are
+	// summarised in a last line.
+	MaxProblems = 100
+	// MaxResults is the most per-item results a [MultiResponse] lists;
+	// beyond, only the failed items are listed (up to MaxResults) and
+	// [MultiResponse.Omitted] counts the others.
+	MaxResults = 200
 	// RetryAfter is the Retry-After of a 502 or 503: the message (or some
 	// copies) could not be stored because NATS did not acknowledge them.
 	RetryAfter = 5 * time.Second
@@ -34,19 +54,32 @@ const (
 // ErrInvalidOption is returned by [New] for an option with a bad value.
 var ErrInvalidOption = errors.New("gateway: invalid option")
 
-// Options configure a [Gateway]. The zero value is valid: no
-// authentication, any robot, 1 MiB bodies, always ready.
+// Options configure a [Gateway]. Some authentication must be chosen:
+// [Options.Tokens], [Options.Access], or [Options.NoAuth] explicitly.
 type Options struct {
-	// Logger receives one line per request (id, robot, outcome; never the
-	// body); nil means slog.Default().
+	// Logger receives one line per request (id, robot, token name,
+	// outcome; never the body or a token); nil means slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body; a larger one is refused with 413.
 	// 0 means [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
-	// Tokens are the bearer tokens accepted on /v1/ endpoints. Empty means
-	// no authentication: only for a gateway reachable from trusted
-	// networks alone.
+	// Tokens are bearer tokens accepted on /v1/ endpoints for every robot
+	// and without a rate, named "token-1", "token-2", … in logs.
 	Tokens []string
+	// Access are the named tokens with scopes, rates and quotas (see
+	// [Token] and [ParseTokens]); [Gateway.SetTokens] replaces them while
+	// serving.
+	Access []Token
+	// NoAuth, with neither Tokens nor Access, accepts every request
+	// without authentication: only for a gateway reachable from trusted
+	// networks alone. Without it, [New] refuses a gateway with no token.
+	NoAuth bool
+	// Limiter enforces the Access tokens' rates and quotas; required when
+	// one of them has a Rate or MaxMessagesPerMinute.
+	Limiter *Limiter
+	// Metrics, when not nil, count requests and stored messages per token
+	// name (see [NewMetrics]).
+	Metrics *Metrics
 	// Robots, when not empty, is the allow-list of robot names: a message
 	// for any other robot is refused with 422 at once instead of being
 	// dead-lettered by the worker later.
@@ -54,7 +87,8 @@ type Options struct {
 	// Ready reports whether the gateway can publish (typically the NATS
 	// connection's IsConnected) and backs GET /readyz; nil means always.
 	Ready func() bool
-	// Now gives created_at for messages without one; nil means time.Now.
+	// Now is the gateway's clock: created_at for messages without one,
+	// and the rates' and quotas' time; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -65,7 +99,11 @@ type Gateway struct {
 	pub     *publisher.Publisher
 	log     *slog.Logger
 	maxBody int64
-	tokens  [][sha256.Size]byte
+	plain   []Token // from Options.Tokens
+	access  atomic.Pointer[[]Token]
+	noAuth  bool
+	limiter *Limiter
+	metrics *Metrics
 	robots  []string
 	ready   func() bool
 	now     func() time.Time
@@ -74,7 +112,9 @@ type Gateway struct {
 
 // New returns a gateway publishing with pub. It fails, matching
 // [ErrInvalidOption], for a nil publisher, a negative MaxBodyBytes, an
-// empty token, or a robot name that no envelope could carry.
+// empty token, no token without NoAuth, invalid Access tokens (see
+// [ErrInvalidTokens]), limited tokens without a Limiter, or a robot name
+// that no envelope could carry.
 func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 	if pub == nil {
 		return nil, fmt.Errorf("%w: nil publisher", ErrInvalidOption)
@@ -83,6 +123,9 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		pub:     pub,
 		log:     opts.Logger,
 		maxBody: opts.MaxBodyBytes,
+		noAuth:  opts.NoAuth,
+		limiter: opts.Limiter,
+		metrics: opts.Metrics,
 		robots:  slices.Clone(opts.Robots),
 		ready:   opts.Ready,
 		now:     opts.Now,
@@ -103,7 +146,16 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		if strings.TrimSpace(t) == "" {
 			return nil, fmt.Errorf("%w: Tokens[%d] is empty", ErrInvalidOption, i)
 		}
-		g.tokens = append(g.tokens, sha256.Sum256([]byte(t)))
+		g.plain = append(g.plain, Token{Name: "token-" + strconv.Itoa(i+1), SHA256: sha256.Sum256([]byte(strings.TrimSpace(t)))})
+	}
+	if len(opts.Tokens) == 0 && len(opts.Access) == 0 && !opts.NoAuth {
+		return nil, fmt.Errorf("%w: no token: set Tokens or Access, or NoAuth to accept every request", ErrInvalidOption)
+	}
+	if (len(opts.Tokens) > 0 || len(opts.Access) > 0) && opts.NoAuth {
+		return nil, fmt.Errorf("%w: NoAuth with tokens: choose one", ErrInvalidOption)
+	}
+	if err := g.SetTokens(opts.Access); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	for i, r := range g.robots {
 		if p := robotProblem(r, nil); p != "" {
@@ -114,10 +166,37 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("GET /healthz", g.healthz)
 	g.mux.HandleFunc("GET /readyz", g.readyz)
+	g.mux.HandleFunc("GET /openapi.json", g.openAPI)
 	g.mux.Handle("POST /v1/messages", g.auth(g.postMessage))
 	g.mux.Handle("POST /v1/messages:batch", g.auth(g.postBatch))
 	g.mux.Handle("POST /v1/fanout", g.auth(g.postFanOut))
 	return g, nil
+}
+
+// SetTokens replaces the [Options.Access] tokens (a reloaded tokens file);
+// requests already authenticated keep the token they had. It fails,
+// matching [ErrInvalidTokens], for invalid tokens (names and hashes must
+// be unique, [Options.Tokens] included), and, matching [ErrInvalidOption],
+// for a limited token without a [Limiter]; the tokens in use are kept then.
+func (g *Gateway) SetTokens(tokens []Token) error {
+	all := append(slices.Clone(g.plain), tokens...)
+	if err := validateTokens(all); err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		if t.limited() && g.limiter == nil {
+			return fmt.Errorf("%w: token %q has a rate or quota but the gateway has no Limiter", ErrInvalidOption, t.Name)
+		}
+	}
+	if len(all) == 0 && !g.noAuth {
+		return fmt.Errorf("%w: no token", ErrInvalidTokens)
+	}
+	all = slices.Clip(all)
+	for i := range all {
+		all[i].Robots = slices.Clone(all[i].Robots)
+	}
+	g.access.Store(&all)
+	return nil
 }
 
 // ServeHTTP serves the gateway's endpoints.
@@ -140,14 +219,43 @@ func (g *Gateway) readyz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
-// auth wraps h with the bearer-token check, when tokens are configured.
-// Every token is compared, in constant time, with the hash of the one
-// presented, so neither a token's content nor its length leaks by timing.
-func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
-	if len(g.tokens) == 0 {
-		return h
+// tokenKey is the context key of the request's authenticated [Token].
+type tokenKey struct{}
+
+// tokenOf returns the request's token, nil without authentication.
+func tokenOf(r *http.Request) *Token {
+	t, _ := r.Context().Value(tokenKey{}).(*Token)
+	return t
+}
+
+// tokenName is the name logged for the request's token ("" for none).
+func tokenName(r *http.Request) string {
+	if t := tokenOf(r); t != nil {
+		return t.Name
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return ""
+}
+
+// auth wraps h with the bearer-token check and the token's rate, when
+// tokens are configured. Every token's hash is compared, in constant time,
+// with the hash of the one presented, so neither a token's content nor its
+// length leaks by timing.
+func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &statusWriter{ResponseWriter: rw}
+		var tok *Token
+		defer func() {
+			name := ""
+			if tok != nil {
+				name = tok.Name
+			}
+			g.metrics.observe(name, r.URL.Path, w.status)
+		}()
+		tokens := *g.access.Load()
+		if len(tokens) == 0 && g.noAuth {
+			h(w, r)
+			return
+		}
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="botrelay"`)
@@ -155,17 +263,80 @@ func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
 			return
 		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		match := 0
-		for i := range g.tokens {
-			match |= subtle.ConstantTimeCompare(sum[:], g.tokens[i][:])
+		found := -1
+		for i := range tokens {
+			eq := subtle.ConstantTimeCompare(sum[:], tokens[i].SHA256[:])
+			found = subtle.ConstantTimeSelect(eq, i, found)
 		}
-		if match != 1 {
+		if found < 0 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="botrelay", error="invalid_token"`)
 			g.fail(w, r, &requestError{status: http.StatusUnauthorized, msg: "invalid bearer token"})
 			return
 		}
+		tok = &tokens[found]
+		r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+		if tok.Rate > 0 {
+			wait, err := g.limiter.allowRequest(r.Context(), tok, g.now())
+			if err != nil {
+				g.limiterFailed(w, r, err)
+				return
+			}
+			if wait > 0 {
+				g.tooMany(w, r, wait, fmt.Sprintf("token %s: over its rate of %g requests per second", tok.Name, tok.Rate))
+				return
+			}
+		}
 		h(w, r)
 	})
+}
+
+// reserve takes n messages of the request's token's quota. It answers the
+// request (413, 429 or 503) and returns false when they may not be stored.
+func (g *Gateway) reserve(w http.ResponseWriter, r *http.Request, n int) bool {
+	tok := tokenOf(r)
+	if tok == nil || tok.MaxMessagesPerMinute <= 0 {
+		return true
+	}
+	wait, err := g.limiter.allowMessages(r.Context(), tok, n, g.now())
+	switch {
+	case errors.Is(err, errQuotaTooSmall):
+		g.fail(w, r, &requestError{status: http.StatusRequestEntityTooLarge,
+			msg: fmt.Sprintf("request holds %d messages, more than token %s may store in a minute (%d)", n, tok.Name, tok.MaxMessagesPerMinute)})
+		return false
+	case err != nil:
+		g.limiterFailed(w, r, err)
+		return false
+	case wait > 0:
+		g.tooMany(w, r, wait, fmt.Sprintf("token %s: over its quota of %d messages per minute", tok.Name, tok.MaxMessagesPerMinute))
+		return false
+	}
+	return true
+}
+
+// refund gives back to the request's token's quota n messages reserved
+// but not stored (not acknowledged, or duplicates of stored ones), so that
+// a client retrying after a 502 or 503 is not charged twice.
+func (g *Gateway) refund(r *http.Request, n int) {
+	tok := tokenOf(r)
+	if tok == nil || tok.MaxMessagesPerMinute <= 0 || n <= 0 {
+		return
+	}
+	if _, err := g.limiter.allowMessages(context.WithoutCancel(r.Context()), tok, -n, g.now()); err != nil {
+		g.log.Warn("quota refund failed", "token", tok.Name, "messages", n, "err", err)
+	}
+}
+
+// tooMany answers 429 with Retry-After (whole seconds, rounded up).
+func (g *Gateway) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	g.fail(w, r, &requestError{status: http.StatusTooManyRequests, msg: msg + ": retry later"})
+}
+
+// limiterFailed answers 503: without Redis no rate can be checked, and the
+// gateway fails closed.
+func (g *Gateway) limiterFailed(w http.ResponseWriter, r *http.Request, err error) {
+	g.log.Warn("rate limiter unavailable", "token", tokenName(r), "err", err)
+	unavailable(w, http.StatusServiceUnavailable, errorBody{Error: "rate limiter unavailable, retry later"})
 }
 
 // errorBody is the JSON of every refusal.
@@ -177,9 +348,9 @@ type errorBody struct {
 // fail answers with err's status and JSON body, and logs the refusal
 // without the body.
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err *requestError) {
-	g.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", err.status,
-		"error", err.msg, "problems", len(err.problems))
-	writeJSON(w, err.status, errorBody{Error: err.msg, Problems: err.problems})
+	g.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "token", tokenName(r), "status", err.status,
+		"error", clip(err.msg), "problems", len(err.problems))
+	writeJSON(w, err.status, errorBody{Error: clip(err.msg), Problems: capProblems(err.problems)})
 }
 
 // unavailable sets Retry-After and answers with status and v.

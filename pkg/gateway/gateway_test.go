@@ -29,6 +29,7 @@ type fixture struct {
 	topo stream.Topology
 	srv  *httptest.Server
 	logs *testenv.SyncBuffer
+	gw   *gateway.Gateway
 }
 
 // newFixture serves a gateway publishing to a fresh topology on url.
@@ -49,11 +50,14 @@ func serve(t *testing.T, js jetstream.JetStream, topo stream.Topology, opts gate
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return now }
 	}
+	if len(opts.Tokens) == 0 && len(opts.Access) == 0 {
+		opts.NoAuth = true
+	}
 	g, err := gateway.New(pub, opts)
 	require.NoError(t, err)
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	return fixture{js: js, topo: topo, srv: srv, logs: logs}
+	return fixture{js: js, topo: topo, srv: srv, logs: logs, gw: g}
 }
 
 type response struct {
@@ -140,12 +144,17 @@ func TestNewOptions(t *testing.T) {
 		opts gateway.Options
 		ok   bool
 	}{
-		{name: "zero options", pub: pub, ok: true},
+		{name: "zero options: no authentication chosen", pub: pub},
+		{name: "no auth", pub: pub, ok: true, opts: gateway.Options{NoAuth: true}},
+		{name: "no auth with tokens", pub: pub, opts: gateway.Options{NoAuth: true, Tokens: []string{"t"}}},
+		{name: "limited token without a limiter", pub: pub, opts: gateway.Options{Access: []gateway.Token{{Name: "a", SHA256: [32]byte{1}, Rate: 1}}}},
+		{name: "duplicate token names", pub: pub, opts: gateway.Options{Access: []gateway.Token{{Name: "a", SHA256: [32]byte{1}}, {Name: "a", SHA256: [32]byte{2}}}}},
+		{name: "scoped token", pub: pub, ok: true, opts: gateway.Options{Access: []gateway.Token{{Name: "a", SHA256: [32]byte{1}, Robots: []string{"team-a-*"}}}}},
 		{name: "all options", pub: pub, ok: true, opts: gateway.Options{MaxBodyBytes: 10, Tokens: []string{"t"}, Robots: []string{"ops", "dev-2"}}},
 		{name: "nil publisher", pub: nil},
-		{name: "negative body limit", pub: pub, opts: gateway.Options{MaxBodyBytes: -1}},
+		{name: "negative body limit", pub: pub, opts: gateway.Options{NoAuth: true, MaxBodyBytes: -1}},
 		{name: "empty token", pub: pub, opts: gateway.Options{Tokens: []string{"a", " "}}},
-		{name: "bad robot name", pub: pub, opts: gateway.Options{Robots: []string{"ops", "a.b"}}},
+		{name: "bad robot name", pub: pub, opts: gateway.Options{NoAuth: true, Robots: []string{"ops", "a.b"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -392,17 +401,17 @@ func TestAllowList(t *testing.T) {
 	r := f.post(t, "/v1/messages", `{"robot":"opps","text":"hi"}`)
 	require.Equal(t, http.StatusUnprocessableEntity, r.status)
 	_, problems := r.errBody(t)
-	require.Equal(t, []string{`robot: unknown robot "opps": this gateway accepts only ops, dev`}, problems)
+	require.Equal(t, []string{`robot: unknown robot "opps": not a robot this gateway accepts`}, problems)
 
 	r = f.post(t, "/v1/fanout", `{"robots":["ops","opps"],"text":"hi"}`)
 	require.Equal(t, http.StatusUnprocessableEntity, r.status)
 	_, problems = r.errBody(t)
-	require.Equal(t, []string{`robots[1]: unknown robot "opps": this gateway accepts only ops, dev`}, problems)
+	require.Equal(t, []string{`robots[1]: unknown robot "opps": not a robot this gateway accepts`}, problems)
 
 	r = f.post(t, "/v1/messages:batch", `{"robot":"ops","text":"hi"}`+"\n"+`{"robot":"opps","text":"hi"}`)
 	require.Equal(t, http.StatusUnprocessableEntity, r.status)
 	_, problems = r.errBody(t)
-	require.Equal(t, []string{`line 2: robot: unknown robot "opps": this gateway accepts only ops, dev`}, problems)
+	require.Equal(t, []string{`line 2: robot: unknown robot "opps": not a robot this gateway accepts`}, problems)
 	require.EqualValues(t, 1, f.count(t))
 }
 

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/publisher"
 )
@@ -39,7 +42,10 @@ type MultiResponse struct {
 	Failed int `json:"failed"`
 	// Results has one item per robot (fan-out) or line (batch), in order;
 	// with "split": true, one per part (of each robot, robot after robot).
+	// Beyond [MaxResults] items, it lists only the failed ones (at most
+	// MaxResults) and Omitted counts the items left out.
 	Results []Result `json:"results"`
+	Omitted int      `json:"omitted,omitempty"`
 }
 
 // idempotencyKey is the header whose value becomes the envelope id.
@@ -51,9 +57,16 @@ func (g *Gateway) postMessage(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, rerr)
 		return
 	}
-	env, problems := g.buildOne(req, r.Header.Get(idempotencyKey))
+	if ps := scopeProblems(tokenOf(r), []string{req.Robot}, func(int) string { return "robot" }); len(ps) > 0 {
+		g.fail(w, r, forbidden(ps))
+		return
+	}
+	env, parts, problems := g.buildOne(req, r.Header.Get(idempotencyKey))
 	if len(problems) > 0 {
 		g.fail(w, r, invalid(problems...))
+		return
+	}
+	if !g.reserve(w, r, parts) {
 		return
 	}
 	if req.Split {
@@ -65,7 +78,12 @@ func (g *Gateway) postMessage(w http.ResponseWriter, r *http.Request) {
 		g.publishFailed(w, r, env, err)
 		return
 	}
-	g.log.Info("message accepted", "id", env.ID, "robot", env.Robot, "sequence", ack.Sequence, "duplicate", ack.Duplicate)
+	g.log.Info("message accepted", "id", env.ID, "robot", env.Robot, "token", tokenName(r), "sequence", ack.Sequence, "duplicate", ack.Duplicate)
+	if ack.Duplicate {
+		g.refund(r, 1)
+	} else {
+		g.metrics.storedN(tokenName(r), 1)
+	}
 	writeJSON(w, http.StatusAccepted, Result{ID: env.ID, Robot: env.Robot, Sequence: ack.Sequence, Duplicate: ack.Duplicate})
 }
 
@@ -90,7 +108,7 @@ func (g *Gateway) publishSplit(w http.ResponseWriter, r *http.Request, base *env
 			errs = append(errs, err)
 		}
 	}
-	g.respondMulti(w, MultiResponse{ID: base.ID}, results, errors.Join(errs...))
+	g.respondMulti(w, r, MultiResponse{ID: base.ID}, results, errors.Join(errs...))
 }
 
 // readRequest reads and decodes one JSON object body.
@@ -102,9 +120,10 @@ func (g *Gateway) readRequest(w http.ResponseWriter, r *http.Request) (*request,
 	return decodeRequest(data)
 }
 
-// buildOne builds and checks the envelope of a single-robot request.
-func (g *Gateway) buildOne(req *request, idemKey string) (*envelope.Envelope, []string) {
-	env, problems := build(req, req.Robot, idemKey, g.now())
+// buildOne builds and checks the envelope of a single-robot request, and
+// says how many messages it makes.
+func (g *Gateway) buildOne(req *request, idemKey string) (*envelope.Envelope, int, []string) {
+	env, parts, problems := build(req, req.Robot, idemKey, g.now())
 	if req.Robots != nil {
 		problems = append(problems, "robots: only for POST /v1/fanout: set robot")
 	}
@@ -113,7 +132,27 @@ func (g *Gateway) buildOne(req *request, idemKey string) (*envelope.Envelope, []
 			problems = append(problems, "robot: "+p)
 		}
 	}
-	return env, problems
+	return env, parts, problems
+}
+
+// scopeProblems returns a problem for each of robots outside tok's scope
+// (none without a token), field(i) naming robots[i]'s field.
+func scopeProblems(tok *Token, robots []string, field func(int) string) []string {
+	if tok == nil {
+		return nil
+	}
+	var ps []string
+	for i, rb := range robots {
+		if rb != "" && !tok.Allows(rb) {
+			ps = append(ps, fmt.Sprintf("%s: robot %q is outside the scope of token %s", field(i), clip(rb), tok.Name))
+		}
+	}
+	return ps
+}
+
+// forbidden is the 403 of a request naming robots outside its token's scope.
+func forbidden(problems []string) *requestError {
+	return &requestError{status: http.StatusForbidden, msg: "robot outside the token's scope", problems: problems}
 }
 
 func hasField(problems []string, field string) bool {
@@ -132,8 +171,22 @@ func (g *Gateway) publishFailed(w http.ResponseWriter, r *http.Request, env *env
 		g.fail(w, r, invalid(err.Error()))
 		return
 	}
-	g.log.Warn("message not stored", "id", env.ID, "robot", env.Robot, "err", err)
-	unavailable(w, http.StatusServiceUnavailable, errorBody{Error: "message not stored, retry later: " + err.Error()})
+	if errors.Is(err, nats.ErrMaxPayload) { // bounded before; kept for safety: never a 503 to retry
+		g.fail(w, r, &requestError{status: http.StatusRequestEntityTooLarge, msg: "message larger than the NATS server accepts"})
+		return
+	}
+	g.log.Warn("message not stored", "id", env.ID, "robot", env.Robot, "token", tokenName(r), "err", err)
+	g.refund(r, 1)
+	unavailable(w, http.StatusServiceUnavailable, errorBody{Error: "message not stored, retry later: " + publishErrorText(err)})
+}
+
+// publishErrorText says, briefly, why the stream did not store a message.
+func publishErrorText(err error) string {
+	var apiErr *jetstream.APIError
+	if errors.Is(err, publisher.ErrStreamFull) && errors.As(err, &apiErr) {
+		return "the outbound stream is full (" + apiErr.Description + "): the workers are behind or stopped"
+	}
+	return clip(err.Error())
 }
 
 func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
@@ -142,9 +195,14 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, rerr)
 		return
 	}
+	robots := req.Robots[:min(len(req.Robots), MaxFanOut)]
+	if ps := scopeProblems(tokenOf(r), robots, func(i int) string { return fmt.Sprintf("robots[%d]", i) }); len(ps) > 0 {
+		g.fail(w, r, forbidden(ps))
+		return
+	}
 	// Validate the message once, addressed to a stand-in robot, then each
 	// robot name on its own.
-	env, problems := build(req, "_", r.Header.Get(idempotencyKey), g.now())
+	env, parts, problems := build(req, "_", r.Header.Get(idempotencyKey), g.now())
 	if req.Robot != "" {
 		problems = append(problems, "robot: not used by a fan-out: list the robots in robots")
 	}
@@ -155,7 +213,10 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 		problems = append(problems, fmt.Sprintf("robots: %d robots, limit %d", len(req.Robots), MaxFanOut))
 	}
 	seen := make(map[string]int, len(req.Robots))
-	for i, rb := range req.Robots[:min(len(req.Robots), MaxFanOut)] {
+	if n := len(req.Robots) * parts; parts > 1 && n > MaxFanOutSplit {
+		problems = append(problems, fmt.Sprintf("split: %d robots × %d parts = %d messages, limit %d", len(req.Robots), parts, n, MaxFanOutSplit))
+	}
+	for i, rb := range robots {
 		if j, dup := seen[rb]; dup {
 			problems = append(problems, fmt.Sprintf("robots[%d]: duplicate of robots[%d]", i, j))
 			continue
@@ -169,6 +230,9 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, invalid(problems...))
 		return
 	}
+	if !g.reserve(w, r, len(req.Robots)*parts) {
+		return
+	}
 	if req.Split {
 		copies := make([]*envelope.Envelope, len(req.Robots))
 		for i, rb := range req.Robots {
@@ -178,8 +242,7 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	results, err := g.pub.FanOut(r.Context(), env, req.Robots)
-	resp := MultiResponse{ID: env.ID}
-	g.respondMulti(w, resp, results, err)
+	g.respondMulti(w, r, MultiResponse{ID: env.ID}, results, err)
 }
 
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +256,8 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var envs []*envelope.Envelope
-	var problems []string
+	var problems, outside []string
+	tok := tokenOf(r)
 	for n, line := range bytes.Split(data, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
@@ -214,7 +278,8 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		env, ps := g.buildOne(req, "")
+		outside = append(outside, scopeProblems(tok, []string{req.Robot}, func(int) string { return fmt.Sprintf("line %d: robot", n+1) })...)
+		env, _, ps := g.buildOne(req, "")
 		if req.Split {
 			ps = append(ps, "split: only for POST /v1/messages and POST /v1/fanout")
 		}
@@ -224,6 +289,9 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 		envs[len(envs)-1] = env
 	}
 	switch {
+	case len(outside) > 0:
+		g.fail(w, r, forbidden(outside))
+		return
 	case len(problems) > 0:
 		g.fail(w, r, invalid(problems...))
 		return
@@ -231,26 +299,48 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, invalid("batch: no messages: send one JSON object per line"))
 		return
 	}
+	if !g.reserve(w, r, len(envs)) {
+		return
+	}
 	results, err := g.pub.PublishAll(r.Context(), envs)
-	g.respondMulti(w, MultiResponse{}, results, err)
+	g.respondMulti(w, r, MultiResponse{}, results, err)
 }
 
 // respondMulti answers a fan-out or batch: 202 when every item was stored,
 // 503 when none was, 502 when only some were (both with Retry-After and
-// the per-item results).
-func (g *Gateway) respondMulti(w http.ResponseWriter, resp MultiResponse, results []publisher.Result, err error) {
-	resp.Results = make([]Result, len(results))
+// the per-item results, bounded by [MaxResults]).
+func (g *Gateway) respondMulti(w http.ResponseWriter, r *http.Request, resp MultiResponse, results []publisher.Result, err error) {
+	items := make([]Result, len(results))
+	token := tokenName(r)
+	notStored := 0
+	defer func() { g.refund(r, notStored) }()
 	for i, res := range results {
 		item := Result{ID: res.ID, Robot: res.Robot, Sequence: res.Ack.Sequence, Duplicate: res.Ack.Duplicate}
 		if res.Err != nil {
-			item.Error = res.Err.Error()
+			item.Error = publishErrorText(res.Err)
 			resp.Failed++
-			g.log.Warn("message not stored", "id", res.ID, "robot", res.Robot, "err", res.Err)
+			notStored++
+			g.log.Warn("message not stored", "id", res.ID, "robot", res.Robot, "token", token, "err", res.Err)
 		} else {
 			resp.Stored++
-			g.log.Info("message accepted", "id", res.ID, "robot", res.Robot, "sequence", res.Ack.Sequence, "duplicate", res.Ack.Duplicate)
+			if res.Ack.Duplicate {
+				notStored++
+			} else {
+				g.metrics.storedN(token, 1)
+			}
+			g.log.Info("message accepted", "id", res.ID, "robot", res.Robot, "token", token, "sequence", res.Ack.Sequence, "duplicate", res.Ack.Duplicate)
 		}
-		resp.Results[i] = item
+		items[i] = item
+	}
+	resp.Results = items
+	if len(items) > MaxResults {
+		resp.Results = make([]Result, 0, min(resp.Failed, MaxResults))
+		for _, it := range items {
+			if it.Error != "" && len(resp.Results) < MaxResults {
+				resp.Results = append(resp.Results, it)
+			}
+		}
+		resp.Omitted = len(items) - len(resp.Results)
 	}
 	switch {
 	case err == nil && resp.Failed == 0:

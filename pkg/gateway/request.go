@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/botrelay/botrelay/pkg/envelope"
 )
@@ -119,8 +120,9 @@ func jsonType(kind string) string {
 
 // build turns req into an envelope for robot, filling in what is missing:
 // the id (idemKey when given, else a fresh [envelope.NewID]), created_at
-// (now) and v. It validates the result and returns every problem found.
-func build(req *request, robot, idemKey string, now time.Time) (*envelope.Envelope, []string) {
+// (now) and v. It validates the result and returns every problem found,
+// and how many messages it makes: 1, or with Split its number of parts.
+func build(req *request, robot, idemKey string, now time.Time) (*envelope.Envelope, int, []string) {
 	var problems []string
 	msg := envelope.Message{}
 	if req.Message != nil {
@@ -182,8 +184,9 @@ func build(req *request, robot, idemKey string, now time.Time) (*envelope.Envelo
 		}
 	}
 	verr := env.Validate()
+	parts := []*envelope.Envelope{env}
 	if req.Split {
-		_, verr = envelope.Split(env, 0) // the same checks, the size per part
+		parts, verr = envelope.Split(env, 0) // the same checks, the size per part
 	}
 	for _, fe := range fieldErrors(verr) {
 		field, problem := fe.Field, fe.Problem
@@ -198,7 +201,19 @@ func build(req *request, robot, idemKey string, now time.Time) (*envelope.Envelo
 		}
 		problems = append(problems, field+": "+problem)
 	}
-	return env, problems
+	if verr != nil {
+		return env, 0, problems
+	}
+	if len(parts) > MaxSplitParts {
+		problems = append(problems, fmt.Sprintf("message: %d parts when split, limit %d", len(parts), MaxSplitParts))
+	}
+	for _, part := range parts[:min(len(parts), MaxSplitParts)] {
+		if data, err := envelope.Encode(part); err == nil && len(data) > MaxEnvelopeBytes {
+			problems = append(problems, fmt.Sprintf("envelope: %d bytes encoded (labels included), limit %d", len(data), MaxEnvelopeBytes))
+			break
+		}
+	}
+	return env, len(parts), problems
 }
 
 // fieldErrors returns the [envelope.FieldError]s of a Validate error.
@@ -232,7 +247,45 @@ func robotProblem(name string, allowed []string) string {
 		}
 	}
 	if len(allowed) > 0 && !slices.Contains(allowed, name) {
-		return fmt.Sprintf("unknown robot %q: this gateway accepts only %s", name, strings.Join(allowed, ", "))
+		// Never the allow-list: it is long, and no caller's business.
+		return fmt.Sprintf("unknown robot %q: not a robot this gateway accepts", name)
 	}
 	return ""
+}
+
+// maxEcho is the longest error or problem text an answer carries: a
+// problem may quote a field name the client sent.
+const maxEcho = 256
+
+// clip shortens s to at most maxEcho bytes (on a UTF-8 boundary), marking
+// the cut.
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// capProblems returns at most [MaxProblems] problems, each clipped, the
+// last one counting those left out.
+func capProblems(ps []string) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	n := min(len(ps), MaxProblems)
+	if len(ps) > MaxProblems {
+		n--
+	}
+	out := make([]string, 0, n+1)
+	for _, p := range ps[:n] {
+		out = append(out, clip(p))
+	}
+	if len(ps) > n {
+		out = append(out, fmt.Sprintf("… and %d more problems", len(ps)-n))
+	}
+	return out
 }

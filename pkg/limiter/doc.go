@@ -29,5 +29,13 @@
 // allowed, retry soon". [Wait] loops over Reserve and does exactly that.
 //
 // Robot names become part of Redis keys: pass a name that is safe to log
-// (the configured robot name), never a webhook URL or access token.
+// and names the platform robot (the worker passes the identity of the
+// robot's webhook, see config.RobotIdentity), never a webhook URL or access
+// token.
+//
+// After the state is lost (Redis restarted, restored, evicting keys; a
+// [Memory] started without its saved state) the restart guard grants
+// nothing for a quiet time that should cover the platforms' longest
+// cool-off: see [WithRestartGuard], [WithRestartQuiet], [Memory.Quiet] and
+// [Memory.RestoreState]. [Redis.Load] refuses a Redis that may evict keys.
 package limiter

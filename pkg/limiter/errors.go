@@ -20,6 +20,10 @@ var (
 	// not be reached, timed out or answered with an error. Fail closed: treat
 	// it as "not allowed, retry soon".
 	ErrUnavailable = errors.New("limiter: store unavailable")
+	// ErrEvictionPolicy is returned by [Redis.Load] when Redis may evict
+	// keys (a maxmemory-policy other than noeviction): an evicted window or
+	// cool-off would let a robot be posted past its limit or into a ban.
+	ErrEvictionPolicy = errors.New("limiter: Redis may evict keys")
 	// ErrWaitTooLong is returned by [Waiter.Wait] when the next slot is further
 	// away than [Waiter.MaxWait].
 	ErrWaitTooLong = errors.New("limiter: wait exceeds the maximum")

@@ -24,9 +24,10 @@ type State struct {
 	// the wait for a free place in the window. 0 when a slot is free now.
 	NextSlot time.Duration
 	// QuietLeft is the restart guard's quiet time left (see
-	// [WithRestartGuard]); 0 when the guard is off or its quiet span is
-	// over. When the limiter state is new (no epoch yet), it is the whole
-	// Window + Margin: the quiet span starts with the next Reserve.
+	// [WithRestartGuard], [WithRestartQuiet] and [Memory.Quiet]); 0 when
+	// the guard is off or its quiet time is over. When the Redis state is
+	// new (no epoch yet, another server run, evictions), it is the whole
+	// quiet time: it starts with the next Reserve.
 	QuietLeft time.Duration
 }
 
@@ -53,11 +54,13 @@ var (
 //   - ARGV[1]: Max, the grants allowed in any rolling span.
 //   - ARGV[2]: span = Window + Margin, in µs.
 //   - ARGV[3]: "0" guard off, anything else guard on.
+//   - ARGV[4]: the guard's quiet time in µs (see reserveScript).
 //   - Returns {in_window, cool_left_us, slot_us, quiet_left_us}: the grants
 //     within the span; the cool-off left (0 if none); the wait until the
 //     window has a free place (0 if it has one now); the guard's quiet time
-//     left (the whole span when the epoch is missing or from another
-//     server run, since the next Reserve starts it). A cool-off value that is not a number makes the
+//     left (the whole quiet time when the epoch is missing, from another
+//     server run or another eviction count, since the next Reserve starts
+//     it). A cool-off value that is not a number makes the
 //     script fail, as Reserve does.
 var inspectScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -76,17 +79,19 @@ end
 
 local quietLeft = 0
 if ARGV[3] ~= '0' then
+  local quiet = tonumber(ARGV[4])
   local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  local evicted = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or ''
   local v = redis.call('GET', KEYS[3])
-  local ep, erid
+  local ep, erid, eev
   if v then
-    ep, erid = string.match(v, '^(%d+):?(%x*)$')
+    ep, erid, eev = string.match(v, '^(%d+):?(%x*):?(%d*)$')
     ep = tonumber(ep)
   end
-  if not ep or (erid ~= '' and erid ~= rid) then
-    quietLeft = span -- the next Reserve starts the quiet span
+  if not ep or (erid ~= '' and (erid ~= rid or eev ~= evicted)) then
+    quietLeft = quiet -- the next Reserve starts the quiet time
   else
-    quietLeft = ep + span - now
+    quietLeft = ep + quiet - now
     if quietLeft < 0 then
       quietLeft = 0
     end
@@ -122,7 +127,7 @@ func (r *Redis) Inspect(ctx context.Context, robot string, l Limit) (State, erro
 	}
 	vals, err := inspectScript.Run(ctx, r.rdb,
 		r.scriptKeys(robot),
-		l.Max, ceilDiv(span, time.Microsecond), r.guard,
+		l.Max, ceilDiv(span, time.Microsecond), r.guard, ceilDiv(r.quietFor(span), time.Microsecond),
 	).Int64Slice()
 	if err != nil {
 		return State{}, fmt.Errorf("limiter: inspect %q: %w: %w", robot, ErrUnavailable, err)
@@ -139,9 +144,9 @@ func (r *Redis) Inspect(ctx context.Context, robot string, l Limit) (State, erro
 	return s, nil
 }
 
-// Inspect implements [Inspector]. Memory has no restart guard, so
-// QuietLeft is always 0. It neither records a grant nor creates state for
-// an unknown robot. Errors wrap [ErrInvalidLimit] or [ErrInvalidRobot].
+// Inspect implements [Inspector]. QuietLeft is what is left of
+// [Memory.Quiet]. It neither records a grant nor creates state for an
+// unknown robot. Errors wrap [ErrInvalidLimit] or [ErrInvalidRobot].
 func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error) {
 	span, err := checkLimit(l)
 	if err != nil {
@@ -153,11 +158,15 @@ func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clock()
+	var s State
+	if now.Before(m.quietUntil) {
+		s.QuietLeft = m.quietUntil.Sub(now)
+	}
 	r := m.robots[robot]
 	if r == nil {
-		return State{}, nil
+		s.NextSlot = s.QuietLeft
+		return s, nil
 	}
-	var s State
 	if now.Before(r.coolUntil) {
 		s.CoolOffLeft = r.coolUntil.Sub(now)
 	}
@@ -174,6 +183,6 @@ func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error
 			slot = 1
 		}
 	}
-	s.NextSlot = max(s.CoolOffLeft, slot)
+	s.NextSlot = max(s.CoolOffLeft, s.QuietLeft, slot)
 	return s, nil
 }

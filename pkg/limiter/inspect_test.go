@@ -281,7 +281,7 @@ func TestRedisInspectScriptIsReadOnly(t *testing.T) {
 	keys := []string{l.windowKey("r"), l.coolKey("r"), l.epochKey("r")}
 	eval := func() []int64 {
 		t.Helper()
-		v, err := inspectScript.EvalRO(ctx, rdb, keys, 2, 60_000_000, "1").Int64Slice()
+		v, err := inspectScript.EvalRO(ctx, rdb, keys, 2, 60_000_000, "1", 60_000_000).Int64Slice()
 		require.NoError(t, err)
 		return v
 	}

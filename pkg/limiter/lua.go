@@ -15,12 +15,16 @@ import "github.com/redis/go-redis/v9"
 //   - ARGV[2]: span = Window + Margin, in µs.
 //   - ARGV[3]: span in ms, rounded up: the TTL given to KEYS[1] on a grant.
 //   - ARGV[4]: token, a random string making the member unique.
-//   - KEYS[3]: the epoch key of the restart guard, "<µs>:<run_id>": when
-//     this Redis state began and on which server run (INFO server); absent when ARGV[5] is "0".
+//   - KEYS[3]: the epoch key of the restart guard,
+//     "<µs>:<run_id>:<evicted_keys>": when this Redis state began, on which
+//     server run (INFO server) and with how many keys evicted so far (INFO
+//     stats); absent when ARGV[5] is "0".
 //   - ARGV[5]: "0" guard off, "1" guard on with a permanent epoch key,
 //     otherwise guard on and the epoch key's TTL in ms (per-robot epochs).
-//   - ARGV[6], ARGV[7], …: further windows as pairs (Max, span in µs),
-//     each shorter than ARGV[2]'s; none for a single window.
+//   - ARGV[6]: the guard's quiet time in µs, at least span: how long after
+//     the state began nothing is granted.
+//   - ARGV[7], ARGV[8], …: further windows as pairs (Max, span in µs),
+//     each no longer than ARGV[2]'s; none for a single window.
 //   - Returns {allowed, retry_after_us, cooling, now_us}: {1, 0, 0, now} when
 //     granted (recorded at now); {0, left, 1, now} when cooling off for left
 //     more µs; {0, retry, 0, now} when the window is full and a slot frees in
@@ -32,7 +36,9 @@ import "github.com/redis/go-redis/v9"
 // window counts the grants of the same log within its own span (the
 // newest ones): a grant is made only when every window has room, so each
 // window is exact on its own; otherwise the longest wait of the full
-// windows is answered.
+// windows is answered. Order: the cool-off, then the windows, then the
+// restart guard, so that a decision the windows deny skips the guard's
+// INFO calls.
 var reserveScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -48,38 +54,11 @@ end
 local max = tonumber(ARGV[1])
 local span = tonumber(ARGV[2])
 
--- Restart guard: the epoch is "<µs>:<run_id>", when this state began on
--- which server run. A missing epoch means the state is new (first start, or
--- a Redis that restarted empty); another run_id means a server that restarted
--- from a snapshot or a promoted replica, which may lack the latest grants.
--- Either way, grant nothing for one span from now. An epoch without a run_id
--- (set by an operator) is adopted as is.
-if ARGV[5] ~= '0' then
-  local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
-  local v = redis.call('GET', KEYS[3])
-  local ep, erid
-  if v then
-    ep, erid = string.match(v, '^(%d+):?(%x*)$')
-    ep = tonumber(ep)
-  end
-  if not ep or (erid ~= '' and erid ~= rid) then
-    ep = now
-    redis.call('SET', KEYS[3], string.format('%.0f:%s', now, rid))
-  elseif erid == '' then
-    redis.call('SET', KEYS[3], string.format('%.0f:%s', ep, rid))
-  end
-  if ARGV[5] ~= '1' then
-    redis.call('PEXPIRE', KEYS[3], ARGV[5])
-  end
-  if now - ep < span then
-    return {0, ep + span - now, 0, now}
-  end
-end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
 local n = redis.call('ZCARD', KEYS[1])
 -- The grants within a window are the newest c of the log; when c >= m,
--- a slot frees when the (c-m+1)-th oldest of them, index n-m of the log,
--- leaves the window.
+-- the slot frees when the (c-m+1)-th oldest of them, index n-m of the
+-- log, leaves the window. The longest wait of the full windows is answered.
 local retry = 0
 local function check(m, sp, c)
   if c >= m then
@@ -94,16 +73,53 @@ local function check(m, sp, c)
   end
 end
 check(max, span, n)
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local sp = tonumber(ARGV[i + 1])
   check(tonumber(ARGV[i]), sp, redis.call('ZCOUNT', KEYS[1], string.format('(%.0f', now - sp), '+inf'))
 end
-if retry == 0 then
-  redis.call('ZADD', KEYS[1], string.format('%.0f', now), string.format('%.0f:%s', now, ARGV[4]))
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return {1, 0, 0, now}
+if retry > 0 then
+  return {0, retry, 0, now}
 end
-return {0, retry, 0, now}
+
+-- Restart guard, asked only when the window has room (a full window denies
+-- whatever the guard says, and its two INFO calls are the dearest part of
+-- the script). The epoch is "<µs>:<run_id>:<evicted_keys>", when this
+-- state began, on which server run, with how many keys evicted. A missing
+-- epoch means the state is new (first start, or a Redis that restarted
+-- empty); another run_id means a server that restarted from a snapshot or a
+-- promoted replica, which may lack the latest grants; another evicted_keys
+-- count means Redis evicted keys (a maxmemory-policy other than noeviction),
+-- perhaps windows or cool-offs. Either way, grant nothing for the quiet time
+-- from now. So does an epoch with a run_id but no eviction count, written
+-- by a version that keyed robots by name: after that upgrade, the windows
+-- and cool-offs kept under the names are not found under the identities.
+-- An epoch without a run_id (set by an operator) is adopted as is.
+if ARGV[5] ~= '0' then
+  local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  local evicted = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or ''
+  local v = redis.call('GET', KEYS[3])
+  local ep, erid, eev
+  if v then
+    ep, erid, eev = string.match(v, '^(%d+):?(%x*):?(%d*)$')
+    ep = tonumber(ep)
+  end
+  if not ep or (erid ~= '' and (erid ~= rid or eev ~= evicted)) then
+    ep = now
+    redis.call('SET', KEYS[3], string.format('%.0f:%s:%s', now, rid, evicted))
+  elseif erid == '' then
+    redis.call('SET', KEYS[3], string.format('%.0f:%s:%s', ep, rid, evicted))
+  end
+  if ARGV[5] ~= '1' then
+    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  end
+  local quiet = tonumber(ARGV[6])
+  if now - ep < quiet then
+    return {0, ep + quiet - now, 0, now}
+  end
+end
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), string.format('%.0f:%s', now, ARGV[4]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, 0, 0, now}
 `)
 
 // coolOffScript starts or extends a robot's cool-off, never shortening one.

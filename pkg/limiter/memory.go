@@ -22,6 +22,8 @@ type Memory struct {
 	mu     sync.Mutex
 	robots map[string]*memRobot
 	ops    int // decisions since the last sweep
+	// quietUntil: nothing is granted before it (see [Memory.Quiet]).
+	quietUntil time.Time
 
 	// observe, when set (by tests), sees every decision with the clock time
 	// at which it was made.
@@ -47,6 +49,22 @@ func NewMemory(clock func() time.Time) *Memory {
 		clock = time.Now
 	}
 	return &Memory{clock: clock, robots: make(map[string]*memRobot)}
+}
+
+// Quiet makes m grant nothing for d from now, to any robot: the restart
+// guard of a process that starts without knowing what it sent before (no
+// state file, see [Memory.RestoreState]). Use the longest of the robots'
+// Window+Margin and the platforms' cool-off. A quiet time never shortens
+// one already set; d <= 0 does nothing.
+func (m *Memory) Quiet(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if until := m.clock().Add(d); until.After(m.quietUntil) {
+		m.quietUntil = until
+	}
 }
 
 // Reserve implements [Limiter]. Errors wrap [ErrInvalidLimit] or
@@ -81,6 +99,9 @@ func (m *Memory) reserve(now time.Time, robot string, ws []window) Decision {
 	}
 	if now.Before(r.coolUntil) {
 		return Decision{RetryAfter: r.coolUntil.Sub(now), CoolingOff: true}
+	}
+	if now.Before(m.quietUntil) {
+		return Decision{RetryAfter: m.quietUntil.Sub(now)}
 	}
 
 	// A grant at t occupies [t, t+span): drop those with t <= now-span.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +30,9 @@ type Redis struct {
 	// guard is the restart guard's ARGV[5] (see reserveScript).
 	guard        string
 	clusterEpoch bool
+	// quiet is the restart guard's quiet time beyond a robot's span (see
+	// [WithRestartQuiet]).
+	quiet time.Duration
 
 	// observe, when set (by tests), sees every decision with the Redis
 	// server time at which it was made.
@@ -61,7 +65,7 @@ func NewRedis(rdb redis.Scripter, opts ...Option) (*Redis, error) {
 			return nil, err
 		}
 	}
-	r := &Redis{rdb: rdb, prefix: o.prefix, guard: "0", clusterEpoch: o.clusterEpoch}
+	r := &Redis{rdb: rdb, prefix: o.prefix, guard: "0", clusterEpoch: o.clusterEpoch, quiet: o.quiet}
 	switch {
 	case o.guard && o.clusterEpoch:
 		r.guard = strconv.FormatInt(int64(clusterEpochTTL/time.Millisecond), 10)
@@ -75,18 +79,77 @@ func NewRedis(rdb redis.Scripter, opts ...Option) (*Redis, error) {
 // cluster), so that even the first decision is a single EVALSHA. It doubles
 // as a start-up connectivity check. Calling it is optional: a script missing
 // from the cache (after a restart or SCRIPT FLUSH) is sent again with EVAL.
+//
+// Load also refuses a Redis that may evict keys: when the maxmemory-policy
+// (INFO memory; every master of a cluster) is not noeviction, it returns an
+// error wrapping [ErrEvictionPolicy] naming the policy. Under an evicting
+// policy Redis drops keys with a TTL first (volatile-*) or any key
+// (allkeys-*) when it is full, and the limiter's windows and cool-offs have
+// TTLs. Should the policy change later, the restart guard notices the first
+// eviction (INFO stats evicted_keys, recorded in its epoch) and holds every
+// robot for its quiet time, failing closed.
 func (r *Redis) Load(ctx context.Context) error {
 	for _, s := range []*redis.Script{reserveScript, coolOffScript, inspectScript} {
 		if err := s.Load(ctx, r.rdb).Err(); err != nil {
 			return fmt.Errorf("limiter: load scripts: %w: %w", ErrUnavailable, err)
 		}
 	}
+	return r.checkEviction(ctx)
+}
+
+// infoer is the part of a Redis client that reads INFO.
+type infoer interface {
+	Info(ctx context.Context, section ...string) *redis.StringCmd
+}
+
+// checkEviction refuses a maxmemory-policy other than noeviction, on every
+// master of a cluster. A client that cannot run INFO is not checked (the
+// guard's eviction count still is).
+func (r *Redis) checkEviction(ctx context.Context) error {
+	check := func(ctx context.Context, c infoer) error {
+		info, err := c.Info(ctx, "memory").Result()
+		if err != nil {
+			return fmt.Errorf("limiter: read maxmemory-policy: %w: %w", ErrUnavailable, err)
+		}
+		policy := infoField(info, "maxmemory_policy")
+		if policy == "noeviction" {
+			return nil
+		}
+		if policy == "" {
+			policy = "unknown"
+		}
+		return fmt.Errorf("%w: maxmemory-policy is %s; the limiter needs noeviction, or evicted windows and cool-offs "+
+			"would let robots exceed their limits (CONFIG SET maxmemory-policy noeviction, and in redis.conf)",
+			ErrEvictionPolicy, policy)
+	}
+	switch c := r.rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return check(ctx, m) })
+	case infoer:
+		return check(ctx, c)
+	}
 	return nil
+}
+
+// infoField returns the value of field in an INFO answer, "" when absent.
+func infoField(info, field string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // windowKey and coolKey name robot's keys; both carry the hash tag {robot}.
 func (r *Redis) windowKey(robot string) string { return r.prefix + ":{" + robot + "}:w" }
 func (r *Redis) coolKey(robot string) string   { return r.prefix + ":{" + robot + "}:cool" }
+
+// quietFor is the restart guard's quiet time for a robot counting span:
+// the longer of span and [WithRestartQuiet]'s.
+func (r *Redis) quietFor(span time.Duration) time.Duration {
+	return max(span, r.quiet)
+}
 
 // clusterEpochTTL is how long a per-robot epoch outlives the robot's last decision.
 const clusterEpochTTL = 24 * time.Hour
@@ -126,7 +189,7 @@ func (r *Redis) Reserve(ctx context.Context, robot string, l Limit) (Decision, e
 	spanUS := ceilDiv(span, time.Microsecond)
 	spanMS := ceilDiv(span, time.Millisecond)
 	token := strconv.FormatUint(rand.Uint64(), 36)
-	args := []any{ws[0].max, spanUS, spanMS, token, r.guard}
+	args := []any{ws[0].max, spanUS, spanMS, token, r.guard, ceilDiv(r.quietFor(span), time.Microsecond)}
 	for _, w := range ws[1:] {
 		args = append(args, w.max, ceilDiv(w.span, time.Microsecond))
 	}

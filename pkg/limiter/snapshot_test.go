@@ -74,7 +74,7 @@ func TestRestartGuardSnapshotRestore(t *testing.T) {
 	require.True(t, d.Allowed)
 	v, err := rdb.Get(ctx, "snap:epoch").Result()
 	require.NoError(t, err)
-	require.Regexp(t, `^0:[0-9a-f]{40}$`, v, "the epoch records the server run")
+	require.Regexp(t, `^0:[0-9a-f]{40}:0$`, v, "the epoch records the server run and its eviction count")
 	// ...is snapshotted, and more grants follow the snapshot.
 	require.NoError(t, rdb.Save(ctx).Err())
 	for i := 1; i < lim.Max; i++ {

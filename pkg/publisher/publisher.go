@@ -24,6 +24,12 @@ var ErrInvalidOption = errors.New("publisher: invalid option")
 // does not listen on the robot's subject (a wrong topology prefix).
 var ErrNoStream = errors.New("publisher: no stream stored the message")
 
+// ErrStreamFull is returned (wrapping the server's error) when a limit of
+// the outbound stream refused the message: its size, or the robot's
+// backlog cap (see [stream.Limits]). Nothing was stored; publish again
+// once the workers have drained the backlog.
+var ErrStreamFull = errors.New("publisher: stream full")
+
 // Publisher publishes envelopes. It is safe for concurrent use.
 type Publisher struct {
 	js      jetstream.JetStream
@@ -117,6 +123,10 @@ func (p *Publisher) publishError(env *envelope.Envelope, err error) error {
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		return fmt.Errorf("%w: publish %s to robot %s: stream %s does not exist or does not listen on %s: %w",
 			ErrNoStream, env.ID, env.Robot, p.topo.OutStream(), p.topo.OutSubject(env.Robot), err)
+	}
+	if stream.IsStreamFull(err) {
+		return fmt.Errorf("%w: publish %s to robot %s: %s refused it at a limit (the workers are behind or stopped; retry later): %w",
+			ErrStreamFull, env.ID, env.Robot, p.topo.OutStream(), err)
 	}
 	return fmt.Errorf("publisher: publish %s to robot %s: %w", env.ID, env.Robot, err)
 }

@@ -114,3 +114,40 @@ func (t Topology) subjectCounts(ctx context.Context, js jetstream.JetStream, str
 	}
 	return out, nil
 }
+
+// Usage is what a stream holds and may hold, for "producer status".
+type Usage struct {
+	Stream   string `json:"stream"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	// MaxBytes, MaxAge and MaxMsgsPerSubject are the stream's limits: -1
+	// (0 for MaxAge) when there is none.
+	MaxBytes          int64         `json:"max_bytes"`
+	MaxAge            time.Duration `json:"max_age_ns"`
+	MaxMsgsPerSubject int64         `json:"max_msgs_per_subject"`
+}
+
+// FullPercent is how full the stream is against MaxBytes, 0 without a
+// limit.
+func (u Usage) FullPercent() int {
+	if u.MaxBytes <= 0 {
+		return 0
+	}
+	return int(u.Bytes * 100 / uint64(u.MaxBytes))
+}
+
+// StreamUsage returns the usage and limits of the outbound and dead-letter
+// streams, in that order.
+func (t Topology) StreamUsage(ctx context.Context, js jetstream.JetStream) ([]Usage, error) {
+	var out []Usage
+	for _, name := range []string{t.OutStream(), t.DLQStream()} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("stream: %s: %w", name, err)
+		}
+		info := s.CachedInfo()
+		out = append(out, Usage{Stream: name, Messages: info.State.Msgs, Bytes: info.State.Bytes,
+			MaxBytes: info.Config.MaxBytes, MaxAge: info.Config.MaxAge, MaxMsgsPerSubject: info.Config.MaxMsgsPerSubject})
+	}
+	return out, nil
+}

@@ -38,6 +38,85 @@ type Topology struct {
 	// DuplicateWindow is the publish dedup window of the outbound stream;
 	// 0 means 2 minutes (the server default).
 	DuplicateWindow time.Duration
+	// Limits bound what the streams store; the zero value takes the
+	// defaults ([DefaultLimits]).
+	Limits Limits
+}
+
+// Limits bound the storage of the outbound and dead-letter streams. A zero
+// field takes its default from [DefaultLimits]; a negative one means no
+// limit. Both streams discard new messages at a limit: a publish over it
+// is refused with an error ([IsStreamFull]), never dropped silently.
+type Limits struct {
+	// OutMaxBytes bounds the outbound stream's size.
+	OutMaxBytes int64
+	// OutMaxAge is how long a message may wait in the outbound stream;
+	// the server removes older ones (give urgent messages a TTL instead).
+	OutMaxAge time.Duration
+	// OutMaxMsgsPerRobot bounds one robot's backlog (the stream's
+	// MaxMsgsPerSubject), so that one robot cannot fill the stream.
+	OutMaxMsgsPerRobot int64
+	// DLQMaxBytes bounds the dead-letter stream's size.
+	DLQMaxBytes int64
+	// DLQMaxAge is how long dead letters are kept.
+	DLQMaxAge time.Duration
+}
+
+// DefaultLimits returns the streams' limits where [Limits] leaves them
+// zero: outbound 512 MiB, 7 days, 100,000 messages per robot (3.5 days
+// of backlog at 20 a minute); dead letters 256 MiB, 30 days. A stream's
+// MaxBytes is reserved on the server's storage when the stream is created
+// (JetStream refuses a stream that would not fit, error 10047), so the
+// defaults are modest.
+func DefaultLimits() Limits {
+	return Limits{
+		OutMaxBytes:        512 << 20,
+		OutMaxAge:          7 * 24 * time.Hour,
+		OutMaxMsgsPerRobot: 100_000,
+		DLQMaxBytes:        256 << 20,
+		DLQMaxAge:          30 * 24 * time.Hour,
+	}
+}
+
+// Resolved returns l with its zero fields set to [DefaultLimits] and its
+// negative ones (no limit) as the server writes them: -1 for counts and
+// sizes, 0 for ages.
+func (l Limits) Resolved() Limits {
+	pick := func(v, def int64) int64 {
+		switch {
+		case v == 0:
+			return def
+		case v < 0:
+			return -1
+		}
+		return v
+	}
+	age := func(v, def time.Duration) time.Duration {
+		switch {
+		case v == 0:
+			return def
+		case v < 0:
+			return 0
+		}
+		return v
+	}
+	d := DefaultLimits()
+	return Limits{
+		OutMaxBytes:        pick(l.OutMaxBytes, d.OutMaxBytes),
+		OutMaxAge:          age(l.OutMaxAge, d.OutMaxAge),
+		OutMaxMsgsPerRobot: pick(l.OutMaxMsgsPerRobot, d.OutMaxMsgsPerRobot),
+		DLQMaxBytes:        pick(l.DLQMaxBytes, d.DLQMaxBytes),
+		DLQMaxAge:          age(l.DLQMaxAge, d.DLQMaxAge),
+	}
+}
+
+// IsStreamFull reports a publish refused because a stream limit (bytes,
+// messages, messages per robot) was reached: JetStream error 10077 with a
+// "maximum ... exceeded" description. The message was not stored; it
+// may be published again once the workers have drained the backlog.
+func IsStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10077 && strings.Contains(apiErr.Description, "maximum")
 }
 
 func (t Topology) prefix() string {
@@ -116,8 +195,9 @@ func MsgID(robot, id string) string { return robot + "/" + id }
 // this configuration. It is safe to call from every worker at start: when
 // the streams already match it changes nothing, and an update touches only
 // the settings botrelay manages (subjects, discard policy, replicas,
-// duplicate window, description), keeping limits an operator set. A stream
-// of another retention or storage gives [ErrIncompatible].
+// duplicate window, description, and the [Limits]: max bytes, max age,
+// max messages per subject), keeping other limits an operator set (such as
+// MaxMsgs). A stream of another retention or storage gives [ErrIncompatible].
 func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	if err := t.Validate(); err != nil {
 		return err
@@ -127,6 +207,7 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	if dup == 0 {
 		dup = 2 * time.Minute
 	}
+	lim := t.Limits.Resolved()
 	out := jetstream.StreamConfig{
 		Name:        t.OutStream(),
 		Description: "botrelay outbound messages, one subject per robot",
@@ -136,6 +217,13 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		Discard:     jetstream.DiscardNew,
 		Replicas:    replicas,
 		Duplicates:  dup,
+		MaxBytes:    lim.OutMaxBytes,
+		MaxAge:      lim.OutMaxAge,
+		// Per subject is per robot; without DiscardNewPerSubject the
+		// server would drop the robot's oldest message to make room.
+		MaxMsgsPerSubject:    lim.OutMaxMsgsPerRobot,
+		DiscardNewPerSubject: lim.OutMaxMsgsPerRobot > 0,
+		MaxMsgs:              -1,
 	}
 	if err := ensureStream(ctx, js, out); err != nil {
 		return err
@@ -149,6 +237,11 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		Discard:     jetstream.DiscardNew,
 		Replicas:    replicas,
 		Duplicates:  dup,
+		MaxBytes:    lim.DLQMaxBytes,
+		MaxAge:      lim.DLQMaxAge,
+		MaxMsgs:     -1,
+		// Per subject, no limit.
+		MaxMsgsPerSubject: -1,
 	}
 	return ensureStream(ctx, js, dlq)
 }
@@ -173,12 +266,15 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 			ErrIncompatible, cfg.Name, have.Retention, have.Storage, cfg.Retention, cfg.Storage)
 	}
 	if slices.Equal(have.Subjects, cfg.Subjects) && have.Discard == cfg.Discard && have.Replicas == cfg.Replicas && have.Duplicates == cfg.Duplicates &&
-		have.Description == cfg.Description {
+		have.Description == cfg.Description && have.MaxBytes == cfg.MaxBytes && have.MaxAge == cfg.MaxAge &&
+		have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject && have.DiscardNewPerSubject == cfg.DiscardNewPerSubject {
 		return nil
 	}
-	// Keep settings an operator added (limits) and change only ours.
+	// Keep settings an operator added (other limits) and change only ours.
 	have.Subjects, have.Discard, have.Replicas, have.Duplicates, have.Description =
 		cfg.Subjects, cfg.Discard, cfg.Replicas, cfg.Duplicates, cfg.Description
+	have.MaxBytes, have.MaxAge, have.MaxMsgsPerSubject, have.DiscardNewPerSubject =
+		cfg.MaxBytes, cfg.MaxAge, cfg.MaxMsgsPerSubject, cfg.DiscardNewPerSubject
 	if _, err := js.UpdateStream(ctx, have); err != nil {
 		return fmt.Errorf("stream: update %s: %w", cfg.Name, err)
 	}

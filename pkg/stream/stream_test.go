@@ -171,7 +171,12 @@ func TestEnsure(t *testing.T) {
 		require.Equal(t, jetstream.LimitsPolicy, dlq.Config.Retention, "dead letters are kept until purged")
 		require.Equal(t, jetstream.FileStorage, dlq.Config.Storage)
 		require.Equal(t, 2*time.Minute, dlq.Config.Duplicates)
-		require.Zero(t, dlq.Config.MaxAge)
+		require.Equal(t, stream.DefaultLimits().DLQMaxAge, dlq.Config.MaxAge)
+		require.Equal(t, int64(64<<20), dlq.Config.MaxBytes, "testenv's limit")
+		require.Equal(t, jetstream.DiscardNew, dlq.Config.Discard)
+		require.Equal(t, int64(64<<20), out.Config.MaxBytes)
+		require.Equal(t, stream.DefaultLimits().OutMaxAge, out.Config.MaxAge)
+		require.Equal(t, stream.DefaultLimits().OutMaxMsgsPerRobot, out.Config.MaxMsgsPerSubject)
 
 		// Idempotent: a second call (every worker makes one) issues no
 		// request that changes anything, and the streams are as they were.
@@ -190,11 +195,11 @@ func TestEnsureUpdatesOnlyBotrelaySettings(t *testing.T) {
 		topo := testenv.Topology(t, js)
 		require.NoError(t, topo.Ensure(ctx, js))
 
-		// An operator caps the outbound stream's size.
+		// An operator caps the outbound stream's message count.
 		s, err := js.Stream(ctx, topo.OutStream())
 		require.NoError(t, err)
 		cfg := s.CachedInfo().Config
-		cfg.MaxBytes = 64 << 20
+		cfg.MaxMsgs = 64 << 20
 		_, err = js.UpdateStream(ctx, cfg)
 		require.NoError(t, err)
 		created := streamInfo(t, js, topo.OutStream()).Created
@@ -208,7 +213,7 @@ func TestEnsureUpdatesOnlyBotrelaySettings(t *testing.T) {
 		out := streamInfo(t, js, topo.OutStream())
 		require.Equal(t, created, out.Created, "updated in place, not recreated")
 		require.Equal(t, 5*time.Minute, out.Config.Duplicates)
-		require.Equal(t, int64(64<<20), out.Config.MaxBytes, "the operator's limit is kept")
+		require.Equal(t, int64(64<<20), out.Config.MaxMsgs, "the operator's limit is kept")
 		require.Equal(t, jetstream.WorkQueuePolicy, out.Config.Retention)
 		require.Equal(t, 5*time.Minute, streamInfo(t, js, topo.DLQStream()).Config.Duplicates)
 
@@ -222,7 +227,7 @@ func TestEnsureUpdatesOnlyBotrelaySettings(t *testing.T) {
 		require.Equal(t, map[string]int{"UPDATE " + topo.OutStream(): 1}, api.take(t))
 		out = streamInfo(t, js, topo.OutStream())
 		require.Equal(t, []string{topo.Prefix + ".out.*"}, out.Config.Subjects)
-		require.Equal(t, int64(64<<20), out.Config.MaxBytes)
+		require.Equal(t, int64(64<<20), out.Config.MaxMsgs)
 
 		require.NoError(t, topo.Ensure(ctx, js))
 		require.Empty(t, api.take(t), "settled: no more updates")

@@ -2,23 +2,48 @@
 //
 // Each configured robot has a lane: a goroutine fetching from the robot's
 // durable consumer (MaxAckPending 1, shared by all workers; see pkg/stream).
-// For every message the lane decodes and checks it, waits for a slot from the
-// [limiter.Limiter], delivers it through a [Sender] with a bounded number of
-// HTTP requests in flight per worker, and maps the outcome to one queue
-// action — in one place, the worker's settle method.
+// For every message the lane starts the heartbeat, decodes and checks it,
+// and then, for each request, in this order and with nothing slow between
+// the last two steps:
 //
-// Waiting holds no delivery slot and is never an attempt. A short wait (up to
-// Config.HoldMax, 10s) is slept through while the lane holds the message and
-// heartbeats; a longer one (a full window, a ban cool-off) hands the message
-// back to JetStream with a delayed redelivery at the slot, plus jitter. Either
-// way the message stays the robot's one pending message, so the robot's later
-// messages wait behind it and no other robot is affected. Outcomes:
+//  1. takes one of the write slots of the robot's webhook host
+//     (Config.Concurrency per host),
+//  2. claims the message in the [ledger.Ledger] (the idempotency check made
+//     immediately before every request: delivered, dead-lettered, or in
+//     flight at another worker whose lease runs),
+//  3. asks the [limiter.Limiter] for a slot,
+//  4. writes the request through a [Sender] with a write deadline of
+//     reservation + margin: a request that cannot be written in time
+//     (a slow dial, TLS handshake or proxy) is abandoned unsent, its slot
+//     spent and no attempt counted. The write slot is given back as soon as
+//     the request is written.
+//
+// What becomes of the message is decided in one place, as a value — ack,
+// go again, retry after d (an attempt), wait d (not an attempt), or
+// dead-letter with a reason — by the policy's before and after methods
+// (decide.go, table-tested), and carried out in one place, Worker.apply:
 //
 //	success    → record delivered in the ledger, ack
-//	throttled  → start the robot's cool-off in the limiter, wait, try again
-//	retryable  → count the failure in the ledger; NAK with exponential
-//	             backoff, or dead-letter once attempts or time are exhausted
-//	permanent  → dead-letter, then ack
+//	not sent   → go again with the next slot (the third time in a row: a failed attempt)
+//	throttled  → start the robot's cool-off; wait for it (held in the lane when
+//	             shorter than HoldMax, else handed back to JetStream); after
+//	             MaxThrottles throttles, dead-letter as throttled
+//	wait       → the platform's "later" (429, 1111, 90030): wait the requested
+//	             delay, capped at the backoff maximum; bounded like throttles
+//	retryable  → count the failure; NAK with exponential backoff, or
+//	             dead-letter once attempts or time (waits excluded) are spent
+//	permanent  → record the outcome in the ledger, dead-letter, then ack
+//
+// A message whose in-flight lease ended without an outcome was held by a
+// worker that died, perhaps after the platform took it: the robot's
+// OnUnknownOutcome reposts it (DingTalk drops the repeat by msgUuid) or
+// dead-letters it as unknown_outcome. A panic while handling a message
+// dead-letters it as panic. Waiting (a rate slot, a cool-off) is never an
+// attempt; a short wait (up to Config.HoldMax) is slept through while the
+// lane holds the message and heartbeats, a longer one hands it back to
+// JetStream with a delayed redelivery. Either way the message stays the
+// robot's one pending message, so the robot's later messages wait behind
+// it and no other robot is affected.
 //
 // A dead letter is acknowledged by the dead-letter stream before the original
 // is acked, so nothing is lost. Cancelling Run's context drains: lanes stop

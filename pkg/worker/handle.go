@@ -186,6 +186,17 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	claimed := false
 	if j.ledgerOK {
 		c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.cfg.Name, lease, takeover)
+		if err != nil && isOutOfMemory(err) {
+			// Redis is full: the limiter may still grant (a script that
+			// already wrote may write on), but nothing could be recorded.
+			// Fail closed: hold the message until Redis has room.
+			w.ledgerResult(err, rb, j.id(), "claiming")
+			release()
+			if !sleep(runCtx, time.Second) {
+				return action{verb: doWait, event: "handed_back"}, false
+			}
+			return action{verb: doAgain}, false
+		}
 		if w.ledgerResult(err, rb, j.id(), "claiming") {
 			if a, ok := pol.before(c, st, time.Now()); !ok {
 				j.fromState(st)
@@ -263,7 +274,7 @@ func (w *Worker) record(ctx context.Context, j *job, res delivery.Result, pol po
 	case delivery.Throttled, delivery.Wait:
 		d := pol.waitFor(res)
 		if res.Outcome == delivery.Throttled {
-			if err := w.cfg.Limiter.CoolOff(ctx, rb.Name, rb.CoolOff); err != nil {
+			if err := w.cfg.Limiter.CoolOff(ctx, rb.limitKey(), rb.CoolOff); err != nil {
 				w.health.failed(componentLimiter, err)
 				w.log.Error("could not record cool-off", "robot", rb.Name, "err", err)
 			}
@@ -293,7 +304,7 @@ func (w *Worker) record(ctx context.Context, j *job, res delivery.Result, pol po
 // error is a short wait, never a grant. stopped reports the worker
 // stopping.
 func (w *Worker) reserve(ctx context.Context, rb *Robot) (granted bool, wait time.Duration, stopped bool) {
-	d, err := w.cfg.Limiter.Reserve(ctx, rb.Name, rb.Limit)
+	d, err := w.cfg.Limiter.Reserve(ctx, rb.limitKey(), rb.Limit)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, 0, true

@@ -60,10 +60,16 @@ func (w *Worker) Healthy() error {
 			continue
 		}
 		what := "unavailable"
-		if strings.Contains(e.err.Error(), "OOM") {
+		if isOutOfMemory(e.err) {
 			what = "refused by an out-of-memory Redis (maxmemory reached)"
 		}
 		errs = append(errs, fmt.Errorf("%s %s since %s (failing closed): %w", c, what, e.since.UTC().Format(time.RFC3339), e.err))
 	}
 	return errors.Join(errs...)
+}
+
+// isOutOfMemory reports whether err is Redis refusing a write because it
+// reached maxmemory (under noeviction).
+func isOutOfMemory(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "OOM command not allowed")
 }

@@ -37,13 +37,16 @@ func holLatencies(tb testing.TB, backlog, n int, interval time.Duration) ([]time
 	testenv.Eventually(tb, 30*time.Second, func() bool { return len(r.sim.Received("backlog")) >= 20 }, "backlog robot saturated")
 
 	sent := make(map[string]time.Time, n)
+	live := make([]string, n)
 	for i := range n {
-		env := envelope.New("live", text(fmt.Sprintf("live %d", i)))
-		sent[fmt.Sprintf("live %d", i)] = time.Now()
+		live[i] = fmt.Sprintf("live %d", i)
+		env := envelope.New("live", text(live[i]))
+		sent[live[i]] = time.Now()
 		r.publish(env)
 		time.Sleep(interval)
 	}
-	got := r.waitReceived("live", n, 30*time.Second)
+	r.waitPosts("live", expect{timeout: 30 * time.Second}, live...)
+	got := r.sim.Received("live")
 	lat := make([]time.Duration, len(got))
 	for i, rc := range got {
 		lat[i] = rc.At.Sub(sent[rc.Content])

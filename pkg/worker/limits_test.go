@@ -3,9 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,11 +49,13 @@ func TestEightWorkersShareOneRobot(t *testing.T) {
 	r := newRig(t, "", robotsim.Config{Window: window, Ban: time.Minute})
 	r.addRobot(robotsim.PlatformDingTalk, "shared", "sec", "sec", nil,
 		limiter.Limit{Max: max, Window: window, Margin: 100 * time.Millisecond})
-	r.publishN("shared", "msg", n)
+	envs := r.publishN("shared", "msg", n)
 	for range 8 {
 		r.startWorker(nil)
 	}
-	got := r.waitReceived("shared", n, 60*time.Second)
+	p := r.waitExactly("shared", contents(envs)...)
+	require.Empty(t, p.Refused, "no request refused")
+	got := r.sim.Received("shared")
 	st := r.sim.Stats("shared")
 	require.Zero(t, st.Breaches, "%+v", st)
 	require.Zero(t, st.DuringBan)
@@ -70,6 +70,7 @@ func TestManyRobotsEachWithinItsLimit(t *testing.T) {
 	const window = time.Second
 	r := newRig(t, "", robotsim.Config{Window: window, Ban: time.Minute})
 	want := map[string]int{}
+	published := map[string][]*envelope.Envelope{}
 	for i := range 3 {
 		d, p := fmt.Sprintf("ding%d", i), fmt.Sprintf("popo%d", i)
 		r.addRobot(robotsim.PlatformDingTalk, d, "sec", "sec", nil, limiter.Limit{Max: 5, Window: window, Margin: 50 * time.Millisecond})
@@ -77,13 +78,14 @@ func TestManyRobotsEachWithinItsLimit(t *testing.T) {
 		want[d], want[p] = 15, 45
 	}
 	for name, n := range want {
-		r.publishN(name, name, n)
+		published[name] = r.publishN(name, name, n)
 	}
 	for range 4 {
 		r.startWorker(nil)
 	}
 	for name, n := range want {
-		r.waitReceived(name, n, 30*time.Second)
+		p := r.waitExactly(name, contents(published[name])...)
+		require.Empty(t, p.Refused, "robot %s", name)
 		st := r.sim.Stats(name)
 		require.Zero(t, st.Breaches, "robot %s: %+v", name, st)
 		require.Equal(t, n, st.Accepted, "robot %s", name)
@@ -118,13 +120,21 @@ func TestThrottledRobotCoolsOff(t *testing.T) {
 			r.startWorker(mod)
 			r.startWorker(mod)
 
-			got := r.waitReceived("strict", 12, 60*time.Second)
+			// Each message once, in order, across the cool-offs.
+			p := r.waitPosts("strict", expect{key: testenv.ByMsgUUID}, ids(envs)...)
 			st := r.sim.Stats("strict")
 			require.GreaterOrEqual(t, st.Breaches, 1, "the platform throttled the robot")
 			require.Zero(t, st.DuringBan, "no request reached the robot during its cool-off")
 			require.Equal(t, 12, st.Accepted)
 			require.Empty(t, r.deadLetters())
-			require.GreaterOrEqual(t, r.countEvents("throttled"), 1)
+			// Every breach is one refused request, answered by one cool-off
+			// (one throttled event), and the refused message is the one
+			// posted next.
+			require.Len(t, p.Refused, st.Breaches, "%+v", st)
+			require.Equal(t, st.Breaches, r.countEvents("throttled"))
+			for _, rq := range p.Refused {
+				require.Equal(t, robotsim.DingTalkErrThrottled, rq.ErrCode)
+			}
 			require.Zero(t, r.countEvents("retry"), "a throttle is not a failed attempt")
 			for _, ev := range r.eventsOf("throttled") {
 				if tt.hold > 0 {
@@ -135,9 +145,6 @@ func TestThrottledRobotCoolsOff(t *testing.T) {
 			}
 			for _, ev := range r.waitDelivered(envs, 10*time.Second) {
 				require.Equal(t, 1, ev.Attempts, "waiting never spends an attempt")
-			}
-			for i, rc := range got {
-				require.Equal(t, envs[i].ID, rc.MsgUUID, "order kept across the cool-off")
 			}
 		})
 	}
@@ -155,13 +162,13 @@ func TestLongWaitsAreHandedBack(t *testing.T) {
 		c.HoldMax = 50 * time.Millisecond
 		c.MaxRedeliveries = 1
 	})
-	got := r.waitReceived("slow", 9, 30*time.Second)
+	// In order, each once (POPO keeps a repeat as a second message).
+	p := r.waitExactly("slow", contents(envs)...)
+	require.Empty(t, p.Refused)
 	require.Zero(t, r.sim.Stats("slow").Breaches)
+	// Messages 3 and 6 at least find the window full (3 per second).
 	require.GreaterOrEqual(t, r.countEvents("deferred"), 2)
 	require.Empty(t, r.deadLetters())
-	for i, rc := range got {
-		require.Equal(t, fmt.Sprintf("msg %d", i), rc.Content)
-	}
 	for _, ev := range r.waitDelivered(envs, 10*time.Second) {
 		require.Equal(t, 1, ev.Attempts)
 	}
@@ -183,7 +190,7 @@ func TestRedisRestartMidRun(t *testing.T) {
 	}
 	arm()
 	r.addRobot(robotsim.PlatformPOPO, "steady", "sec", "sec", nil, limiter.Limit{Max: max, Window: window, Margin: 50 * time.Millisecond})
-	r.publishN("steady", "msg", n)
+	envs := r.publishN("steady", "msg", n)
 	// Slow answers spread each burst, so Redis dies in the middle of one.
 	r.sim.InjectFault("steady", robotsim.Fault{Delay: 40 * time.Millisecond, Count: n})
 	fast := func(c *worker.Config) { c.Backoff.Initial = 10 * time.Millisecond }
@@ -200,7 +207,9 @@ func TestRedisRestartMidRun(t *testing.T) {
 	require.LessOrEqual(t, len(r.sim.Received("steady")), down+1, "nothing is sent while Redis is down (one in flight at most)")
 	red.Start() // empty: every window forgotten
 
-	r.waitReceived("steady", n, 60*time.Second)
+	// Nothing lost, nothing posted twice (POPO would keep a repeat).
+	p := r.waitExactly("steady", contents(envs)...)
+	require.Empty(t, p.Refused)
 	st := r.sim.Stats("steady")
 	require.Zero(t, st.Breaches, "%+v", st)
 	require.Equal(t, n, st.Accepted)
@@ -217,19 +226,25 @@ func TestOrderPerRobot(t *testing.T) {
 			if fault {
 				r.sim.InjectFault("ordered", robotsim.Fault{Status: 502, Count: 2})
 			}
-			r.publishN("ordered", "msg", 100)
+			envs := r.publishN("ordered", "msg", 100)
 			for range 4 {
 				r.startWorker(nil)
 			}
-			got := r.waitReceived("ordered", 100, 60*time.Second)
-			seq := make([]int, len(got))
-			for i, rc := range got {
-				n, err := strconv.Atoi(strings.TrimPrefix(rc.Content, "msg "))
-				require.NoError(t, err, "content %q", rc.Content)
-				seq[i] = n
+			// Exactly msg 0..99 in that order: POPO keeps every request it
+			// accepts, so a repeat would show as a message out of place.
+			p := r.waitExactly("ordered", contents(envs)...)
+			require.Empty(t, p.Refused)
+			if fault {
+				require.Len(t, p.Faulted, 2, "the two 502s")
+			} else {
+				require.Empty(t, p.Faulted)
 			}
-			require.True(t, slices.IsSorted(seq), "arrival order %v", seq)
-			require.Len(t, seq, 100)
+			got := r.sim.Received("ordered")
+			seq := make([]string, len(got))
+			for i, rc := range got {
+				seq[i] = rc.Content
+			}
+			require.Equal(t, contents(envs), seq, "arrival order")
 		})
 	}
 }
@@ -252,14 +267,14 @@ func TestNATSRestartMidRun(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	ns.Start()
 
-	got := r.waitReceived("steady", n, 90*time.Second)
+	// Order kept across the restart, nothing posted twice (a repeat
+	// counts though DingTalk drops it by msgUuid).
+	p := r.waitPosts("steady", expect{key: testenv.ByMsgUUID, timeout: 90 * time.Second}, ids(envs)...)
+	require.Empty(t, p.Refused)
 	st := r.sim.Stats("steady")
 	require.Zero(t, st.Breaches, "%+v", st)
 	require.Zero(t, st.Duplicates, "nothing posted twice: %+v", st)
 	require.Equal(t, n, st.Accepted)
-	for i, rc := range got {
-		require.Equal(t, envs[i].ID, rc.MsgUUID, "order kept across the restart")
-	}
 	require.Empty(t, r.deadLetters())
 }
 
@@ -300,6 +315,7 @@ func TestRedisDownDoesNotDeadLetterWaitingMessage(t *testing.T) {
 		return r.countEvents("dead_letter") > 0 || limiterErrs.Load() >= 2
 	}, "the worker reached the message")
 	require.Zero(t, r.countEvents("dead_letter"), "fail closed: a message must not be dead-lettered because Redis is down")
+	require.Empty(t, r.sim.Requests("patient"), "fail closed: nothing is posted without the limiter")
 }
 
 // When every delivery slot is busy (a slow platform), a lane waiting for
@@ -316,6 +332,7 @@ func TestBusyDeliverySlotsDoNotBreachLimit(t *testing.T) {
 	r.publish(envelope.New("slowpoke", text("slow")))
 	time.Sleep(400 * time.Millisecond) // let slowpoke's request take the one delivery slot
 	r.publishN("strict", "s", 2)
-	testenv.Eventually(t, 30*time.Second, func() bool { return r.sim.Stats("strict").Requests >= 2 }, "strict: both messages posted")
+	p := r.waitExactly("strict", "s 0", "s 1")
+	require.Empty(t, p.Refused, "strict: no request refused")
 	require.Zero(t, r.sim.Stats("strict").Breaches, "strict: %+v", r.sim.Stats("strict"))
 }

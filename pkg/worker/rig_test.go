@@ -233,12 +233,85 @@ func (r *rig) deadLetters() []deadletter.Entry {
 	return es
 }
 
-// waitReceived waits until the simulator accepted n messages for robot.
-func (r *rig) waitReceived(robot string, n int, timeout time.Duration) []robotsim.Received {
+// expect is what a robot must end up with, for [rig.waitPosts].
+type expect struct {
+	// key names a request's message; nil: its content.
+	key func(robotsim.Request) string
+	// repeats is how many requests in all may repeat a message the
+	// platform already had (0: none).
+	repeats int
+	// queued: messages stay queued for the robot on purpose, so do not
+	// wait for its subject to empty.
+	queued bool
+	// timeout defaults to a minute.
+	timeout time.Duration
+}
+
+// waitExactly waits until robot was posted the messages with the given
+// contents and its subject holds no message any more (each settled: none
+// left to post again), then asserts its request log: the messages the
+// platform took are exactly these, in this order of first appearance, none
+// posted again once taken (a DingTalk repeat dropped by msgUuid counts).
+// It returns the log, for the refused and faulted requests a test expects.
+func (r *rig) waitExactly(robot string, contents ...string) testenv.Posts {
 	r.t.Helper()
-	testenv.Eventually(r.t, timeout, func() bool { return len(r.sim.Received(robot)) >= n },
-		"robot %s: want %d received, have %d", robot, n, len(r.sim.Received(robot)))
-	return r.sim.Received(robot)
+	return r.waitPosts(robot, expect{}, contents...)
+}
+
+// waitPosts is [rig.waitExactly] with the expectation's options.
+func (r *rig) waitPosts(robot string, e expect, want ...string) testenv.Posts {
+	r.t.Helper()
+	if e.timeout == 0 {
+		e.timeout = time.Minute
+	}
+	deadline := time.Now().Add(e.timeout)
+	for {
+		p := testenv.SplitPosts(r.sim.Requests(robot), e.key)
+		queued := uint64(0)
+		if !e.queued {
+			queued = r.queuedFor(robot)
+		}
+		if p.Has(want) && queued == 0 {
+			require.NoError(r.t, p.Check(want, e.repeats), "robot %s", robot)
+			return p
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out after %s: robot %s: want %d messages posted and none queued; posted %q, %d queued",
+				e.timeout, robot, len(want), p.Keys(p.Firsts), queued)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// queuedFor returns how many messages for robot remain in the outbound
+// stream (not yet acked or dead-lettered).
+func (r *rig) queuedFor(robot string) uint64 {
+	r.t.Helper()
+	ctx := context.Background()
+	s, err := r.js.Stream(ctx, r.topo.OutStream())
+	require.NoError(r.t, err)
+	subj := r.topo.OutSubject(robot)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
+	require.NoError(r.t, err)
+	return info.State.Subjects[subj]
+}
+
+// contents returns the text contents of envs, in order.
+func contents(envs []*envelope.Envelope) []string {
+	out := make([]string, len(envs))
+	for i, env := range envs {
+		out[i] = env.Message.PlainText()
+	}
+	return out
+}
+
+// ids returns the ids of envs, in order.
+func ids(envs []*envelope.Envelope) []string {
+	out := make([]string, len(envs))
+	for i, env := range envs {
+		out[i] = env.ID
+	}
+	return out
 }
 
 // waitDead waits until n dead letters exist.
@@ -250,6 +323,20 @@ func (r *rig) waitDead(n int, timeout time.Duration) []deadletter.Entry {
 		es, err = deadletter.List(context.Background(), r.js, r.topo, "", 0)
 		return err == nil && len(es) >= n
 	}, "want %d dead letters", n)
+	return es
+}
+
+// waitDeadExactly waits until every message of the outbound stream is
+// settled, with at least n dead letters, and asserts there are exactly n.
+func (r *rig) waitDeadExactly(n int, timeout time.Duration) []deadletter.Entry {
+	r.t.Helper()
+	var es []deadletter.Entry
+	testenv.Eventually(r.t, timeout, func() bool {
+		var err error
+		es, err = deadletter.List(context.Background(), r.js, r.topo, "", 0)
+		return err == nil && len(es) >= n && r.outPending() == 0
+	}, "want %d dead letters and every message settled", n)
+	require.Len(r.t, es, n, "dead letters: %+v", es)
 	return es
 }
 

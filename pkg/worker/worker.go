@@ -35,6 +35,10 @@ type Robot struct {
 	// CoolOff is how long the robot is left alone after the platform
 	// throttled it.
 	CoolOff time.Duration
+	// LimitKey is the limiter key of the robot's window and cool-off (the
+	// identity of the platform robot, see config.RobotIdentity); empty
+	// means Name.
+	LimitKey string
 	// OnUnknownOutcome is what becomes of a message whose worker died
 	// between posting it and recording the answer, so nobody can know
 	// whether the platform took it: [Repost] (the zero value; DingTalk drops
@@ -59,6 +63,14 @@ func (p UnknownOutcomePolicy) String() string {
 		return "dead_letter"
 	}
 	return "repost"
+}
+
+// limitKey is the robot's key in the limiter.
+func (r *Robot) limitKey() string {
+	if r.LimitKey != "" {
+		return r.LimitKey
+	}
+	return r.Name
 }
 
 // Backoff shapes the delay between retryable attempts.

@@ -1,0 +1,42 @@
+package cli_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/internal/testenv"
+)
+
+func TestLoadWithoutSecrets(t *testing.T) {
+	path := testenv.WriteFile(t, "robots.yaml", `prefix: staging
+robots:
+  - name: ops
+    platform: dingtalk
+    webhook: "${OPS_WEBHOOK}"
+    secret_env: OPS_SECRET
+    limit: 10
+  - name: deploys
+    platform: popo
+    webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/h1"
+    secret_file: /nonexistent/secret
+  - name: ci
+    platform: dingtalk
+    webhook: "${CI_WEBHOOK}"
+    secret: "${CI_SECRET}"
+`)
+	cfg, err := cli.LoadWithoutSecrets(path, testenv.LookupMap(nil))
+	require.NoError(t, err)
+	require.Equal(t, "staging", cfg.Prefix)
+	require.Equal(t, []string{"ops", "deploys", "ci"}, cfg.Names())
+	ops, _ := cfg.Robot("ops")
+	require.Equal(t, 10, cfg.Limit(ops).Max)
+	for _, rb := range cfg.Robots {
+		require.Empty(t, rb.Secret, rb.Name)
+	}
+
+	bad := testenv.WriteFile(t, "bad.yaml", "robots:\n  - name: a\n    platform: wecom\n    webhook: https://x.example\n")
+	_, err = cli.LoadWithoutSecrets(bad, testenv.LookupMap(nil))
+	require.ErrorContains(t, err, "platform: not supported")
+}

@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/pkg/deadletter"
+	"github.com/botrelay/botrelay/pkg/delivery"
+	"github.com/botrelay/botrelay/pkg/ledger"
+)
+
+func testPolicy() policy {
+	return policy{
+		maxAttempts: 3, maxElapsed: time.Hour, maxThrottles: 2, maxDelay: 5 * time.Minute, maxNotSent: 3,
+		coolOff: 10 * time.Minute, holdMax: 10 * time.Second,
+		backoff: func(failures int) time.Duration { return time.Duration(failures) * time.Second },
+	}
+}
+
+// The whole outcome → action table of one request, on one screen.
+func TestDecideAfter(t *testing.T) {
+	t0 := time.UnixMilli(1_700_000_000_000)
+	at := t0.Add(time.Minute)
+	tests := []struct {
+		name    string
+		pol     func(*policy)
+		res     delivery.Result
+		st      ledger.State // after recording res
+		notSent int
+		want    action
+	}{
+		{name: "success acks", res: delivery.Result{Outcome: delivery.Success},
+			want: action{verb: doAck, event: "delivered"}},
+		{name: "not sent goes again", res: delivery.Result{Outcome: delivery.NotSent}, notSent: 1,
+			want: action{verb: doAgain, event: "not_sent"}},
+		{name: "not sent the third time is a failed attempt", res: delivery.Result{Outcome: delivery.NotSent, Reason: "slow"}, notSent: 3,
+			st: ledger.State{Failures: 1, FirstAttempt: at}, want: action{verb: doRetry, delay: time.Second, event: "retry"}},
+		{name: "retryable backs off", res: delivery.Result{Outcome: delivery.Retryable}, st: ledger.State{Failures: 2, FirstAttempt: t0},
+			want: action{verb: doRetry, delay: 2 * time.Second, event: "retry"}},
+		{name: "retryable honours a longer Retry-After", res: delivery.Result{Outcome: delivery.Retryable, RetryAfter: 30 * time.Second},
+			st: ledger.State{Failures: 1, FirstAttempt: t0}, want: action{verb: doRetry, delay: 30 * time.Second, event: "retry"}},
+		{name: "retryable caps Retry-After", res: delivery.Result{Outcome: delivery.Retryable, RetryAfter: 1e9 * time.Second},
+			st: ledger.State{Failures: 1, FirstAttempt: t0}, want: action{verb: doRetry, delay: 5 * time.Minute, event: "retry"}},
+		{name: "attempts spent", res: delivery.Result{Outcome: delivery.Retryable, Reason: "HTTP 503"}, st: ledger.State{Failures: 3, FirstAttempt: t0},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonExhausted, detail: "gave up after 3 attempts: HTTP 503", event: "dead_letter"}},
+		{name: "time spent", pol: func(p *policy) { p.maxElapsed = 30 * time.Second }, res: delivery.Result{Outcome: delivery.Retryable, Reason: "x"},
+			st: ledger.State{Failures: 1, FirstAttempt: t0}, want: action{verb: doDeadLetter, reason: deadletter.ReasonExhausted, detail: "gave up after 1 attempts: x", event: "dead_letter"}},
+		{name: "waits do not spend time", pol: func(p *policy) { p.maxElapsed = 30 * time.Second }, res: delivery.Result{Outcome: delivery.Retryable},
+			st: ledger.State{Failures: 1, FirstAttempt: t0, Waited: 40 * time.Second}, want: action{verb: doRetry, delay: time.Second, event: "retry"}},
+		{name: "throttled with a long cool-off waits in JetStream", res: delivery.Result{Outcome: delivery.Throttled}, st: ledger.State{Throttles: 1},
+			want: action{verb: doWait, delay: 10 * time.Minute, event: "throttled"}},
+		{name: "throttled with a short cool-off is held", pol: func(p *policy) { p.coolOff = time.Second }, res: delivery.Result{Outcome: delivery.Throttled},
+			st: ledger.State{Throttles: 1}, want: action{verb: doAgain, event: "throttled"}},
+		{name: "throttled too often", res: delivery.Result{Outcome: delivery.Throttled, Reason: "send too fast"}, st: ledger.State{Throttles: 2},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonThrottled, detail: "throttled 2 times, last: send too fast", event: "dead_letter"}},
+		{name: "platform wait", res: delivery.Result{Outcome: delivery.Wait, RetryAfter: 7 * time.Second}, st: ledger.State{Throttles: 1},
+			want: action{verb: doWait, delay: 7 * time.Second, event: "throttled"}},
+		{name: "platform wait capped", res: delivery.Result{Outcome: delivery.Wait, RetryAfter: time.Duration(1<<62 - 1)}, st: ledger.State{Throttles: 1},
+			want: action{verb: doWait, delay: 5 * time.Minute, event: "throttled"}},
+		{name: "platform wait too often", res: delivery.Result{Outcome: delivery.Wait, Reason: "quota"}, st: ledger.State{Throttles: 2},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonThrottled, detail: "throttled 2 times, last: quota", event: "dead_letter"}},
+		{name: "permanent", res: delivery.Result{Outcome: delivery.Permanent, Reason: "sign not match"},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: "sign not match", event: "dead_letter"}},
+		{name: "unclassified is permanent", res: delivery.Result{Reason: "?"},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: "?", event: "dead_letter"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPolicy()
+			if tt.pol != nil {
+				tt.pol(&p)
+			}
+			require.Equal(t, tt.want, p.after(tt.res, tt.st, at, tt.notSent))
+		})
+	}
+}
+
+// What the ledger's answer to the claim made just before a request means.
+func TestDecideBefore(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	stored := `{"r":"exhausted","d":"gave up after 3 attempts","e":-1}`
+	tests := []struct {
+		name   string
+		pol    func(*policy)
+		claim  ledger.Claim
+		st     ledger.State
+		want   action
+		wantOK bool
+	}{
+		{name: "claimed", claim: ledger.Claimed, wantOK: true},
+		{name: "delivered", claim: ledger.AlreadyDelivered, want: action{verb: doAck, event: "duplicate"}},
+		{name: "dead-lettered before", claim: ledger.AlreadyPermanent, st: ledger.State{Permanent: stored},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonExhausted, detail: "gave up after 3 attempts", event: "dead_letter"}},
+		{name: "unreadable stored outcome", claim: ledger.AlreadyPermanent, st: ledger.State{Permanent: "old"},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: "old", event: "dead_letter"}},
+		{name: "held by another worker", claim: ledger.HeldByOther, st: ledger.State{Holder: "w2", HeldUntil: now.Add(3 * time.Second)},
+			want: action{verb: doWait, delay: 4 * time.Second, event: "held"}},
+		{name: "unknown outcome, repost", claim: ledger.UnknownOutcome, st: ledger.State{Holder: "w2"},
+			want: action{verb: doAgain, takeover: true, event: "repost"}},
+		{name: "unknown outcome, dead letter", pol: func(p *policy) { p.unknown = DeadLetter }, claim: ledger.UnknownOutcome, st: ledger.State{Holder: "w2"},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonUnknownOutcome, event: "dead_letter",
+				detail: "worker w2 died while posting it: the platform may or may not have it (on_unknown_outcome: dead_letter)"}},
+		{name: "attempts spent", claim: ledger.Claimed, st: ledger.State{Failures: 3, FirstAttempt: now},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonExhausted, detail: "gave up after 3 attempts", event: "dead_letter"}},
+		{name: "throttles spent", claim: ledger.Claimed, st: ledger.State{Throttles: 2},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonThrottled, detail: "throttled 2 times", event: "dead_letter"}},
+		{name: "budget left", claim: ledger.Claimed, st: ledger.State{Failures: 2, FirstAttempt: now, Throttles: 1}, wantOK: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPolicy()
+			if tt.pol != nil {
+				tt.pol(&p)
+			}
+			a, ok := p.before(tt.claim, tt.st, now)
+			require.Equal(t, tt.wantOK, ok)
+			require.Equal(t, tt.want, a)
+		})
+	}
+}

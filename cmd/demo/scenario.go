@@ -35,13 +35,13 @@ const (
 
 	keyword = "alert"
 
-	dingLimit   = 20 // DingTalk: 20 a minute (scaled: per window)
-	popoLimit   = 60 // POPO: 60 a minute
+	dingLimit   = 20  // DingTalk: 20 a minute (scaled: per window)
+	popoLimit   = 60  // POPO: 60 a minute
 	feishuLimit = 100 // Feishu: 100 a minute ...
 	feishuBurst = 5   // ... and 5 a second (scaled: per window/60)
 	weComLimit  = 20  // WeCom: 20 a minute
 	legacyLimit = 5   // what the platform really allows ding-legacy
-	flakyFaults = 3  // 503s answered to popo-flaky before it recovers
+	flakyFaults = 3   // 503s answered to popo-flaky before it recovers
 
 	legacyMessages = 8 // > legacyLimit (a breach), <= 2*legacyLimit (only one)
 )

@@ -422,7 +422,8 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 			log.Warn("could not publish the robots' limiter keys (console and producer status show no limiter state for them)", "err", err)
 		}
 	}
-	return lim, ledger.NewRedis(rdb, cfg.Prefix, ledgerTTL(cfg)), func() { _ = rdb.Close() }, nil
+	led := ledger.NewRedis(rdb, cfg.Prefix, ledgerTTL(cfg)).WithDoneTTL(max(ledger.DefaultDoneTTL, 3*time.Duration(cfg.AckWait)))
+	return lim, led, func() { _ = rdb.Close() }, nil
 }
 
 // newMemoryLimiter returns the in-process limiter and the function that

@@ -51,7 +51,8 @@ type State struct {
 	Permanent string
 	// Holder, when not empty, is the worker that marked the message in
 	// flight ([Ledger.Claim]) and has not recorded an outcome since;
-	// HeldUntil is the end of its lease (by the store's clock).
+	// HeldUntil is the end of its lease (by the caller's clock in the
+	// answer of [Ledger.Claim]; the store times leases by its own).
 	Holder    string
 	HeldUntil time.Time
 }
@@ -115,7 +116,9 @@ type Ledger interface {
 	// recorded.
 	RecordWait(ctx context.Context, key, holder string, d time.Duration) (State, error)
 	// RecordThrottle counts one throttle (or platform-requested wait) of
-	// key followed by a wait of d, and returns the new state.
+	// key followed by a wait of d (added to Waited once a failure was
+	// recorded), and returns the new state. It is not a hand-back: a worker
+	// that hands the message back to wait records that with RecordWait.
 	RecordThrottle(ctx context.Context, key, holder string, d time.Duration) (State, error)
 	// MarkDelivered records that key was delivered; the entry is then kept
 	// for the done TTL only.

@@ -71,13 +71,13 @@ func TestLedgers(t *testing.T) {
 			s, err = l.RecordThrottle(ctx, "ops/m1", "w1", 10*time.Minute)
 			require.NoError(t, err)
 			require.Equal(t, 1, s.Throttles)
-			require.Equal(t, 3, s.Waits, "a throttle hands the message back too")
+			require.Equal(t, 2, s.Waits, "a throttle is not a hand-back")
 			require.Equal(t, 10*time.Minute+1500*time.Millisecond, s.Waited)
 
 			require.NoError(t, l.MarkDelivered(ctx, "ops/m1", "w1", "platform-7"))
 			s, err = l.Get(ctx, "ops/m1")
 			require.NoError(t, err)
-			require.Equal(t, ledger.State{Failures: 2, FirstAttempt: s.FirstAttempt, Waits: 3, Waited: 10*time.Minute + 1500*time.Millisecond,
+			require.Equal(t, ledger.State{Failures: 2, FirstAttempt: s.FirstAttempt, Waits: 2, Waited: 10*time.Minute + 1500*time.Millisecond,
 				Throttles: 1, Delivered: true, MessageID: "platform-7"}, s)
 
 			other, err := l.Get(ctx, "dev/m1")
@@ -274,4 +274,32 @@ func TestRedisPresenceKeys(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, ttl, 50*time.Second)
 	require.LessOrEqual(t, ttl, time.Minute)
+}
+
+// The memory ledger forgets entries as the Redis one does: DefaultTTL after
+// the last change, DefaultDoneTTL once delivered.
+func TestMemoryEntriesExpire(t *testing.T) {
+	ctx := context.Background()
+	now := time.UnixMilli(1_700_000_000_000)
+	l := ledger.NewMemoryClock(func() time.Time { return now })
+	_, err := l.RecordFailure(ctx, "r/a", "w", now)
+	require.NoError(t, err)
+	require.NoError(t, l.MarkDelivered(ctx, "r/b", "w", ""))
+	now = now.Add(ledger.DefaultDoneTTL)
+	b, err := l.Get(ctx, "r/b")
+	require.NoError(t, err)
+	require.Equal(t, ledger.State{}, b, "a delivered entry is gone after the done TTL")
+	a, err := l.Get(ctx, "r/a")
+	require.NoError(t, err)
+	require.Equal(t, 1, a.Failures, "an entry being worked on is kept longer")
+	now = now.Add(ledger.DefaultTTL)
+	a, err = l.Get(ctx, "r/a")
+	require.NoError(t, err)
+	require.Equal(t, ledger.State{}, a)
+	for i := range 3000 { // the sweep drops what nobody reads again
+		require.NoError(t, l.MarkDelivered(ctx, fmt.Sprintf("r/m%d", i), "w", ""))
+		now = now.Add(time.Second)
+	}
+	require.LessOrEqual(t, l.Len(), int(ledger.DefaultDoneTTL/time.Second)+1024)
+	require.NoError(t, l.Release(ctx, "r/none", "w"))
 }

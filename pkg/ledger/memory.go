@@ -7,12 +7,16 @@ import (
 )
 
 // Memory is an in-process [Ledger] and [Presence] for the demo and
-// single-process use. Entries are kept until the process ends.
+// single-process use. Like [Redis] it forgets an entry [DefaultTTL] after
+// its last change ([DefaultDoneTTL] once delivered), so its size follows
+// the message rate, not the process's age.
 type Memory struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	m      map[string]State
-	served map[string]time.Time // robot -> announcement expiry
+	mu      sync.Mutex
+	now     func() time.Time
+	m       map[string]State
+	expires map[string]time.Time
+	ops     int
+	served  map[string]time.Time // robot -> announcement expiry
 }
 
 // NewMemory returns an empty in-process ledger on the system clock.
@@ -20,7 +24,7 @@ func NewMemory() *Memory { return NewMemoryClock(time.Now) }
 
 // NewMemoryClock returns an empty in-process ledger whose leases follow now.
 func NewMemoryClock(now func() time.Time) *Memory {
-	return &Memory{now: now, m: make(map[string]State), served: make(map[string]time.Time)}
+	return &Memory{now: now, m: make(map[string]State), expires: make(map[string]time.Time), served: make(map[string]time.Time)}
 }
 
 // Announce implements [Presence].
@@ -45,20 +49,56 @@ func (l *Memory) Served(_ context.Context, robot string) (bool, error) {
 func (l *Memory) Get(_ context.Context, key string) (State, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.m[key], nil
+	return l.get(key), nil
+}
+
+// get returns key's live state; l.mu is held.
+func (l *Memory) get(key string) State {
+	if exp, ok := l.expires[key]; ok && !l.now().Before(exp) {
+		delete(l.m, key)
+		delete(l.expires, key)
+	}
+	return l.m[key]
+}
+
+// put stores key's state with its TTL, and now and then drops every
+// expired entry; l.mu is held.
+func (l *Memory) put(key string, s State) {
+	now := l.now()
+	ttl := DefaultTTL
+	if s.Delivered {
+		ttl = DefaultDoneTTL
+	}
+	l.m[key], l.expires[key] = s, now.Add(ttl)
+	if l.ops++; l.ops%1024 == 0 {
+		for k, exp := range l.expires {
+			if !now.Before(exp) {
+				delete(l.m, k)
+				delete(l.expires, k)
+			}
+		}
+	}
+}
+
+// Len is the number of entries kept (expired ones may still count until
+// the next sweep).
+func (l *Memory) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
 }
 
 // Claim implements [Ledger].
 func (l *Memory) Claim(_ context.Context, key, holder string, lease time.Duration, takeover bool) (Claim, State, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.m[key]
+	s := l.get(key)
 	now := l.now()
 	c := decideClaim(s, holder, now, takeover)
 	if c == Claimed {
 		n := s
 		n.Holder, n.HeldUntil = holder, now.Add(lease)
-		l.m[key] = n
+		l.put(key, n)
 	}
 	return c, s, nil
 }
@@ -68,12 +108,17 @@ func (l *Memory) Claim(_ context.Context, key, holder string, lease time.Duratio
 func (l *Memory) update(key, holder string, f func(*State)) State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.m[key]
+	s := l.get(key)
 	f(&s)
 	if s.Holder == holder {
 		s.Holder, s.HeldUntil = "", time.Time{}
 	}
-	l.m[key] = s
+	if s == (State{}) {
+		delete(l.m, key) // as Redis drops an emptied hash
+		delete(l.expires, key)
+		return s
+	}
+	l.put(key, s)
 	return s
 }
 
@@ -107,7 +152,6 @@ func (l *Memory) RecordWait(_ context.Context, key, holder string, d time.Durati
 func (l *Memory) RecordThrottle(_ context.Context, key, holder string, d time.Duration) (State, error) {
 	return l.update(key, holder, func(s *State) {
 		s.Throttles++
-		s.Waits++
 		if !s.FirstAttempt.IsZero() {
 			s.Waited += max(d, 0).Truncate(time.Millisecond)
 		}

@@ -95,7 +95,8 @@ const (
 // same rule as decideClaim; TestClaimRule holds both to it).
 //
 // ARGV: holder, lease ms, takeover "1"/"0", ttl ms. Returns {code, entry as
-// HGETALL before the mark}; code follows [Claim]'s order.
+// HGETALL before the mark, the script's time in ms}; code follows
+// [Claim]'s order.
 var claimScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -113,7 +114,7 @@ if code == 1 then
   redis.call('HSET', KEYS[1], 'h', ARGV[1], 'u', string.format('%.0f', now + tonumber(ARGV[2])))
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
-return {code, all}
+return {code, all, now}
 `)
 
 // recordScript applies one recording operation to KEYS[1], clears the
@@ -128,8 +129,7 @@ if op == 'fail' then
   redis.call('HINCRBY', k, 'f', 1)
   redis.call('HSETNX', k, 's', arg)
 elseif op == 'wait' or op == 'throttle' then
-  redis.call('HINCRBY', k, 'w', 1)
-  if op == 'throttle' then redis.call('HINCRBY', k, 't', 1) end
+  if op == 'throttle' then redis.call('HINCRBY', k, 't', 1) else redis.call('HINCRBY', k, 'w', 1) end
   if redis.call('HEXISTS', k, 's') == 1 then redis.call('HINCRBY', k, 'x', arg) end
 elseif op == 'done' then
   redis.call('HSET', k, 'd', '1')
@@ -174,7 +174,7 @@ func (l *Redis) Claim(ctx context.Context, key, holder string, lease time.Durati
 	if err != nil {
 		return 0, State{}, fmt.Errorf("%w: claim %s: %w", ErrUnavailable, key, err)
 	}
-	if len(v) != 2 {
+	if len(v) != 3 {
 		return 0, State{}, fmt.Errorf("%w: claim %s: script returned %d values", ErrUnavailable, key, len(v))
 	}
 	code, _ := v[0].(int64)
@@ -182,7 +182,12 @@ func (l *Redis) Claim(ctx context.Context, key, holder string, lease time.Durati
 	if code < int64(Claimed) || code > int64(UnknownOutcome) {
 		return 0, State{}, fmt.Errorf("%w: claim %s: script returned code %v", ErrUnavailable, key, v[0])
 	}
-	return Claim(code), parseState(pairs(flat)), nil
+	st := parseState(pairs(flat))
+	if now, ok := v[2].(int64); ok && !st.HeldUntil.IsZero() {
+		// The lease is timed by Redis's clock: say when it ends by ours.
+		st.HeldUntil = time.Now().Add(st.HeldUntil.Sub(time.UnixMilli(now)))
+	}
+	return Claim(code), st, nil
 }
 
 func (l *Redis) record(ctx context.Context, key, holder, op, arg string, ttl time.Duration, state bool) (State, error) {

@@ -88,7 +88,7 @@ func (p policy) before(c ledger.Claim, st ledger.State, now time.Time) (a action
 		o := parseOutcome(st.Permanent)
 		return action{verb: doDeadLetter, reason: o.Reason, detail: o.Detail, event: "dead_letter"}, false
 	case ledger.HeldByOther:
-		return action{verb: doWait, delay: max(st.HeldUntil.Sub(now), 0) + time.Second, event: "held"}, false
+		return action{verb: doWait, delay: min(max(st.HeldUntil.Sub(now), 0)+time.Second, p.maxDelay), event: "held"}, false
 	case ledger.UnknownOutcome:
 		if p.unknown == DeadLetter {
 			return action{verb: doDeadLetter, reason: deadletter.ReasonUnknownOutcome, event: "dead_letter",

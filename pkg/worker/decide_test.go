@@ -1,14 +1,18 @@
 package worker
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/ledger"
+	"github.com/botrelay/botrelay/pkg/limiter"
 )
 
 func testPolicy() policy {
@@ -119,4 +123,41 @@ func TestDecideBefore(t *testing.T) {
 			require.Equal(t, tt.want, a)
 		})
 	}
+}
+
+// Each process claims under its own holder, so a restarted process of the
+// same name (same host and pid in a container) does not take a dead one's
+// in-flight marks for its own.
+func TestHolderIsPerProcess(t *testing.T) {
+	_, js := testenv.Connect(t, testenv.NATSURL(t))
+	snd, err := delivery.New()
+	require.NoError(t, err)
+	mk := func() *Worker {
+		t.Helper()
+		w, err := New(js, Config{Name: "pod-1", Robots: []Robot{{Robot: delivery.Robot{Name: "a"}, Limit: limiter.Limit{Max: 1, Window: time.Second}}},
+			Sender: snd, Limiter: limiter.NewMemory(nil), Ledger: ledger.NewMemory()})
+		require.NoError(t, err)
+		return w
+	}
+	a, b := mk(), mk()
+	require.True(t, strings.HasPrefix(a.holder, "pod-1/"), a.holder)
+	require.NotEqual(t, a.holder, b.holder)
+}
+
+// A failure is forgotten by readiness once it is older than healthMemory
+// with none since (a worker without traffic makes no call to clear it).
+func TestHealthForgetsOldFailures(t *testing.T) {
+	var w Worker
+	w.health.failed(componentLedger, errors.New("OOM command not allowed when used memory > 'maxmemory'"))
+	require.ErrorContains(t, w.Healthy(), "ledger refused by an out-of-memory Redis")
+	w.health.mu.Lock()
+	e := w.health.errs[componentLedger]
+	e.last = e.last.Add(-healthMemory)
+	w.health.errs[componentLedger] = e
+	w.health.mu.Unlock()
+	require.NoError(t, w.Healthy())
+	w.health.failed(componentDeadLetters, errors.New("maximum messages exceeded"))
+	require.ErrorContains(t, w.Healthy(), "dead-letter stream unavailable")
+	w.health.ok(componentDeadLetters)
+	require.NoError(t, w.Healthy())
 }

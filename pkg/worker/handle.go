@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,17 +21,20 @@ import (
 	"github.com/botrelay/botrelay/pkg/stream"
 )
 
-// claimSlack is added to a robot's margin to make the in-flight lease: the
-// lease covers the claim's own round trip, the wait for a write slot, the
-// limiter's decision and the write deadline (reservation + margin).
+// claimSlack is added to the write budget and the request timeout to make
+// the in-flight lease: the lease covers the claim's own round trip, the
+// wait for a write slot, the limiter's decision, the write deadline and
+// the wait for the answer, so a live holder is never taken for dead.
 const claimSlack = 2 * time.Second
 
 // writeBudget is how long after its reservation a request may still be
-// written: the robot's margin (what the limiter adds to the window for
-// it), or [DefaultWriteBudget] for a limit without one.
+// written: three quarters of the robot's margin (what the limiter adds to
+// the window for it), the last quarter left for the written bytes to
+// travel (a kernel buffer or a proxy tunnel takes them before the
+// platform has them); [DefaultWriteBudget] for a limit without one.
 func writeBudget(margin time.Duration) time.Duration {
 	if margin > 0 {
-		return margin
+		return margin - margin/4
 	}
 	return DefaultWriteBudget
 }
@@ -47,10 +51,14 @@ type job struct {
 	env *envelope.Envelope
 	key string // ledger key, "<robot>/<id>"
 	rec deadletter.Record
-	// ledgerOK is false when the ledger could not be read: the message is
+	// ledgerOK is false when the last ledger call failed: the message is
 	// then delivered without the idempotency check (at least once first).
 	ledgerOK bool
 	notSent  int
+	// numDelivered is JetStream's count of deliveries of the message;
+	// checked is set once the first claim's state was checked against it.
+	numDelivered uint64
+	checked      bool
 	// res is the last request's result; lastReason its Reason.
 	res        delivery.Result
 	lastReason string
@@ -78,6 +86,8 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg, c 
 		}
 	}()
 	a := w.run(runCtx, ctx, j)
+	// No InProgress may follow the ack or NAK: it would undo a delayed NAK.
+	stop()
 	w.apply(ctx, j, a)
 }
 
@@ -94,7 +104,10 @@ func (w *Worker) recovered(ctx context.Context, j *job, p any) {
 		}
 	}()
 	if j.key != "" && j.ledgerOK {
-		_ = w.cfg.Ledger.Release(ctx, j.key, w.cfg.Name)
+		_ = w.cfg.Ledger.Release(ctx, j.key, w.holder)
+	}
+	if j.rec.Envelope == nil && j.rec.Raw == nil {
+		j.rec.Raw = j.msg.Data() // it panicked before it was decoded: keep the payload
 	}
 	w.apply(ctx, j, action{verb: doDeadLetter, reason: deadletter.ReasonPanic, event: "dead_letter",
 		detail: "the worker's code panicked while handling it; the stack is in the worker's log"})
@@ -128,22 +141,8 @@ func (w *Worker) run(runCtx, ctx context.Context, j *job) action {
 	}
 	j.key = ledgerKey(rb.Name, msg, env)
 	pol := w.policy(rb)
-	st, err := w.cfg.Ledger.Get(ctx, j.key)
-	j.ledgerOK = w.ledgerResult(err, rb, env.ID, "reading")
-	if j.ledgerOK {
-		if a, ok := pol.before(claimFromState(st), st, time.Now()); !ok && a.event != "held" && a.event != "repost" {
-			j.fromState(st)
-			return a
-		}
-		// Without the ledger, retries and waits cannot be told from
-		// crashes: the guard waits for it.
-		if lost := unexplained(md.NumDelivered, st); lost > w.cfg.MaxRedeliveries {
-			j.fromState(st)
-			return action{verb: doDeadLetter, reason: deadletter.ReasonRedelivered, event: "dead_letter",
-				detail: fmt.Sprintf("handed out %d times without an outcome", lost+1)}
-		}
-	}
-	j.fromState(st)
+	j.numDelivered = md.NumDelivered
+	j.ledgerOK = true // until a ledger call fails
 	if err := delivery.CheckKeywords(rb.Robot, env); err != nil {
 		return action{verb: doDeadLetter, reason: deadletter.ReasonMissingKeyword, detail: err.Error(), event: "dead_letter"}
 	}
@@ -182,10 +181,10 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	// The ledger check comes before the reservation: nothing slow may sit
 	// between a granted slot and the write.
 	claimStart := time.Now()
-	lease := writeBudget(rb.Limit.Margin) + claimSlack
+	lease := writeBudget(rb.Limit.Margin) + w.cfg.RequestTimeout + claimSlack
 	claimed := false
-	if j.ledgerOK {
-		c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.cfg.Name, lease, takeover)
+	{
+		c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder, lease, takeover)
 		if err != nil && isOutOfMemory(err) {
 			// Redis is full: the limiter may still grant (a script that
 			// already wrote may write on), but nothing could be recorded.
@@ -197,12 +196,22 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 			}
 			return action{verb: doAgain}, false
 		}
-		if w.ledgerResult(err, rb, j.id(), "claiming") {
+		j.ledgerOK = w.ledgerResult(err, rb, j.id(), "claiming")
+		if j.ledgerOK {
+			j.fromState(st)
 			if a, ok := pol.before(c, st, time.Now()); !ok {
-				j.fromState(st)
 				return a, false
 			}
 			claimed = true
+			if !j.checked {
+				// Without the ledger, retries and waits cannot be told from
+				// crashes: this guard waits for it.
+				j.checked = true
+				if lost := unexplained(j.numDelivered, st); lost > w.cfg.MaxRedeliveries {
+					return action{verb: doDeadLetter, reason: deadletter.ReasonRedelivered, event: "dead_letter",
+						detail: fmt.Sprintf("handed out %d times without an outcome", lost+1)}, false
+				}
+			}
 		}
 	}
 	reserveStart := time.Now()
@@ -218,7 +227,7 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 		// A short wait is slept through holding the message; the claim is
 		// given up meanwhile, so a crash now is no unknown outcome.
 		if claimed {
-			w.ledgerResult(w.cfg.Ledger.Release(ctx, j.key, w.cfg.Name), rb, j.id(), "releasing")
+			w.ledgerResult(w.cfg.Ledger.Release(ctx, j.key, w.holder), rb, j.id(), "releasing")
 		}
 		if !sleep(runCtx, wait) {
 			return action{verb: doWait, event: "handed_back"}, false
@@ -232,8 +241,9 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	// The write slot is given back as soon as the request is written: the
 	// wait for the answer holds nothing another robot needs.
 	dctx := delivery.WithWriteDeadline(ctx, writeBy)
+	var wrote atomic.Bool
 	dctx = httptrace.WithClientTrace(dctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { release() },
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true); release() },
 	})
 	start := time.Now()
 	res := w.cfg.Sender.Deliver(dctx, rb.Robot, j.env)
@@ -245,6 +255,14 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	} else {
 		j.notSent = 0
 	}
+	unanswered := wrote.Load() && res.Outcome == delivery.Retryable && res.HTTPStatus == 0
+	if unanswered && pol.unknown == DeadLetter {
+		// Written, never answered: the platform may have it. For a robot
+		// where a duplicate is worse than a gap, that is an unknown outcome.
+		j.setResult(res, start)
+		return action{verb: doDeadLetter, reason: deadletter.ReasonUnknownOutcome, event: "dead_letter",
+			detail: "the request was written but never answered (" + res.Reason + "): the platform may or may not have it (on_unknown_outcome: dead_letter)"}, true
+	}
 	st := w.record(ctx, j, res, pol, start)
 	j.setResult(res, start)
 	return pol.after(res, st, start, j.notSent), true
@@ -253,7 +271,7 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 // record writes a request's result to the ledger (and a throttle to the
 // limiter) and returns the state the decision is made on.
 func (w *Worker) record(ctx context.Context, j *job, res delivery.Result, pol policy, at time.Time) ledger.State {
-	rb, l, me := j.rb, w.cfg.Ledger, w.cfg.Name
+	rb, l, me := j.rb, w.cfg.Ledger, w.holder
 	var (
 		st  ledger.State
 		err error
@@ -347,10 +365,14 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 		w.log.Info("retrying", "robot", rb.Name, "id", j.id(), "attempt", j.rec.Attempts, "in", a.delay, "reason", ev.Reason)
 		w.nak(msg, rb.Name, a.delay)
 	case doWait:
-		if j.key != "" && j.ledgerOK && a.event != "throttled" {
+		if j.key != "" && j.ledgerOK {
 			// Counted, so the redelivery guard does not take it for a crash
-			// (throttles were counted when recorded).
-			_, err := w.cfg.Ledger.RecordWait(ctx, j.key, w.cfg.Name, a.delay)
+			// (a throttle's wait was added to Waited when recorded).
+			d := a.delay
+			if a.event == "throttled" {
+				d = 0
+			}
+			_, err := w.cfg.Ledger.RecordWait(ctx, j.key, w.holder, d)
 			w.ledgerResult(err, rb, j.id(), "counting a wait of")
 		}
 		w.observe(ev)
@@ -394,7 +416,7 @@ func (w *Worker) deadLetter(ctx context.Context, j *job) {
 	if j.key != "" && j.ledgerOK {
 		out, _ := json.Marshal(outcomeRecord{Reason: rec.Reason, Detail: rec.Detail, Class: rec.Class, HTTPStatus: rec.HTTPStatus,
 			ErrCode: rec.ErrCode, ErrMsg: rec.ErrMsg, Attempts: rec.Attempts})
-		w.ledgerResult(w.cfg.Ledger.MarkPermanent(ctx, j.key, w.cfg.Name, string(out)), j.rb, j.id(), "recording the dead letter of")
+		w.ledgerResult(w.cfg.Ledger.MarkPermanent(ctx, j.key, w.holder, string(out)), j.rb, j.id(), "recording the dead letter of")
 	}
 	rec.DeadAt = time.Now().UTC()
 	robotLabel := rec.Robot
@@ -407,14 +429,17 @@ func (w *Worker) deadLetter(ctx context.Context, j *job) {
 			delivered = md.NumDelivered
 		}
 		delay := deadLetterRetryDelay(delivered)
-		w.log.Error("dead-letter publish failed; message kept for retry", "robot", rec.Robot, "id", j.id(), "in", delay, "err", err)
+		w.health.failed(componentDeadLetters, err)
+		w.m.deadLetterErrors.Inc()
+		w.log.Error("dead-letter publish failed; message kept for retry (is the dead-letter stream full?)", "robot", rec.Robot, "id", j.id(), "in", delay, "err", err)
 		if j.key != "" && j.ledgerOK {
-			_, err := w.cfg.Ledger.RecordWait(ctx, j.key, w.cfg.Name, delay)
+			_, err := w.cfg.Ledger.RecordWait(ctx, j.key, w.holder, delay)
 			w.ledgerResult(err, j.rb, j.id(), "counting a wait of")
 		}
 		w.nak(msg, rec.Robot, delay)
 		return
 	}
+	w.health.ok(componentDeadLetters)
 	w.m.deadLetters.WithLabelValues(robotLabel, string(rec.Reason)).Inc()
 	w.log.Warn("dead-lettered", "robot", rec.Robot, "id", j.id(), "reason", rec.Reason, "detail", rec.Detail,
 		"errcode", rec.ErrCode, "attempts", rec.Attempts)
@@ -493,18 +518,6 @@ func (j *job) setResult(res delivery.Result, at time.Time) {
 
 func (j *job) result() delivery.Result { return j.res }
 
-// claimFromState is the claim answer the state read before the first
-// claim implies, for the checks made before any waiting.
-func claimFromState(st ledger.State) ledger.Claim {
-	switch {
-	case st.Delivered:
-		return ledger.AlreadyDelivered
-	case st.Permanent != "":
-		return ledger.AlreadyPermanent
-	}
-	return ledger.Claimed
-}
-
 // heartbeat tells the server the message is being worked on until stop is
 // called, so a long wait (a cool-off) does not cause a redelivery. It beats
 // every third of ackWait and, when refresh is set, at once asks the server
@@ -538,7 +551,8 @@ func (w *Worker) heartbeat(msg jetstream.Msg, c jetstream.Consumer, ackWait time
 			}
 		}
 	})
-	return func() { close(done); wg.Wait() }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
 func (w *Worker) observe(ev Event) {

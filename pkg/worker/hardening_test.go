@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -414,14 +415,7 @@ func TestPermanentFailureNotPostedTwice(t *testing.T) {
 	r := newRig(t, "", robotsim.Config{})
 	r.addRobot(robotsim.PlatformDingTalk, "wrongsecret", "sec", "not-the-secret", nil, popoLimit)
 	ctx := context.Background()
-	dlq, err := r.js.Stream(ctx, r.topo.DLQStream())
-	require.NoError(t, err)
-	cfg := dlq.CachedInfo().Config
-	cfg.MaxMsgs = 1
-	_, err = r.js.UpdateStream(ctx, cfg)
-	require.NoError(t, err)
-	require.NoError(t, deadletter.Publish(ctx, r.js, r.topo, deadletter.Record{Robot: "other", Raw: []byte("x"),
-		Reason: deadletter.ReasonDecode, Subject: r.topo.OutSubject("other"), Sequence: 1}))
+	dlq := r.fillDeadLetters()
 	env := envelope.New("wrongsecret", text("refused for good"))
 	r.publish(env)
 	rdb, _ := testenv.Redis(t)
@@ -509,4 +503,42 @@ func newHealthProbe(t *testing.T, r *rig, addr string) *worker.Worker {
 		}
 	})
 	return w
+}
+
+// fillDeadLetters caps the dead-letter stream at one record and stores
+// one (an operator's limit reached), so every dead-letter publish fails
+// until the returned stream is purged.
+func (r *rig) fillDeadLetters() jetstream.Stream {
+	r.t.Helper()
+	ctx := context.Background()
+	dlq, err := r.js.Stream(ctx, r.topo.DLQStream())
+	require.NoError(r.t, err)
+	cfg := dlq.CachedInfo().Config
+	cfg.MaxMsgs = 1
+	_, err = r.js.UpdateStream(ctx, cfg)
+	require.NoError(r.t, err)
+	require.NoError(r.t, deadletter.Publish(ctx, r.js, r.topo, deadletter.Record{Robot: "other", Raw: []byte("x"),
+		Reason: deadletter.ReasonDecode, Subject: r.topo.OutSubject("other"), Sequence: 1}))
+	return dlq
+}
+
+// A request written and never answered may have reached the platform: for
+// a robot whose on_unknown_outcome is dead_letter it is dead-lettered as
+// unknown_outcome, not posted again.
+func TestUnansweredRequestIsUnknownOutcome(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "hangs", "sec", "sec", nil, popoLimit)
+	r.robots[0].OnUnknownOutcome = worker.DeadLetter
+	r.sim.InjectFault("hangs", robotsim.Fault{Delay: 3 * time.Second}) // past the rig's 2s request timeout
+	env := envelope.New("hangs", text("did it arrive?"))
+	r.publish(env)
+	r.startWorker(nil)
+	dl := r.waitDead(1, 20*time.Second)[0].Record
+	require.Equal(t, deadletter.ReasonUnknownOutcome, dl.Reason)
+	require.Contains(t, dl.Detail, "written but never answered")
+	// The simulator takes the request once its delay has passed: the
+	// platform did have it.
+	testenv.Eventually(t, 5*time.Second, func() bool { return len(r.sim.Requests("hangs")) == 1 }, "the platform got it")
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, []string{"did it arrive?"}, requestContents(r.sim, "hangs"), "posted once, never again")
 }

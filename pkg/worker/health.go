@@ -10,9 +10,14 @@ import (
 
 // Components whose health the worker tracks.
 const (
-	componentLimiter = "limiter"
-	componentLedger  = "ledger"
+	componentLimiter     = "limiter"
+	componentLedger      = "ledger"
+	componentDeadLetters = "dead-letter stream"
 )
+
+// healthMemory is how long a component's failure counts without a newer
+// one: a worker with no traffic makes no calls that could clear it.
+const healthMemory = 30 * time.Second
 
 // health remembers, per component, whether its last call failed, so
 // readiness can say the worker is failing closed (an unreachable or
@@ -25,6 +30,7 @@ type health struct {
 type healthErr struct {
 	err   error
 	since time.Time
+	last  time.Time
 }
 
 func (h *health) failed(component string, err error) {
@@ -33,11 +39,12 @@ func (h *health) failed(component string, err error) {
 	if h.errs == nil {
 		h.errs = map[string]healthErr{}
 	}
-	if prev, ok := h.errs[component]; ok {
-		h.errs[component] = healthErr{err: err, since: prev.since}
+	now := time.Now()
+	if prev, ok := h.errs[component]; ok && now.Sub(prev.last) < healthMemory {
+		h.errs[component] = healthErr{err: err, since: prev.since, last: now}
 		return
 	}
-	h.errs[component] = healthErr{err: err, since: time.Now()}
+	h.errs[component] = healthErr{err: err, since: now, last: now}
 }
 
 func (h *health) ok(component string) {
@@ -46,17 +53,18 @@ func (h *health) ok(component string) {
 	delete(h.errs, component)
 }
 
-// Healthy reports nil when the limiter's and the ledger's last calls
-// succeeded, else an error naming each failing one, since when, and its
+// Healthy reports nil when the last calls to the limiter, the ledger and
+// the dead-letter stream succeeded (or failed longer than 30s ago with
+// none since), else an error naming each failing one, since when, and its
 // last error; an out-of-memory Redis is called so. cmd/worker's /readyz
 // answers 503 with it.
 func (w *Worker) Healthy() error {
 	w.health.mu.Lock()
 	defer w.health.mu.Unlock()
 	var errs []error
-	for _, c := range []string{componentLimiter, componentLedger} {
+	for _, c := range []string{componentLimiter, componentLedger, componentDeadLetters} {
 		e, ok := w.health.errs[c]
-		if !ok {
+		if !ok || time.Since(e.last) >= healthMemory {
 			continue
 		}
 		what := "unavailable"

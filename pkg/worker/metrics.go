@@ -5,16 +5,17 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the worker's Prometheus collectors. Labels carry robot names
 // only, never webhooks or secrets.
 type Metrics struct {
-	deliveries    *prometheus.CounterVec
-	deadLetters   *prometheus.CounterVec
-	limiterWaits  *prometheus.CounterVec
-	limiterErrors prometheus.Counter
-	ledgerErrors  prometheus.Counter
-	panics        prometheus.Counter
-	coolOffs      *prometheus.CounterVec
-	duplicates    *prometheus.CounterVec
-	latency       *prometheus.HistogramVec
-	backlog       *prometheus.GaugeVec
+	deliveries       *prometheus.CounterVec
+	deadLetters      *prometheus.CounterVec
+	limiterWaits     *prometheus.CounterVec
+	limiterErrors    prometheus.Counter
+	ledgerErrors     prometheus.Counter
+	deadLetterErrors prometheus.Counter
+	panics           prometheus.Counter
+	coolOffs         *prometheus.CounterVec
+	duplicates       *prometheus.CounterVec
+	latency          *prometheus.HistogramVec
+	backlog          *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -36,6 +37,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ledgerErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "botrelay_ledger_errors_total", Help: "Ledger errors (e.g. Redis unreachable or out of memory); deliveries go on without the idempotency check, and the limiter fails closed.",
 		}),
+		deadLetterErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "botrelay_dead_letter_errors_total", Help: "Dead-letter publishes that failed (e.g. the dead-letter stream full); the message is kept and its robot waits.",
+		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "botrelay_panics_total", Help: "Messages whose handling panicked; each is dead-lettered with reason panic.",
 		}),
@@ -54,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"robot"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.ledgerErrors, m.panics, m.coolOffs, m.duplicates, m.latency, m.backlog)
+		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.ledgerErrors, m.deadLetterErrors, m.panics, m.coolOffs, m.duplicates, m.latency, m.backlog)
 	}
 	return m
 }

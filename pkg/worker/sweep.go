@@ -199,6 +199,11 @@ func (w *Worker) sweepRobot(ctx context.Context, robot string) (bool, error) {
 func (w *Worker) deadLetterUnknown(ctx context.Context, robot string, msg jetstream.Msg) {
 	j := &job{rb: &Robot{Robot: delivery.Robot{Name: robot}}, msg: msg,
 		rec: deadletter.Record{Robot: robot, Subject: msg.Subject(), Worker: w.cfg.Name}}
+	defer func() {
+		if p := recover(); p != nil {
+			w.recovered(ctx, j, p)
+		}
+	}()
 	if md, err := msg.Metadata(); err == nil {
 		j.rec.Sequence = md.Sequence.Stream
 	}

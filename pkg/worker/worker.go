@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"strconv"
@@ -141,8 +142,17 @@ type Config struct {
 	// SweepInterval is how often messages addressed to unconfigured robots
 	// are looked for and dead-lettered; default 30s, negative disables.
 	SweepInterval time.Duration
-	// Name identifies this worker in dead letters; default host-pid.
+	// Name identifies this worker in dead letters and logs; default
+	// host-pid. Its in-flight marks in the ledger carry Name plus a random
+	// id of this process, so a restarted process of the same name (the
+	// same host and pid in a container) never takes a dead one's marks for
+	// its own.
 	Name string
+	// RequestTimeout is the Sender's bound on one request, answer included
+	// (delivery.DefaultTimeout, 10s, unless changed); the in-flight lease
+	// covers it, so a worker waiting for its answer is never taken for
+	// dead. Default 10s.
+	RequestTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics; nil means NewMetrics(nil) (counted, not exported).
@@ -176,6 +186,9 @@ type Worker struct {
 	log    *slog.Logger
 	m      *Metrics
 	robots map[string]*Robot
+	// holder marks this process's claims in the ledger: Name + "/" + a
+	// random id.
+	holder string
 	// sems holds one write slot semaphore per webhook host, by robot.
 	sems   map[string]chan struct{}
 	health health
@@ -202,6 +215,7 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	setDefault(&cfg.MaxThrottles, 6)
 	setDefault(&cfg.MaxRedeliveries, 100)
 	setDefault(&cfg.HoldMax, 10*time.Second)
+	setDefault(&cfg.RequestTimeout, 10*time.Second)
 	setDefault(&cfg.MaxElapsed, time.Hour)
 	setDefault(&cfg.AckWait, 30*time.Second)
 	setDefault(&cfg.FetchWait, 2*time.Second)
@@ -224,7 +238,8 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	w := &Worker{js: js, cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
-		robots: make(map[string]*Robot), sems: make(map[string]chan struct{})}
+		robots: make(map[string]*Robot), sems: make(map[string]chan struct{}),
+		holder: cfg.Name + "/" + strconv.FormatUint(rand.Uint64(), 36)}
 	byHost := map[string]chan struct{}{}
 	for i := range cfg.Robots {
 		r := &cfg.Robots[i]

@@ -506,14 +506,7 @@ func TestSpentMessageIsDeadLetteredWithoutPosting(t *testing.T) {
 		require.NoError(t, err)
 	}
 	// The dead-letter stream is full (an operator's limit).
-	dlq, err := r.js.Stream(ctx, r.topo.DLQStream())
-	require.NoError(t, err)
-	cfg := dlq.CachedInfo().Config
-	cfg.MaxMsgs = 1
-	_, err = r.js.UpdateStream(ctx, cfg)
-	require.NoError(t, err)
-	require.NoError(t, deadletter.Publish(ctx, r.js, r.topo, deadletter.Record{Robot: "other", Raw: []byte("x"),
-		Reason: deadletter.ReasonDecode, Subject: r.topo.OutSubject("other"), Sequence: 1}))
+	dlq := r.fillDeadLetters()
 	r.publish(env)
 
 	r.startWorker(func(c *worker.Config) { c.MaxAttempts = 2 })

@@ -29,7 +29,7 @@ func TestDemo(t *testing.T) {
 	require.Zero(t, sum.Lost, out)
 	require.Zero(t, sum.UnexpectedBreaches, out)
 	require.Equal(t, sum.Published, sum.Delivered+sum.DeadLettered, out)
-	require.Equal(t, 3*dingLimit+8+8+legacyMessages+4+2+1, sum.Published, "the scenario's message count")
+	require.Equal(t, 3*dingLimit+8+8+legacyMessages+4+2+7+7+1, sum.Published, "the scenario's message count")
 	for _, r := range sum.Robots {
 		require.Equal(t, r.Published, r.Delivered+r.Dead(), "robot %s\n%s", r.Name, out)
 	}
@@ -68,6 +68,10 @@ func TestDemo(t *testing.T) {
 		{name: robotFlaky, published: 4, delivered: 4, requests: 4 + flakyFaults, check: func(t *testing.T, r *RobotSummary) {
 			require.Equal(t, flakyFaults, r.Retried)
 		}},
+		// Feishu (signed in the body, keyword, two windows) and WeCom (no
+		// signature): every message type, one request each.
+		{name: robotFeishu, published: 7, delivered: 7, requests: 7},
+		{name: robotWeCom, published: 7, delivered: 7, requests: 7},
 		{name: robotGhost, published: 1, delivered: 0, requests: 0, dead: map[deadletter.Reason]int{deadletter.ReasonUnknownRobot: 1}},
 	}
 	for _, tc := range tests {

@@ -220,8 +220,16 @@ func (d *demo) onDecision(robot string, lim limiter.Limit, dec limiter.Decision)
 	case !c.waiting:
 		c.waiting = true
 		c.Waited++
+		// The window that is full is the one whose slot frees last: the
+		// shortest one when its wait is shorter than itself.
+		maxN, win, round := lim.Max, lim.Window, timeRound
+		for _, a := range lim.Also {
+			if dec.RetryAfter <= a.Window+lim.Margin {
+				maxN, win, round = a.Max, a.Window, time.Millisecond
+			}
+		}
 		d.say(robot, "rate-limited, waiting: %d sent in the last %s, the next slot is free in %s",
-			lim.Max, lim.Window, dec.RetryAfter.Round(timeRound))
+			maxN, win, dec.RetryAfter.Round(round))
 	}
 }
 

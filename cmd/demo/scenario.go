@@ -30,13 +30,18 @@ const (
 	robotTeam   = "popo-team"   // every message type, and one malformed payload
 	robotFlaky  = "popo-flaky"  // its first requests are answered 503: retried
 	robotGhost  = "ding-ghost"  // configured nowhere: swept to the dead letters
+	robotFeishu = "feishu-ops"  // Feishu: signed in the body, keyword, 100 a minute and 5 a second
+	robotWeCom  = "wecom-ops"   // WeCom: no signature, the key is the credential
 
 	keyword = "alert"
 
-	dingLimit   = 20 // DingTalk: 20 a minute (scaled: per window)
-	popoLimit   = 60 // POPO: 60 a minute
-	legacyLimit = 5  // what the platform really allows ding-legacy
-	flakyFaults = 3  // 503s answered to popo-flaky before it recovers
+	dingLimit   = 20  // DingTalk: 20 a minute (scaled: per window)
+	popoLimit   = 60  // POPO: 60 a minute
+	feishuLimit = 100 // Feishu: 100 a minute ...
+	feishuBurst = 5   // ... and 5 a second (scaled: per window/60)
+	weComLimit  = 20  // WeCom: 20 a minute
+	legacyLimit = 5   // what the platform really allows ding-legacy
+	flakyFaults = 3   // 503s answered to popo-flaky before it recovers
 
 	legacyMessages = 8 // > legacyLimit (a breach), <= 2*legacyLimit (only one)
 )
@@ -49,6 +54,10 @@ type robotSpec struct {
 	// Limit is what the worker is configured with; SimLimit what the
 	// simulated platform enforces.
 	Limit, SimLimit int
+	// Also are further windows of the worker's limit (Feishu's second).
+	Also []limiter.Window
+	// Unsigned robots have no secret (WeCom).
+	Unsigned bool
 	// Configured is false for the robot known to neither the worker nor
 	// the platform.
 	Configured bool
@@ -89,6 +98,11 @@ func newScenario(sim *robotsim.Server, tm timing) (*scenario, error) {
 			Note: "signed; every message type, and one malformed payload"},
 		{Name: robotFlaky, Platform: delivery.PlatformPOPO, Limit: popoLimit, SimLimit: popoLimit,
 			Note: fmt.Sprintf("signed; the platform answers HTTP 503 to its first %d requests", flakyFaults)},
+		{Name: robotFeishu, Platform: delivery.PlatformFeishu, Limit: feishuLimit, SimLimit: feishuLimit,
+			Also:     []limiter.Window{{Max: feishuBurst, Window: tm.Window / 60}},
+			Keywords: []string{keyword}, Note: fmt.Sprintf("Feishu, signed in the body, keyword %q; %d per window and %d per window/60; every message type", keyword, feishuLimit, feishuBurst)},
+		{Name: robotWeCom, Platform: delivery.PlatformWeCom, Limit: weComLimit, SimLimit: weComLimit, Unsigned: true,
+			Note: "WeCom, no signature (the key is the credential); every message type"},
 		{Name: robotGhost, Note: "configured nowhere: messages for it must not sit unseen"},
 	}
 	sc := &scenario{tm: tm, robots: specs, byName: make(map[string]*robotSpec, len(specs)),
@@ -100,6 +114,9 @@ func newScenario(sim *robotsim.Server, tm timing) (*scenario, error) {
 			continue
 		}
 		r.token, r.secret = randomHex(16), "SEC"+randomHex(24)
+		if r.Unsigned {
+			r.secret = ""
+		}
 		r.workerSecret = r.secret
 		if r.Name == robotBadSig {
 			r.workerSecret = "SEC" + randomHex(24)
@@ -154,7 +171,7 @@ func (sc *scenario) workerRobots() []worker.Robot {
 		out = append(out, worker.Robot{
 			Robot: delivery.Robot{Name: r.Name, Platform: r.Platform, Webhook: r.webhook,
 				Secret: r.workerSecret, Keywords: r.Keywords},
-			Limit:    limiter.Limit{Max: r.Limit, Window: sc.tm.Window, Margin: sc.tm.Margin},
+			Limit:    limiter.Limit{Max: r.Limit, Window: sc.tm.Window, Margin: sc.tm.Margin, Also: r.Also},
 			CoolOff:  sc.tm.CoolOff,
 			LimitKey: r.limitKey,
 		})
@@ -176,7 +193,11 @@ func (sc *scenario) nameOf(key string) string {
 func (sc *scenario) secrets() []string {
 	var out []string
 	for _, r := range sc.configured() {
-		out = append(out, r.token, r.secret, r.workerSecret)
+		for _, v := range []string{r.token, r.secret, r.workerSecret} {
+			if v != "" {
+				out = append(out, v)
+			}
+		}
 	}
 	return out
 }
@@ -247,8 +268,9 @@ func (sc *scenario) publish(ctx context.Context, pub *publisher.Publisher, js je
 	d.say("producer", "%s: a burst of %d more messages = %d, 3x its budget of %d per %s",
 		robotOps, len(envs), len(envs)+1, dingLimit, sc.tm.Window)
 
-	// Every message type to the keyword robot and to a POPO robot.
-	for _, robot := range []string{robotAlerts, robotTeam} {
+	// Every message type to the keyword robot, a POPO, a Feishu and a
+	// WeCom robot.
+	for _, robot := range []string{robotAlerts, robotTeam, robotFeishu, robotWeCom} {
 		envs = envs[:0]
 		for _, m := range everyKind(keyword) {
 			envs = append(envs, newEnvelope(robot, m))

@@ -294,6 +294,10 @@ Message flags:
   --at-all          mention everyone
   --label K=V       label (repeatable)
   --ttl D           expire the message D after now (e.g. 10m): not posted later
+  --config FILE     the workers' robots.yaml: check (and --split) each copy
+                    under its robot's platform's size rules (WeCom: 2,048
+                    bytes of text, 4,096 of markdown, 8 links); without it,
+                    DingTalk's rules for every robot
   --split           send a text or markdown message too long for one post
                     (20,000 bytes of JSON) as parts with ids <id>.p1, <id>.p2,
                     ..., each marked "(i/n)" (a markdown title too), in order;

@@ -33,7 +33,8 @@ const (
 // missing gets a fresh id and the current time before validation; an
 // invalid line is reported on stderr with its line number and not
 // published. It returns an error when any line failed.
-func sendFile(ctx context.Context, g *globals, topo stream.Topology, name string, stdin io.Reader, stdout, stderr io.Writer) error {
+// With size (from --config) each robot gets its platform's size rules.
+func sendFile(ctx context.Context, g *globals, topo stream.Topology, name string, size func(string) envelope.Limits, stdin io.Reader, stdout, stderr io.Writer) error {
 	var r io.Reader = stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -43,7 +44,11 @@ func sendFile(ctx context.Context, g *globals, topo stream.Topology, name string
 		defer f.Close()
 		r = f
 	}
-	pub, closeConn, err := g.openPublisher(ctx, topo)
+	var popts []publisher.Option
+	if size != nil {
+		popts = append(popts, publisher.WithSizeRules(size))
+	}
+	pub, closeConn, err := g.openPublisher(ctx, topo, popts...)
 	if err != nil {
 		return err
 	}

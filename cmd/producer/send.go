@@ -60,6 +60,9 @@ type sendFlags struct {
 	ttl          time.Duration
 	split        bool
 	file         string
+	configPath   string
+	// size gives a robot's size rules (from --config); nil: the defaults.
+	size func(robot string) envelope.Limits
 
 	set map[string]bool // flags given on the command line
 }
@@ -80,6 +83,7 @@ func (f *sendFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.ttl, "ttl", 0, "expire the message this long after now")
 	fs.BoolVar(&f.split, "split", false, "send a text or markdown message too long for one post in parts")
 	fs.StringVar(&f.file, "f", "", "NDJSON file of envelopes (- for stdin)")
+	fs.StringVar(&f.configPath, "config", "", "the workers' robots.yaml, for each robot's platform size rules")
 }
 
 // messageFlags are the flags that describe one message; -f excludes them.
@@ -104,6 +108,16 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 		return err
 	}
 
+	if f.configPath != "" {
+		cfg, err := cli.LoadWithoutSecrets(f.configPath, os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		f.size = func(robot string) envelope.Limits {
+			rb, _ := cfg.Robot(robot)
+			return cfg.Size(rb)
+		}
+	}
 	if f.set["f"] {
 		for _, name := range messageFlags {
 			if f.set[name] {
@@ -113,14 +127,18 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 		if f.file == "" {
 			return cli.Usagef("send: -f needs a file name (or - for stdin)")
 		}
-		return sendFile(ctx, g, topo, f.file, stdin, stdout, stderr)
+		return sendFile(ctx, g, topo, f.file, f.size, stdin, stdout, stderr)
 	}
 
 	base, robots, err := f.envelopes(stdin, time.Now)
 	if err != nil {
 		return err
 	}
-	pub, closeConn, err := g.openPublisher(ctx, topo)
+	var popts []publisher.Option
+	if f.size != nil {
+		popts = append(popts, publisher.WithSizeRules(f.size))
+	}
+	pub, closeConn, err := g.openPublisher(ctx, topo, popts...)
 	if err != nil {
 		return err
 	}
@@ -290,9 +308,13 @@ func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) (base *enve
 	var probs []string
 	tooLarge := false
 	for _, env := range copiesFor(base, robots) {
-		err := env.Validate()
+		var lim envelope.Limits
+		if f.size != nil {
+			lim = f.size(env.Robot)
+		}
+		err := env.ValidateFor(lim)
 		if f.split {
-			_, err = envelope.Split(env, 0)
+			_, err = envelope.SplitFor(env, lim)
 		}
 		tooLarge = tooLarge || errors.Is(err, envelope.ErrTooLarge)
 		for _, p := range describeProblems(err, true) {
@@ -376,12 +398,12 @@ func fieldBase(field string) string {
 // openPublisher opens a publisher to topo's outbound stream, which must
 // exist (see [globals.open]). Call the returned function to close the
 // connection.
-func (g *globals) openPublisher(ctx context.Context, topo stream.Topology) (*publisher.Publisher, func(), error) {
+func (g *globals) openPublisher(ctx context.Context, topo stream.Topology, opts ...publisher.Option) (*publisher.Publisher, func(), error) {
 	js, closeConn, err := g.open(ctx, topo.OutStream())
 	if err != nil {
 		return nil, nil, err
 	}
-	pub, err := publisher.New(js, topo)
+	pub, err := publisher.New(js, topo, opts...)
 	if err != nil {
 		closeConn()
 		return nil, nil, err

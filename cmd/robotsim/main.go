@@ -1,9 +1,11 @@
-// Command robotsim serves the DingTalk/POPO robot simulator of package
-// robotsim on a local address, for demos and manual testing.
+// Command robotsim serves the DingTalk/POPO/Feishu/WeCom robot simulator
+// of package robotsim on a local address, for demos and manual testing.
 //
 //	robotsim -addr 127.0.0.1:8089 \
 //	    -dingtalk 'token:SECsecret:alert,warn' \
 //	    -popo 'hookid:secret::120' \
+//	    -feishu 'token:secret:alert' \
+//	    -wecom 'key' \
 //	    -window 1m -ban 10m
 //
 // A robot is written token[:secret[:keyword1,keyword2[:limit]]]; an empty
@@ -77,7 +79,7 @@ func parseRobot(platform, v string) (robotsim.Robot, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("robotsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var dingtalk, popo listFlag
+	var dingtalk, popo, feishu, wecom listFlag
 	addr := fs.String("addr", "127.0.0.1:8089", "listen address")
 	window := fs.Duration("window", time.Minute, "rolling rate window")
 	ban := fs.Duration("ban", 10*time.Minute, "ban after a breach")
@@ -86,6 +88,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"DingTalk robot token[:secret[:kw1,kw2[:limit]]] (repeatable)")
 	fs.Var(&popo, "popo",
 		"POPO robot hookid[:secret[:kw1,kw2[:limit]]] (repeatable)")
+	fs.Var(&feishu, "feishu",
+		"Feishu robot token[:secret[:kw1,kw2[:limit]]] (repeatable; 5 per window/60 too)")
+	fs.Var(&wecom, "wecom",
+		"WeCom robot key[:[:[:limit]]] (repeatable; no signature, no keywords)")
+	feishuBan := fs.Duration("feishu-ban", 0, "Feishu ban after a breach (none documented: 0, refusals only)")
+	wecomBan := fs.Duration("wecom-ban", 0, "WeCom ban after a breach (none documented: 0, refusals only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,7 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, l := range []struct {
 		platform string
 		values   listFlag
-	}{{robotsim.PlatformDingTalk, dingtalk}, {robotsim.PlatformPOPO, popo}} {
+	}{{robotsim.PlatformDingTalk, dingtalk}, {robotsim.PlatformPOPO, popo},
+		{robotsim.PlatformFeishu, feishu}, {robotsim.PlatformWeCom, wecom}} {
 		for i, v := range l.values {
 			r, err := parseRobot(l.platform, v)
 			if err != nil {
@@ -110,9 +119,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	sim := robotsim.New(robotsim.Config{
-		Window: *window,
-		Ban:    *ban,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Window:    *window,
+		Ban:       *ban,
+		FeishuBan: *feishuBan,
+		WeComBan:  *wecomBan,
+		Logger:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	for _, r := range robots {
 		if err := sim.AddRobot(r); err != nil {

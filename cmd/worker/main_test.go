@@ -151,7 +151,7 @@ robots:
     secret: `+dingSecret+`
     secret_env: DING_SECRET
   - name: ding
-    platform: wecom
+    platform: slack
     webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/`+popoHook+`"
     limit: 99
 `)

@@ -161,10 +161,13 @@ func printSummary(w io.Writer, path string, cfg *config.Config) {
 	fmt.Fprintf(w, "prefix %s, concurrency %d\n", cfg.Prefix, cfg.Concurrency)
 	fmt.Fprintf(w, "retry: %d attempts within %s, backoff %s to %s, x%g\n", r.MaxAttempts,
 		time.Duration(r.MaxElapsed), time.Duration(r.InitialInterval), time.Duration(r.MaxInterval), r.Multiplier)
-	for _, p := range []string{config.DingTalk, config.POPO} {
+	for _, p := range delivery.PlatformNames() {
 		l := cfg.Platforms[p]
-		fmt.Fprintf(w, "platform %-8s %d per %s (+%s margin), cool-off %s\n", p, l.Limit,
-			time.Duration(l.Window), time.Duration(l.Margin), time.Duration(l.CoolOff))
+		fmt.Fprintf(w, "platform %-8s %d per %s", p, l.Limit, time.Duration(l.Window))
+		for _, x := range l.Windows {
+			fmt.Fprintf(w, " and %d per %s", x.Limit, time.Duration(x.Window))
+		}
+		fmt.Fprintf(w, " (+%s margin), cool-off %s\n", time.Duration(l.Margin), time.Duration(l.CoolOff))
 	}
 	for _, rb := range cfg.Robots {
 		l := cfg.Limit(rb)
@@ -239,10 +242,12 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	}
 	defer closeStore()
 
-	snd, err := delivery.New(delivery.WithLogger(log),
-		delivery.WithMaxRetryAfter(time.Duration(cfg.Retry.MaxInterval)),
-		delivery.WithRules(config.DingTalk, cfg.Rules(config.DingTalk)...),
-		delivery.WithRules(config.POPO, cfg.Rules(config.POPO)...))
+	opts := []delivery.Option{delivery.WithLogger(log),
+		delivery.WithMaxRetryAfter(time.Duration(cfg.Retry.MaxInterval))}
+	for _, p := range delivery.PlatformNames() {
+		opts = append(opts, delivery.WithRules(p, cfg.Rules(p)...))
+	}
+	snd, err := delivery.New(opts...)
 	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}

@@ -17,7 +17,7 @@ import (
 // which refuses a webhook without its credential and two robots with one,
 // passes for robots with webhooks of their own. [IsPlaceholder] tells it.
 func PlaceholderValue(name string) string {
-	return "https://" + placeholderHost + "/open-apis/robots/v1/hook/" + name + "?access_token=" + name
+	return "https://" + placeholderHost + "/open-apis/robots/v1/hook/" + name + "?access_token=" + name + "&key=" + name
 }
 
 const placeholderHost = "placeholder.invalid"

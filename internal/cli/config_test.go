@@ -36,7 +36,28 @@ robots:
 		require.Empty(t, rb.Secret, rb.Name)
 	}
 
-	bad := testenv.WriteFile(t, "bad.yaml", "robots:\n  - name: a\n    platform: wecom\n    webhook: https://x.example\n")
+	bad := testenv.WriteFile(t, "bad.yaml", "robots:\n  - name: a\n    platform: slack\n    webhook: https://x.example\n")
 	_, err = cli.LoadWithoutSecrets(bad, testenv.LookupMap(nil))
 	require.ErrorContains(t, err, "platform: not supported")
+}
+
+// Placeholders stand in for every platform's webhook, Feishu's and WeCom's
+// too, each with its own identity.
+func TestLoadWithoutSecretsEveryPlatform(t *testing.T) {
+	path := testenv.WriteFile(t, "robots.yaml", `robots:
+  - name: lark
+    platform: feishu
+    webhook: "${LARK_WEBHOOK}"
+  - name: wx
+    platform: wecom
+    webhook: "${WX_WEBHOOK}"
+`)
+	cfg, err := cli.LoadWithoutSecrets(path, testenv.LookupMap(nil))
+	require.NoError(t, err)
+	lark, _ := cfg.Robot("lark")
+	wx, _ := cfg.Robot("wx")
+	require.True(t, cli.IsPlaceholder(lark.Webhook))
+	require.NotEmpty(t, lark.Identity)
+	require.NotEqual(t, lark.Identity, wx.Identity)
+	require.Equal(t, 2048, cfg.Size(wx).Text)
 }

@@ -14,14 +14,17 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/botrelay/botrelay/pkg/delivery"
+	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
 
-// Platforms botrelay delivers to.
+// Platforms botrelay delivers to; [delivery.PlatformNames] lists them all.
 const (
-	DingTalk = "dingtalk"
-	POPO     = "popo"
+	DingTalk = delivery.PlatformDingTalk
+	POPO     = delivery.PlatformPOPO
+	Feishu   = delivery.PlatformFeishu
+	WeCom    = delivery.PlatformWeCom
 )
 
 // ErrInvalid is matched by every validation error.
@@ -41,21 +44,38 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// PlatformLimits is the rate policy of one platform.
+// PlatformLimits is the rate policy of one platform. Every default comes
+// from the platform's description (delivery.LookupPlatform).
 type PlatformLimits struct {
-	// Limit is messages per Window; default 20 (DingTalk) / 60 (POPO).
+	// Limit is messages per Window; default 20 (DingTalk, WeCom), 60
+	// (POPO), 100 (Feishu).
 	Limit int `yaml:"limit"`
 	// Window is the platform's counting window; default 1m.
 	Window Duration `yaml:"window"`
-	// Margin is added to the window as a safety margin; default 5s. It must
+	// Windows are further windows enforced with Limit/Window in the same
+	// decision; default Feishu's 5 per 1s, none elsewhere. Each must be
+	// shorter than Window. An empty list (windows: []) removes them.
+	Windows []WindowLimit `yaml:"windows"`
+	// Margin is added to every window as a safety margin; default 5s (1s
+	// for Feishu, whose 1s window a 5s margin would starve). It must
 	// cover the longest delay between a grant and the request's arrival:
-	// the delivery client bounds connecting (dial + TLS) at 4s.
+	// the worker's write deadline after a grant is the margin.
 	Margin Duration `yaml:"margin"`
-	// CoolOff is how long a throttled robot is left alone; default 10m.
+	// CoolOff is how long a throttled robot is left alone; default 10m
+	// (DingTalk, POPO: their documented ban), 1m (Feishu, WeCom: no ban
+	// documented).
 	CoolOff Duration `yaml:"cool_off"`
 	// Errcodes add classification rules for the platform's answers, tried
 	// before the built-in ones (POPO publishes no error-code list).
 	Errcodes []ErrcodeRule `yaml:"errcodes"`
+}
+
+// WindowLimit is one further rate window of a platform.
+type WindowLimit struct {
+	// Limit is messages per Window.
+	Limit int `yaml:"limit"`
+	// Window is the window's length.
+	Window Duration `yaml:"window"`
 }
 
 // ErrcodeRule classifies a platform answer by errcode and/or errmsg text;
@@ -166,7 +186,8 @@ type Config struct {
 	Replicas int `yaml:"replicas"`
 	// Retry policy.
 	Retry Retry `yaml:"retry"`
-	// Platforms maps "dingtalk" / "popo" to limits overriding the defaults.
+	// Platforms maps "dingtalk", "popo", "feishu", "wecom" to limits
+	// overriding the defaults.
 	Platforms map[string]PlatformLimits `yaml:"platforms"`
 	// Robots to deliver to.
 	Robots []Robot `yaml:"robots"`
@@ -204,11 +225,16 @@ func (c *Config) StreamLimits() stream.Limits {
 	}
 }
 
-// Defaults of each platform, from the platforms' documentation.
+// defaultLimits are platform's defaults, from its description.
 func defaultLimits(platform string) PlatformLimits {
-	l := PlatformLimits{Limit: 20, Window: Duration(time.Minute), Margin: Duration(5 * time.Second), CoolOff: Duration(10 * time.Minute)}
-	if platform == POPO {
-		l.Limit = 60
+	p, _ := delivery.LookupPlatform(platform)
+	l := PlatformLimits{Margin: Duration(p.Margin), CoolOff: Duration(p.CoolOff)}
+	for i, w := range p.Limits {
+		if i == 0 {
+			l.Limit, l.Window = w.Max, Duration(w.Window)
+			continue
+		}
+		l.Windows = append(l.Windows, WindowLimit{Limit: w.Max, Window: Duration(w.Window)})
 	}
 	return l
 }
@@ -337,15 +363,16 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		bad("retry: need 0 < initial_interval <= max_interval and max_elapsed > 0")
 	}
 
+	known := delivery.PlatformNames()
 	for name := range c.Platforms {
-		if name != DingTalk && name != POPO {
-			bad("platforms.%s: unknown platform (want dingtalk or popo)", name)
+		if !slices.Contains(known, name) {
+			bad("platforms.%s: unknown platform (want %s)", name, strings.Join(known, ", "))
 		}
 	}
 	if c.Platforms == nil {
 		c.Platforms = map[string]PlatformLimits{}
 	}
-	for _, p := range []string{DingTalk, POPO} {
+	for _, p := range known {
 		l, d := c.Platforms[p], defaultLimits(p)
 		if l.Limit == 0 {
 			l.Limit = d.Limit
@@ -353,6 +380,16 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		setDur(&l.Window, time.Duration(d.Window))
 		setDur(&l.Margin, time.Duration(d.Margin))
 		setDur(&l.CoolOff, time.Duration(d.CoolOff))
+		if l.Windows == nil {
+			l.Windows = d.Windows
+		}
+		for i, w := range l.Windows {
+			if w.Limit < 1 || w.Window <= 0 {
+				bad("platforms.%s.windows[%d]: limit and window must be positive", p, i)
+			} else if l.Window > 0 && w.Window >= l.Window {
+				bad("platforms.%s.windows[%d]: window %s must be shorter than window %s", p, i, time.Duration(w.Window), time.Duration(l.Window))
+			}
+		}
 		if l.Limit < 0 || l.Window < 0 || l.Margin < 0 || l.CoolOff < 0 {
 			bad("platforms.%s: limit, window, margin and cool_off must not be negative", p)
 		}
@@ -399,16 +436,17 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 			}
 			seen[rb.Name] = i
 		}
+		p, known := delivery.LookupPlatform(rb.Platform)
 		switch {
 		case rb.Platform == "":
-			bad("%s: platform: required (dingtalk or popo)", at)
-		case rb.Platform != DingTalk && rb.Platform != POPO:
+			bad("%s: platform: required (%s)", at, strings.Join(delivery.PlatformNames(), ", "))
+		case !known:
 			// Never the value: it may come from the environment.
-			bad("%s: platform: not supported (want dingtalk or popo)", at)
+			bad("%s: platform: not supported (want %s)", at, strings.Join(delivery.PlatformNames(), ", "))
 		}
 		if err := checkWebhook(rb.Webhook); err != nil {
 			bad("%s: webhook: %v", at, err)
-		} else if _, known := credentials[rb.Platform]; known {
+		} else if known {
 			id, err := RobotIdentity(rb.Platform, rb.Webhook)
 			switch j, dup := sameRobot[id]; {
 			case err != nil:
@@ -425,6 +463,12 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		}
 		if err := rb.loadSecret(lookup); err != nil {
 			bad("%s: %v", at, err)
+		}
+		if known && !p.Signed && rb.Secret != "" {
+			bad("%s: secret: %s robots are not signed (the webhook's key is the credential)", at, p.Title)
+		}
+		if known && !p.Keywords && len(rb.Keywords) > 0 {
+			bad("%s: keywords: %s robots have no keyword security", at, p.Title)
 		}
 		for k, kw := range rb.Keywords {
 			if strings.TrimSpace(kw) == "" {
@@ -445,8 +489,17 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 			bad("%s: limit and window must not be negative", at)
 		}
 		if pl, ok := c.Platforms[rb.Platform]; ok && rb.Limit >= 0 && rb.Window >= 0 && (rb.Limit > 0 || rb.Window > 0) {
-			if l := c.Limit(*rb); !withinPlatform(l, pl) {
-				bad("%s: limit: %d per %s exceeds the %s limit of %d per %s", at, l.Max, l.Window, rb.Platform, pl.Limit, time.Duration(pl.Window))
+			// The robot's window replaces the platform's first window and
+			// any of the same length (see Limit): it must keep within them.
+			l := c.Limit(*rb)
+			for i, w := range append([]WindowLimit{{Limit: pl.Limit, Window: pl.Window}}, pl.Windows...) {
+				if i > 0 && time.Duration(w.Window) != l.Window {
+					continue // kept beside the robot's window
+				}
+				if !withinPlatform(l, w) {
+					bad("%s: limit: %d per %s exceeds the %s limit of %d per %s", at, l.Max, l.Window, rb.Platform, w.Limit, time.Duration(w.Window))
+					break
+				}
 			}
 		}
 	}
@@ -459,7 +512,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 // withinPlatform reports whether a robot limited to l can never exceed the
 // platform's pl.Limit in any rolling pl.Window: a platform window is covered
 // by ceil(pl.Window / l.Window) robot windows, each admitting l.Max.
-func withinPlatform(l limiter.Limit, pl PlatformLimits) bool {
+func withinPlatform(l limiter.Limit, pl WindowLimit) bool {
 	pw := time.Duration(pl.Window)
 	if l.Window <= 0 || pw <= 0 {
 		return true // reported elsewhere
@@ -577,7 +630,10 @@ func (rb Robot) Delivery() delivery.Robot {
 	return delivery.Robot{Name: rb.Name, Platform: rb.Platform, Webhook: rb.Webhook, Secret: rb.Secret, Keywords: rb.Keywords}
 }
 
-// Limit returns rb's rate limit under the platform policy.
+// Limit returns rb's rate limit under the platform policy: the
+// platform's windows (Feishu: 100 per minute and 5 per second, in one
+// decision), the robot's own limit/window replacing the first (the
+// platform's windows of another length are kept in Also).
 func (c *Config) Limit(rb Robot) limiter.Limit {
 	pl := c.Platforms[rb.Platform]
 	l := limiter.Limit{Max: pl.Limit, Window: time.Duration(pl.Window), Margin: time.Duration(pl.Margin)}
@@ -587,7 +643,19 @@ func (c *Config) Limit(rb Robot) limiter.Limit {
 	if rb.Window > 0 {
 		l.Window = time.Duration(rb.Window)
 	}
+	for _, w := range pl.Windows {
+		if time.Duration(w.Window) != l.Window {
+			l.Also = append(l.Also, limiter.Window{Max: w.Limit, Window: time.Duration(w.Window)})
+		}
+	}
 	return l
+}
+
+// Size returns the size rules of rb's platform, for
+// [envelope.Envelope.ValidateFor] and [envelope.SplitFor].
+func (c *Config) Size(rb Robot) envelope.Limits {
+	p, _ := delivery.LookupPlatform(rb.Platform)
+	return p.Size
 }
 
 // CoolOff returns how long rb is left alone after the platform throttles it.

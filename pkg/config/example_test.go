@@ -42,7 +42,7 @@ robots:
 	_, err = config.Parse([]byte(`
 robots:
   - name: ops alerts
-    platform: wecom
+    platform: slack
     webhook: "ftp://example.com/send?access_token=abc123"
     limit: 25
 `), lookup)
@@ -52,7 +52,7 @@ robots:
 	// deploys (popo): 30 per 1m0s, margin 5s, cool-off 10m0s, signed false
 	// config: invalid:
 	//   robots[0]: name: must be 1-64 characters of [A-Za-z0-9_-]
-	//   robots[0]: platform: not supported (want dingtalk or popo)
+	//   robots[0]: platform: not supported (want dingtalk, popo, feishu, wecom)
 	//   robots[0]: webhook: scheme must be https (or http for a local simulator)
 }
 

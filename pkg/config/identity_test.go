@@ -66,7 +66,9 @@ func TestRobotIdentity(t *testing.T) {
 		{name: "dingtalk without token", platform: config.DingTalk, webhook: "https://oapi.dingtalk.com/robot/send?token=" + token, want: "no access_token"},
 		{name: "popo without hook", platform: config.POPO, webhook: "https://open.popo.netease.com/open-apis/robots/v1/" + hookID, want: "no hook id"},
 		{name: "popo hook without id", platform: config.POPO, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/", want: "no hook id"},
-		{name: "unknown platform", platform: "wecom", webhook: dingWebhook, want: "not supported"},
+		{name: "feishu without token", platform: config.Feishu, webhook: "https://open.feishu.cn/open-apis/bot/v2/", want: "no hook token in the path"},
+		{name: "wecom without key", platform: config.WeCom, webhook: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?k=1", want: "no key query parameter"},
+		{name: "unknown platform", platform: "slack", webhook: dingWebhook, want: "not supported"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,12 +14,6 @@ import (
 	"time"
 )
 
-// Platform names, as in [Robot.Platform].
-const (
-	PlatformDingTalk = "dingtalk"
-	PlatformPOPO     = "popo"
-)
-
 // DefaultMaxRetryAfter is the default cap of every delay a platform, a
 // proxy or a rule asks for ([WithMaxRetryAfter]): a Retry-After of 10^9
 // seconds must not stall a robot for decades.
@@ -126,24 +120,19 @@ func (r Rule) matchesText(lowerMsg string) bool {
 	return false
 }
 
-// DefaultRules returns a copy of the built-in rules of platform
-// ([PlatformDingTalk] or [PlatformPOPO]), nil for an unknown platform.
+// DefaultRules returns a copy of the built-in rules of platform (one of
+// [PlatformNames]), nil for an unknown platform.
 //
-// DingTalk follows the errcode table of PLATFORMS.md; POPO mirrors the
-// simulator's codes and falls back on wording. An errcode no rule matches
+// DingTalk, Feishu and WeCom follow the errcode tables of PLATFORMS.md;
+// POPO mirrors the simulator's codes and falls back on wording. An errcode no rule matches
 // is Permanent (a retry loop on an unknown refusal is worse than a
 // dead-lettered message that can be replayed).
 func DefaultRules(platform string) []Rule {
-	var src []Rule
-	switch platform {
-	case PlatformDingTalk:
-		src = dingTalkRules
-	case PlatformPOPO:
-		src = popoRules
-	default:
+	p := lookup(platform)
+	if p == nil {
 		return nil
 	}
-	return cloneRules(src)
+	return cloneRules(p.rules)
 }
 
 // cloneRules deep-copies rs, so that no caller shares the tables' slices.
@@ -241,19 +230,6 @@ var popoRules = concat(
 	},
 )
 
-// platformAnswer is the JSON both platforms answer with, plus the fields
-// of DingTalk's anti-abuse gateway. Each field is kept raw and parsed on
-// its own (see [parseAnswer]): one field of an unexpected type ("data": "",
-// "status": "fail") must not hide the errcode beside it.
-type platformAnswer struct {
-	ErrCode json.RawMessage `json:"errcode"`
-	ErrMsg  json.RawMessage `json:"errmsg"`
-	Data    json.RawMessage `json:"data"`
-	Status  json.RawMessage `json:"status"`
-	Wait    json.RawMessage `json:"wait"`
-	Msg     json.RawMessage `json:"msg"`
-}
-
 // answer is a body parsed by [parseAnswer]. A field that is absent or does
 // not parse is reported absent.
 type answer struct {
@@ -268,28 +244,45 @@ type answer struct {
 	gwMsg     string
 }
 
-// parseAnswer reads body as a platform answer. It fails only when body is
-// not a JSON object; every field is then parsed leniently: errcode,
-// status and wait as a JSON number or a string holding one, errmsg (and
-// the gateway's msg) as a string (any other JSON value is kept as its
-// text), data.msgId as a string or number. A field of another type is
-// ignored.
-func parseAnswer(body []byte) (answer, bool) {
-	var raw platformAnswer
-	if json.Unmarshal(body, &raw) != nil {
+// parseAnswer reads body as an answer of platform p: its errcode and
+// errmsg under the names p gives (DingTalk, POPO, WeCom: "errcode" and
+// "errmsg"; Feishu: "code" and "msg", or the legacy "StatusCode" and
+// "StatusMessage"), plus the fields of DingTalk's anti-abuse gateway
+// ("status", "wait", "msg"). It fails only when body is not a JSON
+// object; every field is then parsed on its own and leniently (one field
+// of an unexpected type, "data": "" or "status": "fail", must not hide
+// the errcode beside it): errcode, status and wait as a JSON number or a
+// string holding one, errmsg (and the gateway's msg) as a string (any
+// other JSON value is kept as its text), data.msgId as a string or
+// number. A field of another type is ignored.
+func parseAnswer(p *Platform, body []byte) (answer, bool) {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) != nil || raw == nil {
 		return answer{}, false
 	}
 	var a answer
-	if f, ok := parseNumber(raw.ErrCode); ok {
-		a.hasCode, a.code = true, int(f)
+	codeFields, msgFields := errCodeFields, errMsgFields
+	if p != nil {
+		codeFields, msgFields = p.codeFields, p.msgFields
 	}
-	a.msg = parseText(raw.ErrMsg)
-	a.messageID = parseMessageID(raw.Data)
-	if f, ok := parseNumber(raw.Status); ok {
+	for _, f := range codeFields {
+		if v, ok := parseNumber(raw[f]); ok {
+			a.hasCode, a.code = true, int(v)
+			break
+		}
+	}
+	for _, f := range msgFields {
+		if v, ok := raw[f]; ok {
+			a.msg = parseText(v)
+			break
+		}
+	}
+	a.messageID = parseMessageID(raw["data"])
+	if f, ok := parseNumber(raw["status"]); ok {
 		a.hasStatus, a.status = true, int(f)
 	}
-	a.wait, a.hasWait = parseNumber(raw.Wait)
-	a.gwMsg = parseText(raw.Msg)
+	a.wait, a.hasWait = parseNumber(raw["wait"])
+	a.gwMsg = parseText(raw["msg"])
 	return a, true
 }
 
@@ -398,7 +391,7 @@ func (d *Deliverer) Classify(platform string, resp Response) Result {
 
 func (d *Deliverer) classify(platform string, resp Response) Result {
 	res := Result{HTTPStatus: resp.StatusCode}
-	ans, isJSON := parseAnswer(resp.Body)
+	ans, isJSON := parseAnswer(lookup(platform), resp.Body)
 	if ans.hasCode {
 		res.ErrCode = ans.code
 		res.ErrMsg = ans.msg

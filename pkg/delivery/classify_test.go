@@ -242,7 +242,7 @@ func TestClassifyWithRules(t *testing.T) {
 	rs[0].Codes[0] = 12345
 	require.Equal(t, Retryable, DefaultRules(PlatformDingTalk)[0].Outcome)
 	require.Equal(t, []int{-1}, DefaultRules(PlatformDingTalk)[0].Codes)
-	require.Nil(t, DefaultRules("feishu"))
+	require.Nil(t, DefaultRules("slack"))
 }
 
 func TestNewOptionErrors(t *testing.T) {
@@ -254,7 +254,7 @@ func TestNewOptionErrors(t *testing.T) {
 		{"nil clock", WithClock(nil)},
 		{"zero timeout", WithTimeout(0)},
 		{"negative timeout", WithTimeout(-time.Second)},
-		{"unknown platform", WithRules("feishu", Rule{Codes: []int{1}, Outcome: Permanent})},
+		{"unknown platform", WithRules("slack", Rule{Codes: []int{1}, Outcome: Permanent})},
 		{"empty rule", WithRules(PlatformPOPO, Rule{Outcome: Permanent})},
 		{"rule without outcome", WithRules(PlatformPOPO, Rule{Codes: []int{1}})},
 		{"rule for code 0", WithRules(PlatformPOPO, Rule{Codes: []int{0}, Outcome: Permanent})},

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/botrelay/botrelay/pkg/envelope"
-	"github.com/botrelay/botrelay/pkg/signer"
 )
 
 // maxResponse bounds how much of a response body is read.
@@ -75,7 +74,7 @@ func New(opts ...Option) (*Deliverer, error) {
 		o.logger = slog.Default()
 	}
 	rules := map[string][]Rule{}
-	for _, p := range []string{PlatformDingTalk, PlatformPOPO} {
+	for _, p := range PlatformNames() {
 		rules[p] = append(append([]Rule(nil), o.rules[p]...), DefaultRules(p)...)
 	}
 	return &Deliverer{
@@ -87,12 +86,15 @@ func New(opts ...Option) (*Deliverer, error) {
 // Deliver makes one attempt to post env to robot and classifies the
 // outcome; it never retries (the worker owns retries).
 //
-// It renders env for robot.Platform (DingTalk JSON with msgUuid = env.ID,
-// or POPO text), refuses without any request what cannot succeed
-// (invalid robot or message, missing keyword: [CheckKeywords], body over
-// [DingTalkMaxBody]) as Permanent, signs with the clock at this very call
-// (DingTalk: timestamp and sign on the URL; POPO: in the body), posts and
-// classifies with [Deliverer.Classify] or [ClassifyError].
+// It renders env for robot.Platform (see [Platform]: DingTalk JSON with
+// msgUuid = env.ID, POPO text, a Feishu text or card, a WeCom text,
+// markdown, news or template card), refuses without any request what
+// cannot succeed (invalid robot or message, missing keyword:
+// [CheckKeywords], a body over the platform's [Platform.MaxBody], a WeCom
+// text or markdown over its limit) as Permanent, signs with the clock at
+// this very call (DingTalk: timestamp and sign on the URL; POPO and
+// Feishu: in the body; WeCom: no signature), posts and classifies with
+// [Deliverer.Classify] or [ClassifyError].
 //
 // With a write deadline in ctx ([WithWriteDeadline]) that passes before
 // the request was written, or that had passed already, the result is
@@ -127,7 +129,8 @@ func (d *Deliverer) deliver(ctx context.Context, robot Robot, env *envelope.Enve
 	if u, err := url.Parse(robot.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return permanent("invalid webhook", fmt.Errorf("%w: webhook of robot %q is not an http(s) URL", ErrInvalidRobot, robot.Name))
 	}
-	if robot.Platform != PlatformDingTalk && robot.Platform != PlatformPOPO {
+	p := lookup(robot.Platform)
+	if p == nil {
 		return permanent("unknown platform", fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, robot.Platform))
 	}
 	if env == nil {
@@ -141,34 +144,20 @@ func (d *Deliverer) deliver(ctx context.Context, robot Robot, env *envelope.Enve
 		return permanent(reason, err)
 	}
 
-	var (
-		target = robot.Webhook
-		body   any
-		err    error
-	)
-	switch robot.Platform {
-	case PlatformDingTalk:
-		body, err = renderDingTalk(env)
-		if err == nil && robot.Secret != "" {
-			target, err = signer.SignDingTalkURL(robot.Webhook, robot.Secret, d.now())
-			if err != nil {
-				err = fmt.Errorf("%w: %w", ErrInvalidRobot, err)
-			}
-		}
-	case PlatformPOPO:
-		body, err = renderPOPO(env, robot.Secret, d.now())
-	default:
-		return permanent("unknown platform", fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, robot.Platform))
+	out, err := p.render(env, robot, d.now())
+	if errors.Is(err, ErrTooLong) {
+		return permanent("message too long", err)
 	}
 	if err != nil {
 		return permanent("invalid message", err)
 	}
-	payload, err := encodeJSON(body)
+	target := out.url
+	payload, err := encodeJSON(out.body)
 	if err != nil {
 		return permanent("invalid message", fmt.Errorf("%w: %w", ErrInvalidMessage, err))
 	}
-	if robot.Platform == PlatformDingTalk && len(payload) > DingTalkMaxBody {
-		return permanent("message too long", fmt.Errorf("%w: %d bytes, DingTalk accepts %d", ErrTooLong, len(payload), DingTalkMaxBody))
+	if p.MaxBody > 0 && len(payload) > p.MaxBody {
+		return permanent("message too long", fmt.Errorf("%w: %d bytes, %s accepts %d", ErrTooLong, len(payload), p.Title, p.MaxBody))
 	}
 
 	if ctx.Err() != nil {

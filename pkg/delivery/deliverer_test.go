@@ -196,7 +196,7 @@ func TestDeliverRefusesWithoutRequest(t *testing.T) {
 		{"nil envelope", dingTalkRobot(ps.URL), nil, ErrInvalidMessage, "invalid message"},
 		{"no kind", dingTalkRobot(ps.URL), &envelope.Envelope{ID: "x"}, ErrInvalidMessage, "invalid message"},
 		{"no kind popo", popoRobot(ps.URL), &envelope.Envelope{ID: "x"}, ErrInvalidMessage, "invalid message"},
-		{"unknown platform", Robot{Name: "f", Platform: "feishu", Webhook: ps.URL}, textEnv("a", "b"), ErrInvalidRobot, "unknown platform"},
+		{"unknown platform", Robot{Name: "f", Platform: "slack", Webhook: ps.URL}, textEnv("a", "b"), ErrInvalidRobot, "unknown platform"},
 		{"bad webhook", Robot{Name: "b", Platform: PlatformDingTalk, Webhook: "ftp://x/y"}, textEnv("a", "b"), ErrInvalidRobot, "invalid webhook"},
 		{"unparsable webhook", Robot{Name: "b", Platform: PlatformDingTalk, Webhook: "http://[::1"}, textEnv("a", "b"), ErrInvalidRobot, "invalid webhook"},
 	}

@@ -3,9 +3,52 @@ package delivery
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/signer"
 )
+
+// dingTalkPlatform is the DingTalk custom robot.
+var dingTalkPlatform = Platform{
+	Name:         PlatformDingTalk,
+	Title:        "DingTalk",
+	Webhook:      "https://oapi.dingtalk.com/robot/send?access_token=…",
+	CredentialIn: "access_token query parameter",
+	Limits:       []Window{{Max: 20, Window: time.Minute}},
+	Margin:       5 * time.Second,
+	CoolOff:      10 * time.Minute,
+	Size:         envelope.Limits{}, // the envelope's defaults are DingTalk's
+	MaxBody:      DingTalkMaxBody,
+	Signed:       true,
+	Keywords:     true,
+
+	credential: queryCredential("access_token"),
+	render: func(env *envelope.Envelope, robot Robot, now time.Time) (outgoing, error) {
+		b, err := renderDingTalk(env)
+		if err != nil {
+			return outgoing{}, err
+		}
+		target := robot.Webhook
+		if robot.Secret != "" {
+			target, err = signer.SignDingTalkURL(robot.Webhook, robot.Secret, now)
+			if err != nil {
+				return outgoing{}, fmt.Errorf("%w: %w", ErrInvalidRobot, err)
+			}
+		}
+		return outgoing{url: target, body: b}, nil
+	},
+	keywordText: func(env *envelope.Envelope) (string, error) {
+		b, err := renderDingTalk(env)
+		if err != nil {
+			return "", err
+		}
+		return dingTalkKeywordText(b), nil
+	},
+	rules:      dingTalkRules,
+	codeFields: errCodeFields,
+	msgFields:  errMsgFields,
+}
 
 // DingTalkMaxBody is the largest DingTalk request body, in bytes (460101
 // "message too long, exceed 20000 bytes").

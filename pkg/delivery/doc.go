@@ -1,5 +1,15 @@
 // Package delivery posts notifications to chat-group robots (DingTalk and
-// NetEase POPO custom robots) and says what became of each attempt.
+// NetEase POPO custom robots, Feishu/Lark custom bots, WeCom group robots)
+// and says what became of each attempt.
+//
+// # Platforms
+//
+// Each platform is described once, by a [Platform] (platform.go holds the
+// list, one file per platform the rest): webhook shape and credential,
+// default windows, margin and cool-off, envelope size rules, body limit,
+// signing, rendering, answer fields and classification rules. Other
+// packages consult [LookupPlatform] and [Platforms]; a new platform is a
+// new file and a line in the list.
 //
 // A [Deliverer] makes exactly one attempt per [Deliverer.Deliver] call: it
 // renders the [envelope.Envelope] in the platform's format, signs it with
@@ -43,11 +53,13 @@
 // Messages that cannot succeed are refused before any request, without
 // spending the robot's rate budget: a robot whose keywords are not in the
 // content ([CheckKeywords], [ErrMissingKeyword]), an invalid message, a
-// DingTalk body over 20000 bytes.
+// body over the platform's [Platform.MaxBody], a WeCom text or markdown
+// over its 2,048 / 4,096 bytes.
 //
 // # Secrets
 //
-// Webhook URLs hold credentials (DingTalk's access_token, POPO's hook id)
+// Webhook URLs hold credentials (DingTalk's access_token, POPO's hook id,
+// Feishu's hook token, WeCom's key)
 // and robots may have signing secrets. No [Result] field and no log line
 // of this package contains them: errors from net/http, which quote the
 // full URL, are rewritten with [Redact]'s form, and every text of a Result

@@ -20,7 +20,9 @@ import (
 // For DingTalk the content (mentions included), titles and texts count,
 // not the URLs, nor an actionCard's singleTitle or button titles (the
 // platform may not search them: a keyword only there is refused here);
-// for POPO the whole message text.
+// for POPO the whole message text; for Feishu the text, or a card's
+// title and markdown (not its buttons); WeCom has no keyword security
+// (a robot's keywords then filter its plain text).
 func CheckKeywords(robot Robot, env *envelope.Envelope) error {
 	if !hasKeywords(robot.Keywords) {
 		return nil
@@ -50,15 +52,9 @@ func keywordText(platform string, env *envelope.Envelope) (string, error) {
 	if env == nil {
 		return "", fmt.Errorf("%w: nil envelope", ErrInvalidMessage)
 	}
-	switch platform {
-	case PlatformDingTalk:
-		b, err := renderDingTalk(env)
-		if err != nil {
-			return "", err
-		}
-		return dingTalkKeywordText(b), nil
-	case PlatformPOPO:
-		return popoMessage(env)
+	p := lookup(platform)
+	if p == nil {
+		return "", fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, platform)
 	}
-	return "", fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, platform)
+	return p.keywordText(env)
 }

@@ -63,13 +63,12 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithRules adds errcode rules for platform ([PlatformDingTalk] or
-// [PlatformPOPO]). They are tried before the [DefaultRules], so they
+// WithRules adds errcode rules for platform (one of [PlatformNames]). They are tried before the [DefaultRules], so they
 // override them; several WithRules add up, in order. POPO publishes no
 // error-code list: this is how the real codes are taught once known.
 func WithRules(platform string, rules ...Rule) Option {
 	return func(o *options) error {
-		if platform != PlatformDingTalk && platform != PlatformPOPO {
+		if lookup(platform) == nil {
 			return fmt.Errorf("%w: unknown platform %q", ErrInvalidOption, platform)
 		}
 		for i, r := range rules {

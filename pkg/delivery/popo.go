@@ -9,6 +9,32 @@ import (
 	"github.com/botrelay/botrelay/pkg/signer"
 )
 
+// popoPlatform is the NetEase POPO custom robot. POPO publishes no error
+// list and no size limit: its rules mirror the simulator's codes and are
+// configurable.
+var popoPlatform = Platform{
+	Name:         PlatformPOPO,
+	Title:        "POPO",
+	Webhook:      "https://open.popo.netease.com/open-apis/robots/v1/hook/{id}",
+	CredentialIn: "hook id in the path",
+	Limits:       []Window{{Max: 60, Window: time.Minute}},
+	Margin:       5 * time.Second,
+	CoolOff:      10 * time.Minute,
+	Size:         envelope.Limits{},
+	Signed:       true,
+	Keywords:     true,
+
+	credential: hookCredential,
+	render: func(env *envelope.Envelope, robot Robot, now time.Time) (outgoing, error) {
+		b, err := renderPOPO(env, robot.Secret, now)
+		return outgoing{url: robot.Webhook, body: b}, err
+	},
+	keywordText: popoMessage,
+	rules:       popoRules,
+	codeFields:  errCodeFields,
+	msgFields:   errMsgFields,
+}
+
 // popoBody is the JSON POPO's custom robot accepts; timestamp and signData
 // are present only when the robot has a secret.
 type popoBody struct {

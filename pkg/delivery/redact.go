@@ -105,6 +105,9 @@ func newScrubber(robot Robot) scrubber {
 	}
 	add(robot.Secret, 1)
 	add(robot.Webhook, 1)
+	if p := lookup(robot.Platform); p != nil {
+		add(p.Credential(robot.Webhook), 1)
+	}
 	if u, err := url.Parse(robot.Webhook); err == nil {
 		for _, vs := range u.Query() {
 			for _, v := range vs {

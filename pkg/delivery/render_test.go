@@ -170,7 +170,7 @@ func TestCheckKeywords(t *testing.T) {
 		{"popo absent", PlatformPOPO, []string{"nope"}, text, ErrMissingKeyword},
 		{"nil envelope", PlatformPOPO, []string{"x"}, nil, ErrInvalidMessage},
 		{"invalid message", PlatformDingTalk, []string{"x"}, &envelope.Envelope{}, ErrInvalidMessage},
-		{"unknown platform", "feishu", []string{"x"}, text, ErrInvalidRobot},
+		{"unknown platform", "slack", []string{"x"}, text, ErrInvalidRobot},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

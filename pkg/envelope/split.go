@@ -65,14 +65,18 @@ const maxMarkerDigits = 7
 // Every part is validated before Split returns. A title or mentions so
 // long that no content fits beside them is an error matching [ErrTooLarge].
 func Split(e *Envelope, maxBytes int) ([]*Envelope, error) {
+	return SplitFor(e, Limits{Body: maxBytes})
+}
+
+// SplitFor is [Split] under one platform's size rules ([Limits], as
+// [Envelope.ValidateFor] checks them): each part fits the body limit
+// and, when l sets them, the platform's own text or markdown limit, e.g.
+// WeCom's 2,048 bytes of text. Split(e, n) is SplitFor(e, Limits{Body: n}).
+func SplitFor(e *Envelope, l Limits) ([]*Envelope, error) {
 	if e == nil {
 		return nil, e.Validate()
 	}
-	limit := maxBytes
-	if limit <= 0 || limit > MaxContentBytes {
-		limit = MaxContentBytes
-	}
-	probs := e.problems(limit)
+	probs := e.problems(l)
 	if len(probs) == 0 {
 		return []*Envelope{e}, nil
 	}
@@ -90,7 +94,7 @@ func Split(e *Envelope, maxBytes int) ([]*Envelope, error) {
 		return nil, &FieldError{Field: "labels", Problem: fmt.Sprintf(
 			"%d labels: splitting adds the label %s, limit %d", len(e.Labels), LabelPart, MaxLabels)}
 	}
-	s := splitter{e: e, kind: kind, limit: limit}
+	s := splitter{e: e, kind: kind, lim: l, limit: l.body()}
 	for digits := 1; digits <= maxMarkerDigits; digits++ {
 		chunks, err := s.chunks(digits)
 		if err != nil {
@@ -107,7 +111,8 @@ func Split(e *Envelope, maxBytes int) ([]*Envelope, error) {
 type splitter struct {
 	e     *Envelope
 	kind  string
-	limit int
+	lim   Limits
+	limit int // lim.body()
 }
 
 // body returns the content that is split: a text's content, a markdown
@@ -142,16 +147,17 @@ func (s *splitter) withChunk(chunk, mk string) Message {
 func (s *splitter) chunks(digits int) ([]string, error) {
 	nines := strings.Repeat("9", digits)
 	widest := "(" + nines + "/" + nines + ")"
-	budget := s.limit - FramingReserve
+	budget := s.lim.budget()
 	mentions := mentionSize(s.e.At) // see postedSize
 	fits := func(chunk string, last bool) bool {
 		if len(chunk) > budget { // its JSON is at least as long
 			return false
 		}
+		m := s.withChunk(chunk, widest)
 		if !last {
-			return contentSize(s.withChunk(chunk, widest), nil) <= budget
+			return contentSize(m, nil) <= budget && kindProblem(m, nil, s.lim) == nil
 		}
-		return contentSize(s.withChunk(chunk, widest), s.e.At)+mentions <= budget
+		return contentSize(m, s.e.At)+mentions <= budget && kindProblem(m, s.e.At, s.lim) == nil
 	}
 
 	body := s.body()
@@ -183,7 +189,7 @@ func (s *splitter) chunks(digits int) ([]string, error) {
 func (s *splitter) longestFit(rest string, fits func(string, bool) bool) int {
 	// A prefix's JSON is at least as long as its bytes, so no prefix longer
 	// than the limit fits.
-	window := min(len(rest)-1, s.limit-FramingReserve)
+	window := min(len(rest)-1, s.lim.budget())
 	var lineEnds, runeEnds []int
 	for k := 0; k < window; {
 		_, w := utf8.DecodeRuneInString(rest[k:])
@@ -237,7 +243,7 @@ func (s *splitter) noRoom(what string) error {
 	return &FieldError{
 		Field: "message",
 		Problem: fmt.Sprintf("cannot split: %s no room for content within %d bytes (%d, less %d reserved)",
-			what, s.limit-FramingReserve, s.limit, FramingReserve),
+			what, s.lim.budget(), s.limit, s.lim.reserve()),
 		tooLarge: true,
 	}
 }
@@ -257,7 +263,7 @@ func (s *splitter) parts(chunks []string) ([]*Envelope, error) {
 			p.Labels = make(map[string]string, 1)
 		}
 		p.Labels[LabelPart] = strconv.Itoa(i+1) + "/" + strconv.Itoa(n)
-		if probs := p.problems(s.limit); len(probs) > 0 {
+		if probs := p.problems(s.lim); len(probs) > 0 {
 			return nil, annotate(probs, fmt.Sprintf(" (in part %d/%d of the split message)", i+1, n))
 		}
 		out[i] = p

@@ -141,7 +141,7 @@ func TestSplit(t *testing.T) {
 			if limit <= 0 || limit > MaxContentBytes {
 				limit = MaxContentBytes
 			}
-			require.ErrorIs(t, tt.e.problems(limit)[0], ErrTooLarge, "the test message must not fit")
+			require.ErrorIs(t, tt.e.problems(Limits{Body: limit})[0], ErrTooLarge, "the test message must not fit")
 			parts, err := Split(tt.e, tt.limit)
 			require.NoError(t, err)
 			if tt.wantParts > 0 {

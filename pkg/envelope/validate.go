@@ -124,12 +124,26 @@ func (e *Envelope) Validate() error {
 	if e == nil {
 		return &FieldError{Field: "envelope", Problem: "nil"}
 	}
-	return errors.Join(e.problems(MaxContentBytes)...)
+	return errors.Join(e.problems(Limits{})...)
+}
+
+// ValidateFor is [Envelope.Validate] with the size rules of one platform
+// instead of DingTalk's: the body limit l.Body less l.Reserve, and l's
+// rules for text, markdown and feed cards when set (WeCom's text is at
+// most 2,048 bytes, for example). A message over one of them gives an
+// error matching [ErrTooLarge], except a feed card with too many links,
+// which [Split] could not help. Producers call it, or [SplitFor], with
+// the Limits of the platform of the robot a message is addressed to.
+func (e *Envelope) ValidateFor(l Limits) error {
+	if e == nil {
+		return &FieldError{Field: "envelope", Problem: "nil"}
+	}
+	return errors.Join(e.problems(l)...)
 }
 
 // problems returns every problem of e, checking the message's size against
-// limit (see [Envelope.Validate]).
-func (e *Envelope) problems(limit int) problems {
+// l (see [Envelope.ValidateFor]).
+func (e *Envelope) problems(l Limits) problems {
 	var p problems
 	if e.V != 0 && e.V != Version {
 		p.add("v", "unsupported version %d (this build knows %d)", e.V, Version)
@@ -145,20 +159,25 @@ func (e *Envelope) problems(limit int) problems {
 		p.add("expires_at", "must be after created_at")
 	}
 	validateLabels(&p, e.Labels)
-	if err := sizeProblem(e.Message, e.At, limit); err != nil {
+	if err := countProblem(e.Message, l); err != nil {
+		p = append(p, err)
+	}
+	if err := sizeProblem(e.Message, e.At, l); err != nil {
+		p = append(p, err)
+	} else if err := kindProblem(e.Message, e.At, l); err != nil {
 		p = append(p, err)
 	}
 	return p
 }
 
 // sizeProblem returns the [ErrTooLarge] problem of a message whose
-// [postedSize] is over limit − [FramingReserve], nil when it fits.
-func sizeProblem(m Message, a *At, limit int) error {
-	if n, max := postedSize(m, a), limit-FramingReserve; n > max {
+// [postedSize] is over l's budget (Body − Reserve), nil when it fits.
+func sizeProblem(m Message, a *At, l Limits) error {
+	if n, max := postedSize(m, a), l.budget(); n > max {
 		return &FieldError{
 			Field: "message",
-			Problem: fmt.Sprintf("too large: %d bytes (content and mentions), limit %d (%d less %d for the platform's framing)",
-				n, max, limit, FramingReserve),
+			Problem: fmt.Sprintf("too large%s: %d bytes (content and mentions), limit %d (%d less %d for the platform's framing)",
+				l.on(), n, max, l.body(), l.reserve()),
 			tooLarge: true,
 		}
 	}

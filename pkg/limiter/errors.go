@@ -39,6 +39,14 @@ func checkLimit(l Limit) (time.Duration, error) {
 	case l.Margin < 0:
 		return 0, fmt.Errorf("%w: Margin %v < 0", ErrInvalidLimit, l.Margin)
 	}
+	for i, a := range l.Also {
+		switch {
+		case a.Max < 1:
+			return 0, fmt.Errorf("%w: Also[%d].Max %d < 1", ErrInvalidLimit, i, a.Max)
+		case a.Window <= 0:
+			return 0, fmt.Errorf("%w: Also[%d].Window %v <= 0", ErrInvalidLimit, i, a.Window)
+		}
+	}
 	return l.Window + l.Margin, nil
 }
 

@@ -86,3 +86,22 @@ func ExampleNewRedis() {
 		fmt.Println("wait", d.RetryAfter)
 	}
 }
+
+// A Limit with further windows: Feishu's 100 per minute and 5 per
+// second, decided together.
+func ExampleLimit_also() {
+	clock := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	m := limiter.NewMemory(func() time.Time { return clock })
+	feishu := limiter.Limit{Max: 100, Window: time.Minute, Also: []limiter.Window{{Max: 5, Window: time.Second}}}
+	for range 6 {
+		d, _ := m.Reserve(context.Background(), "lark", feishu)
+		fmt.Println(d.Allowed, d.RetryAfter)
+	}
+	// Output:
+	// true 0s
+	// true 0s
+	// true 0s
+	// true 0s
+	// true 0s
+	// false 1s
+}

@@ -23,6 +23,8 @@ import "github.com/redis/go-redis/v9"
 //     otherwise guard on and the epoch key's TTL in ms (per-robot epochs).
 //   - ARGV[6]: the guard's quiet time in µs, at least span: how long after
 //     the state began nothing is granted.
+//   - ARGV[7], ARGV[8], …: further windows as pairs (Max, span in µs),
+//     each no longer than ARGV[2]'s; none for a single window.
 //   - Returns {allowed, retry_after_us, cooling, now_us}: {1, 0, 0, now} when
 //     granted (recorded at now); {0, left, 1, now} when cooling off for left
 //     more µs; {0, retry, 0, now} when the window is full and a slot frees in
@@ -30,9 +32,13 @@ import "github.com/redis/go-redis/v9"
 //     (fail closed).
 //
 // A grant at t occupies [t, t+span): entries with score <= now-span are
-// dropped, so at most Max grants fall in any half-open span. Order: the
-// cool-off, then the window, then the restart guard, so that a decision the
-// window denies skips the guard's INFO calls.
+// dropped, so at most Max grants fall in any half-open span. Every further
+// window counts the grants of the same log within its own span (the
+// newest ones): a grant is made only when every window has room, so each
+// window is exact on its own; otherwise the longest wait of the full
+// windows is answered. Order: the cool-off, then the windows, then the
+// restart guard, so that a decision the windows deny skips the guard's
+// INFO calls.
 var reserveScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -50,13 +56,28 @@ local span = tonumber(ARGV[2])
 
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
 local n = redis.call('ZCARD', KEYS[1])
-if n >= max then
-  -- The slot frees when the (n-max+1)-th oldest grant leaves the window.
-  local e = redis.call('ZRANGE', KEYS[1], n - max, n - max, 'WITHSCORES')
-  local retry = tonumber(e[2]) + span - now
-  if retry < 1 then
-    retry = 1
+-- The grants within a window are the newest c of the log; when c >= m,
+-- the slot frees when the (c-m+1)-th oldest of them, index n-m of the
+-- log, leaves the window. The longest wait of the full windows is answered.
+local retry = 0
+local function check(m, sp, c)
+  if c >= m then
+    local e = redis.call('ZRANGE', KEYS[1], n - m, n - m, 'WITHSCORES')
+    local r = tonumber(e[2]) + sp - now
+    if r < 1 then
+      r = 1
+    end
+    if r > retry then
+      retry = r
+    end
   end
+end
+check(max, span, n)
+for i = 7, #ARGV, 2 do
+  local sp = tonumber(ARGV[i + 1])
+  check(tonumber(ARGV[i]), sp, redis.call('ZCOUNT', KEYS[1], string.format('(%.0f', now - sp), '+inf'))
+end
+if retry > 0 then
   return {0, retry, 0, now}
 end
 

@@ -70,8 +70,7 @@ func (m *Memory) Quiet(d time.Duration) {
 // Reserve implements [Limiter]. Errors wrap [ErrInvalidLimit] or
 // [ErrInvalidRobot]; with an error, the Decision is never Allowed.
 func (m *Memory) Reserve(_ context.Context, robot string, l Limit) (Decision, error) {
-	span, err := checkLimit(l)
-	if err != nil {
+	if _, err := checkLimit(l); err != nil {
 		return Decision{}, fmt.Errorf("limiter: reserve %q: %w", robot, err)
 	}
 	if err := checkRobot(robot); err != nil {
@@ -81,7 +80,7 @@ func (m *Memory) Reserve(_ context.Context, robot string, l Limit) (Decision, er
 	m.mu.Lock()
 	now := m.clock()
 	m.sweep(now)
-	d := m.reserve(now, robot, l.Max, span)
+	d := m.reserve(now, robot, l.windows())
 	m.mu.Unlock()
 
 	if m.observe != nil {
@@ -90,8 +89,9 @@ func (m *Memory) Reserve(_ context.Context, robot string, l Limit) (Decision, er
 	return d, nil
 }
 
-// reserve decides for robot at now. m.mu is held.
-func (m *Memory) reserve(now time.Time, robot string, maxN int, span time.Duration) Decision {
+// reserve decides for robot at now under ws (the longest span first).
+// m.mu is held.
+func (m *Memory) reserve(now time.Time, robot string, ws []window) Decision {
 	r := m.robots[robot]
 	if r == nil {
 		r = &memRobot{}
@@ -105,26 +105,33 @@ func (m *Memory) reserve(now time.Time, robot string, maxN int, span time.Durati
 	}
 
 	// A grant at t occupies [t, t+span): drop those with t <= now-span.
+	span := ws[0].span
 	cut := now.Add(-span)
 	drop := sort.Search(len(r.log), func(i int) bool { return r.log[i].After(cut) })
 	r.log = r.log[drop:] // append reallocates once the array is used up
 
 	n := len(r.log)
-	if n < maxN {
-		i := sort.Search(n, func(i int) bool { return r.log[i].After(now) })
-		r.log = append(r.log, time.Time{})
-		copy(r.log[i+1:], r.log[i:])
-		r.log[i] = now
-		if idle := now.Add(span); idle.After(r.idleAt) {
-			r.idleAt = idle
+	var retry time.Duration
+	for _, w := range ws {
+		// The grants within w are the newest c of the log.
+		wcut := now.Add(-w.span)
+		c := n - sort.Search(n, func(i int) bool { return r.log[i].After(wcut) })
+		if c >= w.max {
+			wait := r.log[n-w.max].Add(w.span).Sub(now)
+			retry = max(retry, max(wait, 1))
 		}
-		return Decision{Allowed: true}
 	}
-	retry := r.log[n-maxN].Add(span).Sub(now)
-	if retry <= 0 {
-		retry = 1
+	if retry > 0 {
+		return Decision{RetryAfter: retry}
 	}
-	return Decision{RetryAfter: retry}
+	i := sort.Search(n, func(i int) bool { return r.log[i].After(now) })
+	r.log = append(r.log, time.Time{})
+	copy(r.log[i+1:], r.log[i:])
+	r.log[i] = now
+	if idle := now.Add(span); idle.After(r.idleAt) {
+		r.idleAt = idle
+	}
+	return Decision{Allowed: true}
 }
 
 // CoolOff implements [Limiter]. A cool-off never shortens one already

@@ -184,13 +184,17 @@ func (r *Redis) Reserve(ctx context.Context, robot string, l Limit) (Decision, e
 	if err := checkRobot(robot); err != nil {
 		return Decision{}, fmt.Errorf("limiter: reserve: %w", err)
 	}
+	ws := l.windows() // the longest first: it trims the log and times the guard
+	span = ws[0].span
 	spanUS := ceilDiv(span, time.Microsecond)
 	spanMS := ceilDiv(span, time.Millisecond)
 	token := strconv.FormatUint(rand.Uint64(), 36)
+	args := []any{ws[0].max, spanUS, spanMS, token, r.guard, ceilDiv(r.quietFor(span), time.Microsecond)}
+	for _, w := range ws[1:] {
+		args = append(args, w.max, ceilDiv(w.span, time.Microsecond))
+	}
 
-	vals, err := reserveScript.Run(ctx, r.rdb, r.scriptKeys(robot),
-		l.Max, spanUS, spanMS, token, r.guard, ceilDiv(r.quietFor(span), time.Microsecond),
-	).Int64Slice()
+	vals, err := reserveScript.Run(ctx, r.rdb, r.scriptKeys(robot), args...).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("limiter: reserve %q: %w: %w", robot, ErrUnavailable, err)
 	}

@@ -35,6 +35,7 @@ type Publisher struct {
 	js      jetstream.JetStream
 	topo    stream.Topology
 	timeout time.Duration
+	size    func(robot string) envelope.Limits
 }
 
 // Option configures a [Publisher].
@@ -42,6 +43,24 @@ type Option func(*options) error
 
 type options struct {
 	timeout time.Duration
+	size    func(robot string) envelope.Limits
+}
+
+// WithSizeRules makes the publisher check (and [Publisher.PublishSplit]
+// split) each envelope under the size rules of its robot's platform, as
+// size returns them (config.Config.Size gives them from robots.yaml;
+// delivery.LookupPlatform(name).Size for a known platform): a message that
+// fits DingTalk but not WeCom's 2,048 bytes of text is refused, or split,
+// for a WeCom robot, here, instead of being dead-lettered by the worker.
+// Without it every robot gets the default (DingTalk's) rules.
+func WithSizeRules(size func(robot string) envelope.Limits) Option {
+	return func(o *options) error {
+		if size == nil {
+			return fmt.Errorf("%w: nil size rules", ErrInvalidOption)
+		}
+		o.size = size
+		return nil
+	}
 }
 
 // WithDefaultTimeout sets how long a call whose context has no deadline
@@ -57,7 +76,7 @@ func WithDefaultTimeout(d time.Duration) Option {
 }
 
 // New returns a publisher on js for the deployment topo (the zero Topology
-// is production's). Options: [WithDefaultTimeout].
+// is production's). Options: [WithDefaultTimeout], [WithSizeRules].
 func New(js jetstream.JetStream, topo stream.Topology, opts ...Option) (*Publisher, error) {
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
@@ -68,7 +87,7 @@ func New(js jetstream.JetStream, topo stream.Topology, opts ...Option) (*Publish
 			return nil, err
 		}
 	}
-	return &Publisher{js: js, topo: topo, timeout: o.timeout}, nil
+	return &Publisher{js: js, topo: topo, timeout: o.timeout, size: o.size}, nil
 }
 
 // Ack is the stream's acknowledgement of one publish.
@@ -106,15 +125,26 @@ func (p *Publisher) withDefaultTimeout(ctx context.Context) (context.Context, co
 }
 
 // encode validates env and returns its encoding, or an error naming it.
-func encode(env *envelope.Envelope) ([]byte, error) {
+func (p *Publisher) encode(env *envelope.Envelope) ([]byte, error) {
 	if env == nil {
 		return nil, fmt.Errorf("publisher: %w: nil envelope", envelope.ErrInvalid)
 	}
 	data, err := envelope.Encode(env)
+	if err == nil && p.size != nil {
+		err = env.ValidateFor(p.size(env.Robot))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("publisher: envelope %q for robot %q: %w", env.ID, env.Robot, err)
 	}
 	return data, nil
+}
+
+// limits are the size rules of robot (the default without [WithSizeRules]).
+func (p *Publisher) limits(robot string) envelope.Limits {
+	if p.size == nil {
+		return envelope.Limits{}
+	}
+	return p.size(robot)
 }
 
 // publishError wraps the failure of a publish of env, telling plainly when
@@ -136,7 +166,7 @@ func (p *Publisher) publishError(env *envelope.Envelope, err error) error {
 // (Nats-Msg-Id), waiting for the stream's
 // acknowledgement. A ctx without a deadline gets the default timeout.
 func (p *Publisher) Publish(ctx context.Context, env *envelope.Envelope) (Ack, error) {
-	data, err := encode(env)
+	data, err := p.encode(env)
 	if err != nil {
 		return Ack{}, err
 	}
@@ -164,7 +194,7 @@ func (p *Publisher) PublishAll(ctx context.Context, envs []*envelope.Envelope) (
 		if env != nil {
 			results[i].ID, results[i].Robot = env.ID, env.Robot
 		}
-		data, err := encode(env)
+		data, err := p.encode(env)
 		if err != nil {
 			results[i].Err = err
 			continue
@@ -224,8 +254,9 @@ func (p *Publisher) FanOut(ctx context.Context, env *envelope.Envelope, robots [
 	return p.PublishAll(ctx, envs)
 }
 
-// PublishSplit publishes env, split first with [envelope.Split] when it is
-// over [envelope.MaxContentBytes]: a text or markdown message too long for
+// PublishSplit publishes env, split first with [envelope.SplitFor] when it
+// is over its robot's size rules ([WithSizeRules]; by default
+// [envelope.MaxContentBytes]): a text or markdown message too long for
 // one post becomes parts "<id>.p1", "<id>.p2", … each marked "(i/n)", with
 // the mentions on the last part (see [envelope.Split] for the rules, and
 // for security keywords, which must appear in every part). An envelope
@@ -248,7 +279,7 @@ func (p *Publisher) PublishSplit(ctx context.Context, env *envelope.Envelope) ([
 	if env == nil {
 		return nil, fmt.Errorf("publisher: split: %w: nil envelope", envelope.ErrInvalid)
 	}
-	parts, err := envelope.Split(env, 0)
+	parts, err := envelope.SplitFor(env, p.limits(env.Robot))
 	if err != nil {
 		return nil, fmt.Errorf("publisher: split envelope %q for robot %q: %w", env.ID, env.Robot, err)
 	}

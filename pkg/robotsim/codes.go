@@ -4,6 +4,36 @@ package robotsim
 const (
 	PlatformDingTalk = "dingtalk"
 	PlatformPOPO     = "popo"
+	PlatformFeishu   = "feishu"
+	PlatformWeCom    = "wecom"
+)
+
+// Feishu/Lark codes the simulator answers with (see PLATFORMS.md).
+const (
+	FeishuOK              = 0
+	FeishuErrFrequency    = 11232 // over the minute's limit, HTTP 200
+	FeishuErrBadRequest   = 9499  // HTTP 400: "too many request" (over the second's limit) or a bad body
+	FeishuErrSign         = 19021
+	FeishuErrToken        = 19001
+	FeishuErrMsgType      = 19002
+	FeishuErrKeywords     = 19024
+	FeishuMsgSign         = "sign match fail or timestamp is not within one hour from current time"
+	FeishuMsgTooMany      = "too many request"
+	FeishuMaxBody         = 20000
+	DefaultFeishuLimit    = 100
+	DefaultFeishuBurst    = 5
+	WeComOK               = 0
+	WeComErrFrequency     = 45009 // "api freq out of limit"
+	WeComErrInvalidURL    = 93000 // unknown key
+	WeComErrTooLong       = 40058
+	WeComErrInvalidType   = 40008
+	WeComErrBadBody       = 40035
+	WeComMaxText          = 2048
+	WeComMaxMarkdown      = 4096
+	WeComMaxArticles      = 8
+	DefaultWeComLimit     = 20
+	weComMsgFrequency     = "api freq out of limit"
+	feishuMsgTokenInvalid = "param invalid: incoming webhook access token invalid"
 )
 
 // DingTalk error codes the simulator answers with (see PLATFORMS.md).

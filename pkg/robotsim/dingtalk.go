@@ -8,9 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"time"
-
-	"github.com/botrelay/botrelay/pkg/signer"
 )
 
 // dingTalkBody is the part of a DingTalk robot body the simulator checks.
@@ -142,13 +139,13 @@ func (s *Sim) dingTalkChecked(st *robotState, method, contentType, timestamp, si
 		return apiAnswer{ErrCode: DingTalkErrContentType, ErrMsg: "content type must be application/json"}
 	}
 	if st.robot.Secret != "" {
-		if msg := checkSign(signer.VerifyDingTalk, st.robot.Secret, timestamp, sign); msg != "" {
+		if msg := verify(dingTalkScheme, st.robot.Secret, timestamp, sign); msg != "" {
 			st.stats.SignatureFailures++
 			return apiAnswer{ErrCode: DingTalkErrSecurity, ErrMsg: msg}
 		}
 	}
 	now := s.cfg.Now()
-	if s.admit(st, now) != "" {
+	if s.admit(st, now) != -1 {
 		return apiAnswer{ErrCode: DingTalkErrThrottled,
 			ErrMsg: fmt.Sprintf("send too fast, exceed %d times per minute", st.limit)}
 	}
@@ -192,23 +189,6 @@ func (s *Sim) dingTalkChecked(st *robotState, method, contentType, timestamp, si
 	st.received = append(st.received, rec)
 	st.stats.Accepted++
 	return apiAnswer{ErrCode: DingTalkOK, ErrMsg: "ok"}
-}
-
-// checkSign verifies a signature against real time; it returns "" or the
-// platform's errmsg.
-func checkSign(verify func(secret, ts, sign string, now time.Time) error, secret, timestamp, sign string) string {
-	if timestamp == "" {
-		return DingTalkMsgInvalidTimestamp
-	}
-	err := verify(secret, timestamp, sign, time.Now())
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, signer.ErrMalformedTimestamp), errors.Is(err, signer.ErrTimestampSkew):
-		return DingTalkMsgInvalidTimestamp
-	default:
-		return DingTalkMsgSignNotMatch
-	}
 }
 
 var errUnsupported = errors.New("unsupported msgtype")

@@ -1,5 +1,5 @@
 // Package robotsim is an in-process HTTP simulator of the chat platforms'
-// custom robots (DingTalk and NetEase POPO). Tests, the demo and benchmarks
+// custom robots (DingTalk, NetEase POPO, Feishu/Lark and WeCom). Tests, the demo and benchmarks
 // deliver to it instead of the real platforms and then inspect what it
 // accepted, refused and counted.
 //
@@ -17,7 +17,7 @@
 //  2. token: unknown → 300001 "token is not exist";
 //  3. method POST (43002) and a JSON Content-Type (43004);
 //  4. signature, when the robot has a secret: missing, malformed or more
-//     than [signer.MaxSkew] off real time → 310000 "invalid timestamp";
+//     than [MaxSkew] off real time → 310000 "invalid timestamp";
 //     wrong sign → 310000 "sign not match";
 //  5. ban: while banned every request → 130101, counted in Stats.DuringBan;
 //  6. rolling window: the (Limit+1)-th request inside any rolling
@@ -34,10 +34,31 @@
 // error-code list: the codes are chosen by the simulator and exported as
 // the POPOErr… constants.
 //
+// Feishu (POST /open-apis/bot/v2/hook/{token}, body {"msg_type", "content"
+// or "card", "timestamp" (seconds), "sign"}): unknown token → 19001 (HTTP
+// 400); a bad body → 9499 (HTTP 400); signature → 19021; over the
+// per-second window ([Config.BurstWindow], 5 by default) → 9499 "too many
+// request" with HTTP 400; over the minute's (100) → 11232 with HTTP 200;
+// body over 20000 bytes → 9499; unknown msg_type → 19002; keywords →
+// 19024 "Key Words Not Found". Answers are {"code","msg","data"}.
+//
+// WeCom (POST /cgi-bin/webhook/send?key=K): no signature; unknown key →
+// 93000; over 20 per window → 45009 "api freq out of limit"; text over
+// 2,048 bytes or markdown over 4,096 → 40058; news of 0 or more than 8
+// articles → 40035; unknown msgtype → 40008.
+//
+// Neither Feishu nor WeCom documents a ban: [Config.FeishuBan] and
+// [Config.WeComBan] (default none) make one.
+//
+// Signatures are verified by the simulator's own code (verify.go), written
+// from the platforms' documentation and tested against independently
+// computed vectors, never with pkg/signer: the simulator is the referee of
+// the code it tests.
+//
 // # The rate window
 //
 // Every request that passes steps 2–4 (an authenticated send attempt)
-// counts toward the robot's rolling window, whether its body is later
+// counts toward the robot's rolling windows (Feishu has two), whether its body is later
 // accepted, refused or a duplicate: the platforms count sends, not
 // successes. Requests answered by a fault, refused before step 4 or refused
 // because of a ban or a breach do not count. A request at time t stays in

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-
-	"github.com/botrelay/botrelay/pkg/signer"
 )
 
 // popoBody is a POPO robot request body. The timestamp is read whether it
@@ -84,13 +82,13 @@ func (s *Sim) popoChecked(st *robotState, method, contentType string, body []byt
 		return apiAnswer{ErrCode: POPOErrBadRequest, ErrMsg: "body is not valid JSON"}
 	}
 	if st.robot.Secret != "" {
-		if msg := checkSign(signer.VerifyPOPO, st.robot.Secret, b.timestamp(), b.SignData); msg != "" {
+		if msg := verify(popoScheme, st.robot.Secret, b.timestamp(), b.SignData); msg != "" {
 			st.stats.SignatureFailures++
 			return apiAnswer{ErrCode: POPOErrSignature, ErrMsg: msg}
 		}
 	}
 	now := s.cfg.Now()
-	if s.admit(st, now) != "" {
+	if s.admit(st, now) != -1 {
 		return apiAnswer{ErrCode: POPOErrThrottled,
 			ErrMsg: fmt.Sprintf("send too fast, robot banned for %s", s.cfg.Ban)}
 	}

@@ -134,7 +134,8 @@ func (s *Server) Close() {
 
 // WebhookURL returns the webhook URL of the registered robot with this
 // token (DingTalk: URL+"/robot/send?access_token="+token; POPO:
-// URL+"/open-apis/robots/v1/hook/"+token), or "" when there is none.
+// URL+"/open-apis/robots/v1/hook/"+token; Feishu: URL+"/open-apis/bot/v2/hook/"+token;
+// WeCom: URL+"/cgi-bin/webhook/send?key="+token), or "" when there is none.
 func (s *Server) WebhookURL(token string) string {
 	s.mu.Lock()
 	st := s.robots[token]
@@ -153,6 +154,10 @@ func WebhookURL(baseURL, platform, token string) string {
 		return baseURL + "/robot/send?access_token=" + url.QueryEscape(token)
 	case PlatformPOPO:
 		return baseURL + "/open-apis/robots/v1/hook/" + url.PathEscape(token)
+	case PlatformFeishu:
+		return baseURL + "/open-apis/bot/v2/hook/" + url.PathEscape(token)
+	case PlatformWeCom:
+		return baseURL + "/cgi-bin/webhook/send?key=" + url.QueryEscape(token)
 	}
 	return ""
 }

@@ -29,20 +29,32 @@ type Robot struct {
 	// the content.
 	Keywords []string
 	// Limit is the per-window message limit; 0 means the platform default
-	// ([DefaultDingTalkLimit], [DefaultPOPOLimit]).
+	// ([DefaultDingTalkLimit], [DefaultPOPOLimit], [DefaultFeishuLimit],
+	// [DefaultWeComLimit]).
 	Limit int
+	// BurstLimit is Feishu's per-second limit (per [Config.BurstWindow]);
+	// 0 means [DefaultFeishuBurst]. Other platforms have none.
+	BurstLimit int
 }
 
 // Config configures a [Sim]. Zero values mean the defaults.
 type Config struct {
 	// Window is the rolling rate window; 0 means one minute.
 	Window time.Duration
-	// Ban is how long a robot stays throttled after a breach; 0 means ten
-	// minutes.
+	// Ban is how long a DingTalk or POPO robot stays throttled after a
+	// breach; 0 means ten minutes.
 	Ban time.Duration
+	// BurstWindow is Feishu's short window (one second, scaled like
+	// Window); 0 means Window/60.
+	BurstWindow time.Duration
+	// FeishuBan and WeComBan are how long a Feishu or WeCom robot stays
+	// throttled after a breach. Neither platform documents a ban: 0 means
+	// none, only the requests over the limit are refused.
+	FeishuBan time.Duration
+	WeComBan  time.Duration
 	// Now is the clock for windows, bans and Received.At; nil means
 	// time.Now. Signature timestamps are always checked against the real
-	// time.Now with [signer.MaxSkew].
+	// time.Now with [MaxSkew], by the simulator's own code.
 	Now func() time.Time
 	// Logger receives one debug line per refused request; nil means
 	// slog.Default(). Tokens are redacted, secrets never logged.
@@ -154,10 +166,18 @@ type Sim struct {
 	nextID int64
 }
 
+// simWindow is one rolling window of a robot.
+type simWindow struct {
+	limit int
+	span  time.Duration
+	log   []time.Time // attempts inside the window, oldest first
+}
+
 type robotState struct {
 	robot       Robot
 	limit       int
-	window      []time.Time // attempts inside the rolling window, oldest first
+	windows     []simWindow // the rolling windows, the platform's minute first
+	ban         time.Duration
 	bannedUntil time.Time
 	uuids       map[string]int // msgUuid → index in received
 	received    []Received
@@ -172,6 +192,9 @@ func New(cfg Config) *Sim {
 	}
 	if cfg.Ban <= 0 {
 		cfg.Ban = 10 * time.Minute
+	}
+	if cfg.BurstWindow <= 0 {
+		cfg.BurstWindow = cfg.Window / 60
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -188,6 +211,8 @@ func New(cfg Config) *Sim {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/robot/send", s.serveDingTalk)
 	s.mux.HandleFunc("/open-apis/robots/v1/hook/{id}", s.servePOPO)
+	s.mux.HandleFunc("/open-apis/bot/v2/hook/{token}", s.serveFeishu)
+	s.mux.HandleFunc("/cgi-bin/webhook/send", s.serveWeCom)
 	s.mux.HandleFunc("GET /_sim/robots", s.serveRobots)
 	s.mux.HandleFunc("GET /_sim/robots/{token}/received", s.serveReceived)
 	s.mux.HandleFunc("GET /_sim/robots/{token}/requests", s.serveRequests)
@@ -201,7 +226,8 @@ func (s *Sim) AddRobot(r Robot) error {
 	if r.Token == "" {
 		return fmt.Errorf("%w: empty token", ErrInvalidRobot)
 	}
-	limit := r.Limit
+	limit, ban := r.Limit, s.cfg.Ban
+	var burst *simWindow
 	switch r.Platform {
 	case PlatformDingTalk:
 		if limit <= 0 {
@@ -211,13 +237,32 @@ func (s *Sim) AddRobot(r Robot) error {
 		if limit <= 0 {
 			limit = DefaultPOPOLimit
 		}
+	case PlatformFeishu:
+		if limit <= 0 {
+			limit = DefaultFeishuLimit
+		}
+		burst = &simWindow{limit: r.BurstLimit, span: s.cfg.BurstWindow}
+		if burst.limit <= 0 {
+			burst.limit = DefaultFeishuBurst
+		}
+		ban = s.cfg.FeishuBan
+	case PlatformWeCom:
+		if limit <= 0 {
+			limit = DefaultWeComLimit
+		}
+		ban = s.cfg.WeComBan
 	default:
 		return fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, r.Platform)
 	}
 	r.Keywords = slices.Clone(r.Keywords)
+	st := &robotState{robot: r, limit: limit, ban: ban, uuids: map[string]int{},
+		windows: []simWindow{{limit: limit, span: s.cfg.Window}}}
+	if burst != nil {
+		st.windows = append(st.windows, *burst)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.robots[r.Token] = &robotState{robot: r, limit: limit, uuids: map[string]int{}}
+	s.robots[r.Token] = st
 	return nil
 }
 
@@ -400,26 +445,40 @@ func applyFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
 	return true
 }
 
-// admit applies the ban and the rolling window to an authenticated attempt
-// at now. It returns "" when admitted (and counted), or why not. s.mu held.
-func (s *Sim) admit(st *robotState, now time.Time) (refusal string) {
+// admit applies the ban and the rolling windows to an authenticated
+// attempt at now. It returns -1 when admitted (and counted in every
+// window), or the index of the window it breached (0: the platform's
+// minute, 1: Feishu's second), or -2 while banned. A breach starts the
+// robot's ban, when its platform has one. s.mu held.
+func (s *Sim) admit(st *robotState, now time.Time) int {
 	if now.Before(st.bannedUntil) {
 		st.stats.DuringBan++
-		return "banned"
+		return -2
 	}
-	keep := 0
-	for keep < len(st.window) && now.Sub(st.window[keep]) >= s.cfg.Window {
-		keep++
+	for i := range st.windows {
+		w := &st.windows[i]
+		keep := 0
+		for keep < len(w.log) && now.Sub(w.log[keep]) >= w.span {
+			keep++
+		}
+		w.log = w.log[keep:]
 	}
-	st.window = st.window[keep:]
-	if len(st.window) >= st.limit {
-		st.stats.Breaches++
-		st.bannedUntil = now.Add(s.cfg.Ban)
-		st.window = nil
-		return "breach"
+	for i := range st.windows {
+		if len(st.windows[i].log) >= st.windows[i].limit {
+			st.stats.Breaches++
+			if st.ban > 0 {
+				st.bannedUntil = now.Add(st.ban)
+				for j := range st.windows {
+					st.windows[j].log = nil
+				}
+			}
+			return i
+		}
 	}
-	st.window = append(st.window, now)
-	return ""
+	for i := range st.windows {
+		st.windows[i].log = append(st.windows[i].log, now)
+	}
+	return -1
 }
 
 func (s *Sim) newMessageID() string {

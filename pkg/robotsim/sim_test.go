@@ -21,7 +21,7 @@ func TestAddRobotValidates(t *testing.T) {
 		{name: "dingtalk", robot: robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: "t"}},
 		{name: "popo", robot: robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: "t"}},
 		{name: "empty token", robot: robotsim.Robot{Platform: robotsim.PlatformPOPO}, wantErr: true},
-		{name: "unknown platform", robot: robotsim.Robot{Platform: "wecom", Token: "t"}, wantErr: true},
+		{name: "unknown platform", robot: robotsim.Robot{Platform: "slack", Token: "t"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +162,7 @@ func TestSimAsPlainHandler(t *testing.T) {
 	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: "t"}))
 	require.Nil(t, sim.Received("unknown"))
 	require.Equal(t, robotsim.Stats{}, sim.Stats("unknown"))
-	require.Equal(t, "", robotsim.WebhookURL("http://x", "wecom", "t"))
+	require.Equal(t, "", robotsim.WebhookURL("http://x", "slack", "t"))
 	require.Equal(t, "http://x/robot/send?access_token=a%26b", robotsim.WebhookURL("http://x", robotsim.PlatformDingTalk, "a&b"))
 }
 

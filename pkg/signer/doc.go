@@ -9,6 +9,10 @@
 //     base64; URL-encoded into "&timestamp=…&sign=…" on the webhook URL.
 //   - POPO outgoing: key = timestamp_ms + "\n" + secret, empty message; base64;
 //     sent in the body as "timestamp" and "signData".
+//   - Feishu/Lark outgoing: key = timestamp_seconds + "\n" + secret, empty
+//     message; base64; sent in the body as "timestamp" and "sign" (note the
+//     seconds, and the key and message swapped relative to DingTalk).
+//   - WeCom: no signature (the webhook's key is the credential).
 //   - DingTalk enterprise-robot callbacks (inbound): headers "timestamp" and
 //     "sign", computed like the outgoing DingTalk signature with the app secret.
 package signer

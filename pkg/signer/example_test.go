@@ -38,3 +38,11 @@ func ExampleVerifyDingTalk() {
 	// signer: timestamp outside the accepted window: 1h1m0s off
 	// signer: signature does not match
 }
+
+// Feishu signs with seconds, keyed by timestamp+"\n"+secret over an empty
+// message; both fields go into the JSON body.
+func ExampleFeishu() {
+	ts, sign := signer.Feishu("SECtest", time.Unix(1700000000, 0))
+	fmt.Println(ts, sign)
+	// Output: 1700000000 G7XpBpG8NgG02fJOAhX6FRAObIljmFoxVReo8I62pEk=
+}

@@ -87,6 +87,28 @@ func POPOSign(secret, timestamp string) string {
 	return hmacBase64(timestamp+"\n"+secret, "")
 }
 
+// FeishuTimestamp returns t as Feishu's timestamp string: seconds, not
+// milliseconds.
+func FeishuTimestamp(t time.Time) string {
+	return strconv.FormatInt(t.Unix(), 10)
+}
+
+// Feishu returns the timestamp (seconds) and the base64 sign for a
+// Feishu/Lark custom bot at time now; both go into the JSON body, as the
+// top-level fields "timestamp" and "sign".
+func Feishu(secret string, now time.Time) (timestamp, sign string) {
+	timestamp = FeishuTimestamp(now)
+	return timestamp, FeishuSign(secret, timestamp)
+}
+
+// FeishuSign computes base64(HMAC-SHA256(key=timestamp+"\n"+secret, msg="")),
+// timestamp in seconds. It differs from DingTalk's in three ways (seconds,
+// key and message swapped, sent in the body rather than the URL): senders
+// that sign Feishu requests DingTalk's way get 19021.
+func FeishuSign(secret, timestamp string) string {
+	return hmacBase64(timestamp+"\n"+secret, "")
+}
+
 // VerifyDingTalk checks a DingTalk-style signature (outgoing robot requests
 // as the simulator sees them, and enterprise-robot callbacks): timestamp must
 // be within [MaxSkew] of now and sign must equal [DingTalkSign], compared in

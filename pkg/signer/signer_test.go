@@ -40,6 +40,35 @@ var popoVectors = []struct {
 	{longSecret, "1714564800000", "IAGzvwaCjEVuxbt5qDSdruHeYr5p8SGgNp67aYsHKww="},
 }
 
+// Feishu vectors: the key is "<ts>\n<secret>" with ts in seconds, the
+// message empty, computed independently with OpenSSL 3.0 (and checked
+// with python3's hmac module):
+//
+//	printf '' | openssl dgst -sha256 -mac HMAC \
+//	  -macopt hexkey:$(printf '%s\n%s' "$TS" "$SECRET" | od -An -tx1 | tr -d ' \n') -binary | base64
+var feishuVectors = []struct {
+	secret, timestamp, sign string
+}{
+	{"SECtest", "1700000000", "G7XpBpG8NgG02fJOAhX6FRAObIljmFoxVReo8I62pEk="},
+	{"SECtest", "1700000001", "DrFUY07N8IXjFu5+aej04zYDnFPUdCpn0sDoCxeuLJU="},
+	{"SEC0123456789abcdef", "1700000000", "PiO7POLlSx/DM2qf8Dy/XCWeJK3exVnevp5G99LEN2M="},
+	{longSecret, "1714564800", "jAhc+KvHF/GjrAIPbveZeXFJT1KfcQWnCqW1UMWem6c="},
+}
+
+func TestFeishuVectors(t *testing.T) {
+	for _, v := range feishuVectors {
+		t.Run(v.timestamp+"/"+v.secret[:7], func(t *testing.T) {
+			require.Equal(t, v.sign, FeishuSign(v.secret, v.timestamp))
+			sec, err := strconv.ParseInt(v.timestamp, 10, 64)
+			require.NoError(t, err)
+			ts, sign := Feishu(v.secret, time.Unix(sec, 999_000_000)) // sub-second truncated
+			require.Equal(t, v.timestamp, ts)
+			require.Equal(t, v.sign, sign)
+			require.NotEqual(t, DingTalkSign(v.secret, v.timestamp), sign, "not DingTalk's scheme")
+		})
+	}
+}
+
 func ms(v int64) time.Time { return time.UnixMilli(v) }
 
 func TestTimestamp(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/gateway"
 	"github.com/botrelay/botrelay/pkg/publisher"
 	"github.com/botrelay/botrelay/pkg/stream"
@@ -80,7 +81,7 @@ func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env, 
 	if len(tokens) == 0 && len(access) == 0 && !f.noAuth {
 		return cli.Usagef("no tokens: give --tokens-file or --token-env, or --no-auth to accept every request without authentication")
 	}
-	robots, cfgPrefix, err := allowList(f, e.Lookup)
+	robots, cfgPrefix, size, err := allowList(f, e.Lookup)
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env, 
 	if err != nil {
 		return err
 	}
-	return serve(ctx, f, topo, auth{tokens: tokens, access: access}, robots, log, e, reload)
+	return serve(ctx, f, topo, auth{tokens: tokens, access: access}, robots, size, log, e, reload)
 }
 
 // auth is the authentication the gateway starts with.
@@ -188,8 +189,9 @@ func readTokensFile(path string, lookup func(string) (string, bool)) ([]gateway.
 }
 
 // allowList returns the accepted robots from --robots or --config (nil:
-// any), and the config file's prefix ("" without --config).
-func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, error) {
+// any), the config file's prefix ("" without --config) and, with
+// --config, each robot's platform size rules (nil: DingTalk's for all).
+func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, func(string) envelope.Limits, error) {
 	if f.robots != "" {
 		var robots []string
 		for r := range strings.SplitSeq(f.robots, ",") {
@@ -197,23 +199,29 @@ func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, e
 				robots = append(robots, r)
 			}
 		}
-		return robots, "", nil
+		return robots, "", nil, nil
 	}
 	if f.configPath == "" {
-		return nil, "", nil
+		return nil, "", nil, nil
 	}
 	// The gateway needs the names only: secrets are dropped and a variable
 	// it does not have (a webhook) gets a placeholder.
 	cfg, err := cli.LoadWithoutSecrets(f.configPath, lookup)
 	if err != nil {
-		return nil, "", fmt.Errorf("--config: %w", err)
+		return nil, "", nil, fmt.Errorf("--config: %w", err)
 	}
-	return cfg.Names(), cfg.Prefix, nil
+	size := func(robot string) envelope.Limits {
+		if rb, ok := cfg.Robot(robot); ok {
+			return cfg.Size(rb)
+		}
+		return envelope.Limits{}
+	}
+	return cfg.Names(), cfg.Prefix, size, nil
 }
 
 // serve connects to NATS, serves the gateway until ctx is done, then shuts
 // the HTTP server down gracefully. A value on reload rereads the tokens file.
-func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []string, log *slog.Logger, e cli.Env, reload <-chan os.Signal) error {
+func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []string, size func(string) envelope.Limits, log *slog.Logger, e cli.Env, reload <-chan os.Signal) error {
 	nc, err := connectNATS(f.natsURL, log)
 	if err != nil {
 		return err
@@ -223,7 +231,11 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	pub, err := publisher.New(js, topo)
+	var popts []publisher.Option
+	if size != nil {
+		popts = append(popts, publisher.WithSizeRules(size))
+	}
+	pub, err := publisher.New(js, topo, popts...)
 	if err != nil {
 		return err
 	}
@@ -259,6 +271,7 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 		NoAuth:       f.noAuth,
 		Limiter:      lim,
 		Robots:       robots,
+		Size:         size,
 		Ready:        func() bool { return !stopping.Load() && nc.IsConnected() },
 	})
 	if err != nil {

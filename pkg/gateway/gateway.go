@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/publisher"
 )
 
@@ -84,6 +85,10 @@ type Options struct {
 	// for any other robot is refused with 422 at once instead of being
 	// dead-lettered by the worker later.
 	Robots []string
+	// Size returns the size rules of a robot's platform (config's Size);
+	// nil means DingTalk's for every robot. A message that does not fit
+	// its robot's platform is refused (422), or split by its rules.
+	Size func(robot string) envelope.Limits
 	// Ready reports whether the gateway can publish (typically the NATS
 	// connection's IsConnected) and backs GET /readyz; nil means always.
 	Ready func() bool
@@ -105,6 +110,7 @@ type Gateway struct {
 	limiter *Limiter
 	metrics *Metrics
 	robots  []string
+	size    func(robot string) envelope.Limits
 	ready   func() bool
 	now     func() time.Time
 	mux     *http.ServeMux
@@ -127,6 +133,7 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		limiter: opts.Limiter,
 		metrics: opts.Metrics,
 		robots:  slices.Clone(opts.Robots),
+		size:    opts.Size,
 		ready:   opts.Ready,
 		now:     opts.Now,
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -123,7 +124,7 @@ func (g *Gateway) readRequest(w http.ResponseWriter, r *http.Request) (*request,
 // buildOne builds and checks the envelope of a single-robot request, and
 // says how many messages it makes.
 func (g *Gateway) buildOne(req *request, idemKey string) (*envelope.Envelope, int, []string) {
-	env, parts, problems := build(req, req.Robot, idemKey, g.now())
+	env, parts, problems := build(req, req.Robot, idemKey, g.now(), g.sizeOf(req.Robot))
 	if req.Robots != nil {
 		problems = append(problems, "robots: only for POST /v1/fanout: set robot")
 	}
@@ -202,7 +203,7 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 	}
 	// Validate the message once, addressed to a stand-in robot, then each
 	// robot name on its own.
-	env, parts, problems := build(req, "_", r.Header.Get(idempotencyKey), g.now())
+	env, parts, problems := build(req, "_", r.Header.Get(idempotencyKey), g.now(), g.sizeOf(firstOf(robots)))
 	if req.Robot != "" {
 		problems = append(problems, "robot: not used by a fan-out: list the robots in robots")
 	}
@@ -224,6 +225,14 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 		seen[rb] = i
 		if p := robotProblem(rb, g.robots); p != "" {
 			problems = append(problems, fmt.Sprintf("robots[%d]: %s", i, p))
+			continue
+		}
+		if env != nil && len(problems) == 0 {
+			// Validated under the first robot's platform: each other robot
+			// under its own (a message that fits DingTalk may not fit WeCom).
+			if _, _, ps := build(req, rb, r.Header.Get(idempotencyKey), g.now(), g.sizeOf(rb)); len(ps) > 0 {
+				problems = append(problems, fmt.Sprintf("robots[%d] %q: %s", i, rb, strings.Join(ps, "; ")))
+			}
 		}
 	}
 	if len(problems) > 0 {
@@ -350,4 +359,19 @@ func (g *Gateway) respondMulti(w http.ResponseWriter, r *http.Request, resp Mult
 	default:
 		unavailable(w, http.StatusBadGateway, resp)
 	}
+}
+
+// sizeOf is the size rules of robot's platform ([Options.Size]).
+func (g *Gateway) sizeOf(robot string) envelope.Limits {
+	if g.size == nil {
+		return envelope.Limits{}
+	}
+	return g.size(robot)
+}
+
+func firstOf(robots []string) string {
+	if len(robots) == 0 {
+		return ""
+	}
+	return robots[0]
 }

@@ -122,7 +122,7 @@ func jsonType(kind string) string {
 // the id (idemKey when given, else a fresh [envelope.NewID]), created_at
 // (now) and v. It validates the result and returns every problem found,
 // and how many messages it makes: 1, or with Split its number of parts.
-func build(req *request, robot, idemKey string, now time.Time) (*envelope.Envelope, int, []string) {
+func build(req *request, robot, idemKey string, now time.Time, size envelope.Limits) (*envelope.Envelope, int, []string) {
 	var problems []string
 	msg := envelope.Message{}
 	if req.Message != nil {
@@ -183,10 +183,10 @@ func build(req *request, robot, idemKey string, now time.Time) (*envelope.Envelo
 			env.ExpiresAt = &exp
 		}
 	}
-	verr := env.Validate()
+	verr := env.ValidateFor(size) // the robot's platform's size rules
 	parts := []*envelope.Envelope{env}
 	if req.Split {
-		parts, verr = envelope.Split(env, 0) // the same checks, the size per part
+		parts, verr = envelope.SplitFor(env, size) // the same checks, the size per part
 	}
 	for _, fe := range fieldErrors(verr) {
 		field, problem := fe.Field, fe.Problem

@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -73,7 +74,58 @@ func (w *Worker) Healthy() error {
 		}
 		errs = append(errs, fmt.Errorf("%s %s since %s (failing closed): %w", c, what, e.since.UTC().Format(time.RFC3339), e.err))
 	}
+	if err := w.noConsumer.err(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// unservedSet is the robots no lane can serve, with why.
+type unservedSet struct {
+	mu sync.Mutex
+	m  map[string]error
+}
+
+func (u *unservedSet) set(robot string, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[string]error{}
+	}
+	u.m[robot] = err
+}
+
+func (u *unservedSet) clear(robot string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, robot)
+}
+
+func (u *unservedSet) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.m)
+}
+
+// err names the unserved robots (the first 10, sorted) and the first's
+// error, or nil.
+func (u *unservedSet) err() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.m) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(u.m))
+	for n := range u.m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	shown := names[:min(len(names), 10)]
+	more := ""
+	if len(names) > len(shown) {
+		more = fmt.Sprintf(" and %d more", len(names)-len(shown))
+	}
+	return fmt.Errorf("%d robots not served (no consumer): %s%s: %w", len(names), strings.Join(shown, ", "), more, u.m[names[0]])
 }
 
 // isOutOfMemory reports whether err is Redis refusing a write because it

@@ -16,6 +16,7 @@ type Metrics struct {
 	duplicates       *prometheus.CounterVec
 	latency          *prometheus.HistogramVec
 	backlog          *prometheus.GaugeVec
+	unserved         prometheus.Gauge
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -52,13 +53,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "botrelay_backlog_messages", Help: "Messages waiting in the outbound stream per robot (refreshed every sweep interval).",
 		}, []string{"robot"}),
+		unserved: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "botrelay_unserved_robots", Help: "Configured robots this worker cannot serve: their consumer could not be created (e.g. the server's consumer limit).",
+		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "botrelay_delivery_seconds", Help: "Duration of one HTTP delivery attempt.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"robot"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.ledgerErrors, m.deadLetterErrors, m.panics, m.coolOffs, m.duplicates, m.latency, m.backlog)
+		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.ledgerErrors, m.deadLetterErrors, m.panics, m.coolOffs, m.duplicates, m.latency, m.backlog, m.unserved)
 	}
 	return m
 }

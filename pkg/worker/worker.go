@@ -192,6 +192,9 @@ type Worker struct {
 	// sems holds one write slot semaphore per webhook host, by robot.
 	sems   map[string]chan struct{}
 	health health
+	// noConsumer holds the robots whose consumer could not be created (a
+	// server limit such as 10026 "maximum consumers limit reached").
+	noConsumer unservedSet
 }
 
 // ErrInvalidConfig is matched by errors from [New].
@@ -287,6 +290,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			// One robot's consumer must not keep the others from being
 			// served: its lane keeps trying to create it.
 			w.log.Error("could not create robot consumer; its lane keeps trying", "robot", name, "err", err)
+			w.noConsumer.set(name, err)
+			w.m.unserved.Set(float64(w.noConsumer.count()))
 		}
 		consumers[name] = c
 	}
@@ -314,13 +319,17 @@ func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
 			nc, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, rb.Name, w.cfg.AckWait)
 			if err != nil {
 				if ctx.Err() == nil {
-					w.log.Error("could not create robot consumer", "robot", rb.Name, "err", err, "retry_in", errWait)
+					w.noConsumer.set(rb.Name, err)
+					w.m.unserved.Set(float64(w.noConsumer.count()))
+					w.log.Error("could not create robot consumer: the robot is not served", "robot", rb.Name, "err", err, "retry_in", errWait)
 					sleep(ctx, errWait)
 					errWait = min(2*errWait, 30*time.Second)
 				}
 				continue
 			}
 			c, refreshed, errWait = nc, time.Now(), time.Second
+			w.noConsumer.clear(rb.Name)
+			w.m.unserved.Set(float64(w.noConsumer.count()))
 		}
 		msg, err := c.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
 		if err != nil {

@@ -452,10 +452,11 @@ func TestBlockedRobotConsumerDoesNotStopWorker(t *testing.T) {
 			t.Cleanup(func() { _ = rdb.Close() })
 			lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(r.prefix))
 			require.NoError(t, err)
+			reg := prometheus.NewRegistry()
 			w, err := worker.New(js, worker.Config{
 				Topology: r.topo, Robots: r.robots, Sender: newSender(t), Limiter: lim,
 				Ledger: ledger.NewRedis(rdb, r.prefix, time.Hour), AckWait: 2 * time.Second,
-				FetchWait: 300 * time.Millisecond, Logger: testLogger(),
+				FetchWait: 300 * time.Millisecond, Logger: testLogger(), Metrics: worker.NewMetrics(reg),
 			})
 			require.NoError(t, err)
 			runCtx, cancel := context.WithCancel(ctx)
@@ -477,6 +478,9 @@ func TestBlockedRobotConsumerDoesNotStopWorker(t *testing.T) {
 					return len(r.sim.Received("bystander")) == 1
 				}, "bystander served while newbie is blocked")
 				require.Empty(t, r.sim.Received("newbie"))
+				// Said loudly: readiness names the robot, the gauge counts it.
+				require.ErrorContains(t, w.Healthy(), "1 robots not served (no consumer): newbie: ")
+				require.Equal(t, 1.0, gaugeValue(t, reg, "botrelay_unserved_robots"))
 				require.NoError(t, r.js.DeleteConsumer(ctx, r.topo.OutStream(), tc.blocker))
 			}
 			testenv.Eventually(t, 15*time.Second, func() bool {
@@ -485,8 +489,24 @@ func TestBlockedRobotConsumerDoesNotStopWorker(t *testing.T) {
 			}, "both robots served")
 			r.waitExactly("newbie", "hello")
 			r.waitExactly("bystander", "hello")
+			require.NoError(t, w.Healthy(), "served again")
+			require.Zero(t, gaugeValue(t, reg, "botrelay_unserved_robots"))
 		})
 	}
+}
+
+// gaugeValue returns the value of the unlabelled gauge name in reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("gauge %s not found", name)
+	return 0
 }
 
 // A message whose retry budget the ledger shows spent (its dead-letter

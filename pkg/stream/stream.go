@@ -62,6 +62,11 @@ type Limits struct {
 	DLQMaxAge time.Duration
 }
 
+// MaxConsumers is the outbound stream's consumer limit, set when the
+// workers create it: one consumer per robot (and a sweep consumer per
+// unconfigured one) for fleets of up to 100,000 robots.
+const MaxConsumers = 200_000
+
 // DefaultLimits returns the streams' limits where [Limits] leaves them
 // zero: outbound 512 MiB, 7 days, 100,000 messages per robot (3.5 days
 // of backlog at 20 a minute); dead letters 256 MiB, 30 days. A stream's
@@ -224,6 +229,11 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		MaxMsgsPerSubject:    lim.OutMaxMsgsPerRobot,
 		DiscardNewPerSubject: lim.OutMaxMsgsPerRobot > 0,
 		MaxMsgs:              -1,
+		// One consumer per robot: without a limit of its own the stream
+		// gets the server's default of 1,000 (nats-server 2.15), and the
+		// robots past it would never be served. Set at creation only; a
+		// worker reports robots it cannot serve (botrelay_unserved_robots).
+		MaxConsumers: MaxConsumers,
 	}
 	if err := ensureStream(ctx, js, out); err != nil {
 		return err

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -362,4 +363,24 @@ func TestPendingRobotsNoStream(t *testing.T) {
 	_, err := topo.PendingRobots(context.Background(), js)
 	require.ErrorIs(t, err, jetstream.ErrStreamNotFound)
 	require.ErrorContains(t, err, topo.OutStream())
+}
+
+// The outbound stream gets a consumer limit of its own: the server's
+// default (1,000 per stream on nats-server 2.15) would leave every robot
+// past the thousandth unserved.
+func TestMoreThanAThousandRobotConsumers(t *testing.T) {
+	ctx := context.Background()
+	_, js := testenv.Connect(t, testenv.NATSURL(t))
+	topo := testenv.Topology(t, js)
+	require.NoError(t, topo.Ensure(ctx, js))
+	s, err := js.Stream(ctx, topo.OutStream())
+	require.NoError(t, err)
+	require.Equal(t, stream.MaxConsumers, s.CachedInfo().Config.MaxConsumers)
+	for i := range 1001 {
+		_, err := topo.EnsureRobotConsumer(ctx, js, fmt.Sprintf("r%04d", i), 30*time.Second)
+		require.NoError(t, err, "robot %d", i)
+	}
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1001, info.State.Consumers)
 }

@@ -170,6 +170,10 @@ type Config struct {
 	Platforms map[string]PlatformLimits `yaml:"platforms"`
 	// Robots to deliver to.
 	Robots []Robot `yaml:"robots"`
+	// Apps are the enterprise (two-way) robots whose callbacks the
+	// gateway takes; each is also the robot replies to its callbacks go
+	// through. A config may have apps and no robots.
+	Apps []App `yaml:"apps"`
 	// Streams bound the streams' storage (see stream.Limits).
 	Streams Streams `yaml:"streams"`
 }
@@ -377,8 +381,8 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		c.Platforms[p] = l
 	}
 
-	if len(c.Robots) == 0 {
-		bad("robots: at least one robot is required")
+	if len(c.Robots) == 0 && len(c.Apps) == 0 {
+		bad("robots: at least one robot (or app) is required")
 	}
 	seen := map[string]int{}
 	sameRobot := map[string]int{} // identity -> index of its first robot
@@ -450,6 +454,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 			}
 		}
 	}
+	errs = append(errs, c.resolveApps(lookup, seen)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w:\n  %w", ErrInvalid, joinIndented(errs))
 	}

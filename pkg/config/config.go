@@ -197,6 +197,12 @@ type Streams struct {
 		// MaxAge is how long dead letters are kept; default 720h (30 days).
 		MaxAge Duration `yaml:"max_age"`
 	} `yaml:"dead_letters"`
+	In struct {
+		// MaxBytes bounds the inbound (callback) stream; default 256 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxAge is how long inbound events are kept; default 168h.
+		MaxAge Duration `yaml:"max_age"`
+	} `yaml:"in"`
 }
 
 // StreamLimits returns the streams' limits for stream.Topology.
@@ -205,6 +211,7 @@ func (c *Config) StreamLimits() stream.Limits {
 	return stream.Limits{
 		OutMaxBytes: s.Out.MaxBytes, OutMaxAge: time.Duration(s.Out.MaxAge), OutMaxMsgsPerRobot: s.Out.MaxMessagesPerRobot,
 		DLQMaxBytes: s.DeadLetters.MaxBytes, DLQMaxAge: time.Duration(s.DeadLetters.MaxAge),
+		InMaxBytes: s.In.MaxBytes, InMaxAge: time.Duration(s.In.MaxAge),
 	}
 }
 

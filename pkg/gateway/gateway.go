@@ -87,6 +87,11 @@ type Options struct {
 	// Ready reports whether the gateway can publish (typically the NATS
 	// connection's IsConnected) and backs GET /readyz; nil means always.
 	Ready func() bool
+	// Apps are the enterprise robots whose callbacks are taken on
+	// POST /v1/callbacks/dingtalk/{app}; Inbound stores them (required
+	// with Apps).
+	Apps    []App
+	Inbound InboundPublisher
 	// Now is the gateway's clock: created_at for messages without one,
 	// and the rates' and quotas' time; nil means time.Now.
 	Now func() time.Time
@@ -107,6 +112,8 @@ type Gateway struct {
 	robots  []string
 	ready   func() bool
 	now     func() time.Time
+	apps    map[string]string // name -> secret
+	inbound InboundPublisher
 	mux     *http.ServeMux
 }
 
@@ -163,7 +170,24 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		}
 	}
 
+	g.apps, g.inbound = map[string]string{}, opts.Inbound
+	for i, a := range opts.Apps {
+		switch _, dup := g.apps[a.Name]; {
+		case a.Name == "" || robotProblem(a.Name, nil) != "":
+			return nil, fmt.Errorf("%w: Apps[%d]: invalid name", ErrInvalidOption, i)
+		case dup:
+			return nil, fmt.Errorf("%w: Apps[%d] %q: duplicate", ErrInvalidOption, i, a.Name)
+		case a.Secret == "":
+			return nil, fmt.Errorf("%w: Apps[%d] %q: empty secret", ErrInvalidOption, i, a.Name)
+		}
+		g.apps[a.Name] = a.Secret
+	}
+	if len(g.apps) > 0 && g.inbound == nil {
+		return nil, fmt.Errorf("%w: Apps without Inbound", ErrInvalidOption)
+	}
+
 	g.mux = http.NewServeMux()
+	g.mux.HandleFunc("POST /v1/callbacks/dingtalk/{app}", g.postCallback)
 	g.mux.HandleFunc("GET /healthz", g.healthz)
 	g.mux.HandleFunc("GET /readyz", g.readyz)
 	g.mux.HandleFunc("GET /openapi.json", g.openAPI)

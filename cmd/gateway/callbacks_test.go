@@ -53,7 +53,7 @@ func TestCallbacksSurviveRestart(t *testing.T) {
 	p := startRun(t, args, vars)
 	status, body := postCallback(t, p.base, "helpdesk", "m1", appSecret)
 	require.Equal(t, http.StatusOK, status, body)
-	require.JSONEq(t, `{"event_id":"helpdesk.m1","sequence":1}`, body)
+	require.JSONEq(t, `{"event_id":"helpdesk.1","sequence":1}`, body)
 	status, body = postCallback(t, p.base, "helpdesk", "m0", "wrong-secret")
 	require.Equal(t, http.StatusUnauthorized, status, body)
 	require.NoError(t, p.stop(t))
@@ -85,5 +85,5 @@ func TestCallbacksSurviveRestart(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 }, "both events")
 	cancel()
 	<-done
-	require.Equal(t, []string{"helpdesk.m1 查询工单 m1", "helpdesk.m2 查询工单 m2"}, got)
+	require.Equal(t, []string{"helpdesk.1 查询工单 m1", "helpdesk.2 查询工单 m2"}, got)
 }

@@ -75,8 +75,12 @@ func runInbound(ctx context.Context, g *globals, args []string, stdout io.Writer
 		if err != nil {
 			continue // no event within the wait: keep waiting
 		}
-		var e inbound.Event
-		if err := json.Unmarshal(msg.Data(), &e); err != nil {
+		md, err := msg.Metadata()
+		if err != nil {
+			continue
+		}
+		e, err := inbound.Decode(msg.Data(), md.Sequence.Stream)
+		if err != nil {
 			continue
 		}
 		if err := enc.Encode(e.Summary()); err != nil {

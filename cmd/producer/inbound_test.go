@@ -26,9 +26,9 @@ func TestInboundTail(t *testing.T) {
 	r := f.run(t, "", "inbound", "tail", "--app", "helpdesk", "--count", "2")
 	require.NoError(t, r.err, r.stderr)
 	require.Equal(t,
-		`{"id":"helpdesk.m1","app":"helpdesk","msgtype":"text","text":"查询工单 4711","conversation_id":"cid1","conversation_type":"2",`+
+		`{"id":"helpdesk.1","app":"helpdesk","msgtype":"text","text":"查询工单 4711","conversation_id":"cid1","conversation_type":"2",`+
 			`"sender_id":"uid-1","sender_nick":"Li Lei","created_at":"2026-12-01T21:59:59Z","session_webhook_expires_at":"2026-12-01T22:30:00Z"}`+"\n"+
-			`{"id":"helpdesk.m2","app":"helpdesk","msgtype":"text","text":"查询工单 4711","conversation_id":"cid1","conversation_type":"2",`+
+			`{"id":"helpdesk.2","app":"helpdesk","msgtype":"text","text":"查询工单 4711","conversation_id":"cid1","conversation_type":"2",`+
 			`"sender_id":"uid-1","sender_nick":"Li Lei","created_at":"2026-12-01T21:59:59Z","session_webhook_expires_at":"2026-12-01T22:30:00Z"}`+"\n",
 		r.stdout)
 	require.NotContains(t, r.stdout, "SESSIONsecret")

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -97,7 +96,7 @@ func TestCallbackVerification(t *testing.T) {
 	// Verified: stored, answered 200 with the event id; no bearer token.
 	r := f.post(t, "/v1/callbacks/dingtalk/helpdesk", callbackBody("msg-1"), "timestamp", cbTS, "sign", cbSign)
 	require.Equal(t, http.StatusOK, r.status, "body %s", r.body)
-	require.JSONEq(t, `{"event_id":"helpdesk.msg-1","sequence":1}`, string(r.body))
+	require.JSONEq(t, `{"event_id":"helpdesk.1","sequence":1}`, string(r.body))
 	require.NotContains(t, f.logs.String(), sessionToken)
 	require.NotContains(t, f.logs.String(), cbSecret)
 
@@ -117,10 +116,10 @@ func TestCallbackVerification(t *testing.T) {
 	m, err := s.GetMsg(context.Background(), 1)
 	require.NoError(t, err)
 	require.Equal(t, f.topo.InSubject("helpdesk"), m.Subject)
-	require.Equal(t, "helpdesk.msg-1", m.Header.Get(jetstream.MsgIDHeader))
-	var ev inbound.Event
-	require.NoError(t, json.Unmarshal(m.Data, &ev))
-	require.Equal(t, inbound.Summary{ID: "helpdesk.msg-1", App: "helpdesk", MsgType: "text", Text: "查询工单 4711",
+	require.Equal(t, "helpdesk/msg-1", m.Header.Get(jetstream.MsgIDHeader))
+	ev, err := inbound.Decode(m.Data, m.Sequence)
+	require.NoError(t, err)
+	require.Equal(t, inbound.Summary{ID: "helpdesk.1", App: "helpdesk", MsgType: "text", Text: "查询工单 4711",
 		ConversationID: "cidGroup1", ConversationType: "2", SenderID: "uid-1", SenderNick: "Li Lei", SenderStaffID: "staff-1",
 		CreatedAt: time.UnixMilli(1796162399000).UTC(), SessionWebhookExpiresAt: time.UnixMilli(1796164200000).UTC()}, ev.Summary())
 	require.Equal(t, "https://oapi.dingtalk.com/robot/sendBySession?session="+sessionToken, ev.SessionWebhook)

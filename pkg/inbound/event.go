@@ -16,8 +16,10 @@ var ErrInvalid = errors.New("inbound: invalid callback")
 
 // Event is one verified callback.
 type Event struct {
-	// ID identifies the event: "<app>.<msgId>"; a reply names it.
-	ID string `json:"id"`
+	// ID identifies the event: "<app>.<sequence>" (its position in the
+	// inbound stream, see [EventID]); a reply names it. Set when the
+	// event is stored or read, not part of the stored body.
+	ID string `json:"-"`
 	// App is the configured app the callback was sent to.
 	App string `json:"app"`
 	// MsgID is the platform's message id (the callback's msgId).
@@ -123,7 +125,7 @@ func ParseDingTalk(app string, body []byte, now time.Time) (*Event, error) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	return &Event{
-		ID: EventID(app, cb.MsgID), App: app, MsgID: cb.MsgID, MsgType: cb.MsgType, Text: strings.TrimSpace(cb.Text.Content),
+		App: app, MsgID: cb.MsgID, MsgType: cb.MsgType, Text: strings.TrimSpace(cb.Text.Content),
 		ConversationID: cb.ConversationID, ConversationType: cb.ConversationType, ConversationName: cb.ConversationTitle,
 		SenderID: cb.SenderID, SenderNick: cb.SenderNick, SenderStaffID: cb.SenderStaffID, ChatbotUserID: cb.ChatbotUserID,
 		CreatedAt: created, ReceivedAt: now.UTC(), SessionWebhook: cb.SessionWebhook, SessionWebhookExpiresAt: exp,
@@ -131,8 +133,20 @@ func ParseDingTalk(app string, body []byte, now time.Time) (*Event, error) {
 	}, nil
 }
 
-// EventID is the id of the event of msgID sent to app.
-func EventID(app, msgID string) string { return app + "." + msgID }
+// EventID is the id of app's event stored at seq in the inbound stream.
+func EventID(app string, seq uint64) string { return app + "." + strconv.FormatUint(seq, 10) }
+
+// ParseEventID splits an event id into its app and stream sequence.
+func ParseEventID(id string) (app string, seq uint64, err error) {
+	i := strings.LastIndexByte(id, '.')
+	if i > 0 {
+		seq, err = strconv.ParseUint(id[i+1:], 10, 64)
+	}
+	if i <= 0 || err != nil || seq == 0 {
+		return "", 0, fmt.Errorf("%w: event id %q: want <app>.<sequence>", ErrInvalid, id)
+	}
+	return id[:i], seq, nil
+}
 
 func millis(n json.Number) (time.Time, error) {
 	ms, err := strconv.ParseInt(n.String(), 10, 64)

@@ -65,5 +65,5 @@ func ExampleSubscribe() {
 		cancel()
 		return nil
 	})
-	// Output: helpdesk.m1 from Li Lei: 查询工单 4711
+	// Output: helpdesk.1 from Li Lei: 查询工单 4711
 }

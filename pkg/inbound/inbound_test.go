@@ -24,10 +24,20 @@ func body(msgID string) []byte {
 func TestParseDingTalk(t *testing.T) {
 	e, err := inbound.ParseDingTalk("deploy", body("m1"), received)
 	require.NoError(t, err)
-	require.Equal(t, inbound.Summary{ID: "deploy.m1", App: "deploy", MsgType: "text", Text: "/rollback shop", ConversationID: "cid1",
+	require.Equal(t, inbound.Summary{App: "deploy", MsgType: "text", Text: "/rollback shop", ConversationID: "cid1",
 		ConversationType: "2", SenderID: "uid-9", SenderNick: "Han Meimei", CreatedAt: time.UnixMilli(1796162399000).UTC(),
 		SessionWebhookExpiresAt: time.UnixMilli(1796164200000).UTC()}, e.Summary())
 	require.Equal(t, received, e.ReceivedAt)
+
+	app, seq, err := inbound.ParseEventID("deploy.bot.42")
+	require.NoError(t, err)
+	require.Equal(t, "deploy.bot", app)
+	require.Equal(t, uint64(42), seq)
+	require.Equal(t, "deploy.bot.42", inbound.EventID(app, seq))
+	for _, bad := range []string{"", "deploy", "deploy.", ".4", "deploy.0", "deploy.x"} {
+		_, _, err := inbound.ParseEventID(bad)
+		require.ErrorIs(t, err, inbound.ErrInvalid, bad)
+	}
 
 	tests := []struct {
 		name string
@@ -65,6 +75,17 @@ func TestPublishSubscribe(t *testing.T) {
 	seq, err := inbound.Publish(ctx, js, topo, e)
 	require.ErrorIs(t, err, inbound.ErrDuplicate)
 	require.Equal(t, uint64(1), seq)
+	require.Equal(t, "deploy.1", e.ID)
+
+	got, err := inbound.Get(ctx, js, topo, "deploy.2")
+	require.NoError(t, err)
+	require.Equal(t, "m2", got.MsgID)
+	require.Equal(t, "deploy.2", got.ID)
+	require.Equal(t, "https://oapi.dingtalk.com/robot/sendBySession?session=SECRETsession", got.SessionWebhook)
+	for _, id := range []string{"deploy.9", "other.2"} {
+		_, err = inbound.Get(ctx, js, topo, id)
+		require.ErrorIs(t, err, inbound.ErrNotFound, id)
+	}
 
 	// m2 fails once and comes back; the others are acked once.
 	var mu sync.Mutex

@@ -21,18 +21,18 @@ const DefaultTimeout = 5 * time.Second
 // [stream.InDuplicateWindow]).
 var ErrDuplicate = errors.New("inbound: duplicate event")
 
-// MsgID is the dedup id (Nats-Msg-Id) of an event: its [Event.ID].
-func MsgID(e *Event) string { return e.ID }
+// MsgID is the dedup id (Nats-Msg-Id) of an event: "<app>/<msgId>".
+func MsgID(e *Event) string { return e.App + "/" + e.MsgID }
 
 // Publish stores e on its app's subject of topo's inbound stream, with its
 // id as Nats-Msg-Id, waiting for the stream's acknowledgement. It returns
-// the stream sequence; an event already stored gives [ErrDuplicate] (with
-// the sequence of the first copy). A ctx without a deadline gets
+// the stream sequence and sets e.ID from it; an event already stored
+// gives [ErrDuplicate] (with the sequence, and e.ID, of the first copy). A ctx without a deadline gets
 // [DefaultTimeout].
 func Publish(ctx context.Context, js jetstream.JetStream, topo stream.Topology, e *Event) (uint64, error) {
 	data, err := json.Marshal(e)
 	if err != nil {
-		return 0, fmt.Errorf("inbound: encode event %s: %w", e.ID, err)
+		return 0, fmt.Errorf("inbound: encode event %s: %w", MsgID(e), err)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -44,10 +44,11 @@ func Publish(ctx context.Context, js jetstream.JetStream, topo stream.Topology, 
 	msg.Header.Set(jetstream.MsgIDHeader, MsgID(e))
 	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {
-		return 0, fmt.Errorf("inbound: publish event %s to %s: %w", e.ID, topo.InStream(), err)
+		return 0, fmt.Errorf("inbound: publish event %s to %s: %w", MsgID(e), topo.InStream(), err)
 	}
+	e.ID = EventID(e.App, ack.Sequence)
 	if ack.Duplicate {
-		return ack.Sequence, fmt.Errorf("%w: %s", ErrDuplicate, e.ID)
+		return ack.Sequence, fmt.Errorf("%w: %s", ErrDuplicate, MsgID(e))
 	}
 	return ack.Sequence, nil
 }
@@ -160,6 +161,7 @@ func handleOne(ctx context.Context, msg jetstream.Msg, h Handler, o SubscribeOpt
 	m := &Msg{Event: &e, msg: msg}
 	if md, err := msg.Metadata(); err == nil {
 		m.Sequence, m.NumDelivered = md.Sequence.Stream, md.NumDelivered
+		e.ID = EventID(e.App, md.Sequence.Stream)
 	}
 	err := h(ctx, m)
 	switch {
@@ -172,6 +174,49 @@ func handleOne(ctx context.Context, msg jetstream.Msg, h Handler, o SubscribeOpt
 	default:
 		_ = msg.NakWithDelay(o.NakDelay)
 	}
+}
+
+// Decode reads a stored event at seq of the inbound stream.
+func Decode(data []byte, seq uint64) (*Event, error) {
+	var e Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("%w: stored event %d: %w", ErrInvalid, seq, err)
+	}
+	e.ID = EventID(e.App, seq)
+	return &e, nil
+}
+
+// ErrNotFound is returned by [Get] for an event id the inbound stream
+// does not hold (never stored, or removed by age).
+var ErrNotFound = errors.New("inbound: no such event")
+
+// Get returns the event of topo's inbound stream with id ([EventID]). It
+// fails with [ErrNotFound] when the stream does not hold it, and
+// [ErrInvalid] for a malformed id.
+func Get(ctx context.Context, js jetstream.JetStream, topo stream.Topology, id string) (*Event, error) {
+	app, seq, err := ParseEventID(id)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	s, err := js.Stream(ctx, topo.InStream())
+	if err != nil {
+		return nil, fmt.Errorf("inbound: event %s: %w", id, err)
+	}
+	m, err := s.GetMsg(ctx, seq)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case err != nil:
+		return nil, fmt.Errorf("inbound: event %s: %w", id, err)
+	case m.Subject != topo.InSubject(app):
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return Decode(m.Data, seq)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -187,6 +187,7 @@ func New(cfg Config) *Sim {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/robot/send", s.serveDingTalk)
+	s.mux.HandleFunc(sessionPath, s.serveDingTalk)
 	s.mux.HandleFunc("/open-apis/robots/v1/hook/{id}", s.servePOPO)
 	s.mux.HandleFunc("GET /_sim/robots", s.serveRobots)
 	s.mux.HandleFunc("GET /_sim/robots/{token}/received", s.serveReceived)

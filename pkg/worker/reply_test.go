@@ -1,0 +1,66 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/pkg/deadletter"
+	"github.com/botrelay/botrelay/pkg/delivery"
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/inbound"
+	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/worker"
+)
+
+// storeEvent stores a callback of app helpdesk whose session webhook is
+// the simulator's session, expiring at exp, and returns its event.
+func storeEvent(t *testing.T, r *rig, msgID, session string, exp time.Time) *inbound.Event {
+	t.Helper()
+	require.NoError(t, r.sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: session}))
+	cb := robotsim.Callback{MsgID: msgID, Text: "查询工单 4711", ConversationID: "cid-" + session, SenderID: "uid-1",
+		SenderStaffID: "staff-1", SessionWebhook: robotsim.SessionWebhookURL(r.sim.URL, session), SessionExpires: exp}
+	e, err := inbound.ParseDingTalk("helpdesk", cb.Body(time.Now()), time.Now())
+	require.NoError(t, err)
+	_, err = inbound.Publish(context.Background(), r.js, r.topo, e)
+	require.NoError(t, err)
+	return e
+}
+
+func TestRepliesGoToTheSessionWebhook(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.robots = append(r.robots, worker.Robot{Robot: delivery.Robot{Name: "helpdesk", Platform: robotsim.PlatformDingTalk},
+		Limit: dingLimit, CoolOff: time.Second, Replies: true})
+	live := storeEvent(t, r, "m1", "SESSIONlive0001", time.Now().Add(time.Hour))
+	gone := storeEvent(t, r, "m2", "SESSIONgone0002", time.Now().Add(-time.Second))
+
+	reply := envelope.New("helpdesk", text("@staff-1 工单 4711: 已处理"))
+	reply.ReplyTo, reply.At = live.ID, &envelope.At{UserIDs: []string{"staff-1"}}
+	late := envelope.New("helpdesk", text("too late"))
+	late.ReplyTo = gone.ID
+	orphan := envelope.New("helpdesk", text("to nothing"))
+	orphan.ReplyTo = "helpdesk.99"
+	r.publish(reply)
+	r.publish(late)
+	r.publish(orphan)
+
+	r.startWorker(nil)
+	got := r.waitReceived("SESSIONlive0001", 1, 10*time.Second)
+	require.Len(t, got, 1)
+	require.Equal(t, "@staff-1 工单 4711: 已处理", got[0].Content)
+	require.Equal(t, []string{"staff-1"}, got[0].AtUserIDs)
+
+	dls := r.waitDead(2, 10*time.Second)
+	reasons := map[string]deadletter.Reason{}
+	for _, d := range dls {
+		reasons[d.Record.Envelope.ID] = d.Record.Reason
+		b, err := json.Marshal(d.Record)
+		require.NoError(t, err)
+		require.NotContains(t, string(b), "SESSION", "the session webhook is a credential")
+	}
+	require.Equal(t, map[string]deadletter.Reason{late.ID: deadletter.ReasonExpired, orphan.ID: deadletter.ReasonNoEvent}, reasons)
+	require.Empty(t, r.sim.Received("SESSIONgone0002"))
+}

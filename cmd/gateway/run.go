@@ -275,6 +275,7 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 		Inbound: func(ctx context.Context, ev *inbound.Event) (uint64, error) {
 			return inbound.Publish(ctx, js, topo, ev)
 		},
+		Events: func(ctx context.Context, id string) (*inbound.Event, error) { return inbound.Get(ctx, js, topo, id) },
 		Ready: func() bool { return !stopping.Load() && nc.IsConnected() },
 	})
 	if err != nil {

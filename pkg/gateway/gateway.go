@@ -92,6 +92,9 @@ type Options struct {
 	// with Apps).
 	Apps    []App
 	Inbound InboundPublisher
+	// Events looks up the inbound events replies name; POST /v1/replies
+	// answers 404 without it.
+	Events EventLookup
 	// Now is the gateway's clock: created_at for messages without one,
 	// and the rates' and quotas' time; nil means time.Now.
 	Now func() time.Time
@@ -114,6 +117,7 @@ type Gateway struct {
 	now     func() time.Time
 	apps    map[string]string // name -> secret
 	inbound InboundPublisher
+	events  EventLookup
 	mux     *http.ServeMux
 }
 
@@ -170,7 +174,7 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		}
 	}
 
-	g.apps, g.inbound = map[string]string{}, opts.Inbound
+	g.apps, g.inbound, g.events = map[string]string{}, opts.Inbound, opts.Events
 	for i, a := range opts.Apps {
 		switch _, dup := g.apps[a.Name]; {
 		case a.Name == "" || robotProblem(a.Name, nil) != "":
@@ -194,6 +198,7 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 	g.mux.Handle("POST /v1/messages", g.auth(g.postMessage))
 	g.mux.Handle("POST /v1/messages:batch", g.auth(g.postBatch))
 	g.mux.Handle("POST /v1/fanout", g.auth(g.postFanOut))
+	g.mux.Handle("POST /v1/replies", g.auth(g.postReply))
 	return g, nil
 }
 

@@ -243,6 +243,7 @@ func TestOpenAPI(t *testing.T) {
 		Inbound: func(ctx context.Context, e *inbound.Event) (uint64, error) {
 			return inbound.Publish(ctx, js, topo, e)
 		},
+		Events: func(ctx context.Context, id string) (*inbound.Event, error) { return inbound.Get(ctx, js, topo, id) },
 	}, publisher.WithDefaultTimeout(2*time.Second))
 	ctx := context.Background()
 	fill := func(robot string, n int) {
@@ -292,6 +293,23 @@ func TestOpenAPI(t *testing.T) {
 		"POST /v1/callbacks/dingtalk/{app} 413": {path: cbPath, docPath: cbDoc, body: strings.Repeat("x", 300<<10), header: cbSigned},
 		"POST /v1/callbacks/dingtalk/{app} 422": {path: cbPath, docPath: cbDoc, body: `{"msgId":"m4"}`, header: cbSigned},
 		"POST /v1/callbacks/dingtalk/{app} 503": {path: cbPath, docPath: cbDoc, body: callbackBody("m5"), header: cbSigned,
+			prep: func() { require.NoError(t, js.DeleteStream(ctx, topo.InStream())) }},
+
+		// The callbacks' 503 removed the inbound stream: the replies' 202
+		// makes it and an event again, their 503 removes it again.
+		"POST /v1/replies 202": {path: "/v1/replies", token: all, body: `{"reply_to":"helpdesk.1","text":"done","mention_sender":true}`, prep: func() {
+			require.NoError(t, topo.Ensure(ctx, js))
+			e, err := inbound.ParseDingTalk("helpdesk", []byte(callbackBody("r1")), time.Now())
+			require.NoError(t, err)
+			_, err = inbound.Publish(ctx, js, topo, e)
+			require.NoError(t, err)
+		}},
+		"POST /v1/replies 400": {path: "/v1/replies", token: all, body: `{"reply_to":`},
+		"POST /v1/replies 401": {path: "/v1/replies", body: `{"reply_to":"helpdesk.1","text":"done"}`},
+		"POST /v1/replies 403": {path: "/v1/replies", token: "tok-scoped", body: `{"reply_to":"helpdesk.1","text":"done"}`},
+		"POST /v1/replies 404": {path: "/v1/replies", token: all, body: `{"reply_to":"helpdesk.9","text":"done"}`},
+		"POST /v1/replies 422": {path: "/v1/replies", token: all, body: `{"text":"done"}`},
+		"POST /v1/replies 503": {path: "/v1/replies", token: all, body: `{"reply_to":"helpdesk.1","text":"done"}`,
 			prep: func() { require.NoError(t, js.DeleteStream(ctx, topo.InStream())) }},
 
 		"POST /v1/fanout 202": {path: "/v1/fanout", token: all, body: `{"robots":["r2","r3"],"text":"hi"}`},

@@ -276,7 +276,7 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 			return inbound.Publish(ctx, js, topo, ev)
 		},
 		Events: func(ctx context.Context, id string) (*inbound.Event, error) { return inbound.Get(ctx, js, topo, id) },
-		Ready: func() bool { return !stopping.Load() && nc.IsConnected() },
+		Ready:  func() bool { return !stopping.Load() && nc.IsConnected() },
 	})
 	if err != nil {
 		return err

@@ -231,7 +231,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	args = fs.Args()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
-		return cli.Usagef("no subcommand: want send, dlq, status, inbound or help")
+		return cli.Usagef("no subcommand: want send, dlq, status, inbound, reply or help")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -243,10 +243,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runStatus(ctx, &g, rest, stdout, stderr)
 	case "inbound":
 		return runInbound(ctx, &g, rest, stdout)
+	case "reply":
+		return runReply(ctx, &g, rest, stdout)
 	case "help":
 		return runHelp(rest, stdout)
 	default:
-		return cli.Usagef("unknown subcommand %q: want send, dlq, status, inbound or help", cmd)
+		return cli.Usagef("unknown subcommand %q: want send, dlq, status, inbound, reply or help", cmd)
 	}
 }
 
@@ -340,6 +342,8 @@ Usage:
   producer status ...       per robot: queue, workers, limiter, dead letters, diagnosis
   producer inbound tail --app NAME [--count N]
                             print an app's inbound events (callbacks)
+  producer reply --to EVENT_ID --text TEXT [--mention-sender]
+                            answer an inbound event
   producer help [send|dlq|status]
                             this text, or a subcommand's
 
@@ -348,5 +352,6 @@ Usage:
 ` + dlqUsage + `
 ` + statusUsage + `
 ` + inboundUsage + `
+` + replyUsage + `
 Exit status: 0 ok, 1 failure, 2 usage error.
 `

@@ -3,11 +3,13 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/envelope"
@@ -47,7 +49,10 @@ func TestRepliesGoToTheSessionWebhook(t *testing.T) {
 	r.publish(late)
 	r.publish(orphan)
 
-	r.startWorker(nil)
+	logs := &testenv.SyncBuffer{}
+	r.startWorker(func(c *worker.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	got := r.waitReceived("SESSIONlive0001", 1, 10*time.Second)
 	require.Len(t, got, 1)
 	require.Equal(t, "@staff-1 工单 4711: 已处理", got[0].Content)
@@ -63,4 +68,6 @@ func TestRepliesGoToTheSessionWebhook(t *testing.T) {
 	}
 	require.Equal(t, map[string]deadletter.Reason{late.ID: deadletter.ReasonExpired, orphan.ID: deadletter.ReasonNoEvent}, reasons)
 	require.Empty(t, r.sim.Received("SESSIONgone0002"))
+	require.Contains(t, logs.String(), "dead-lettered")
+	require.NotContains(t, logs.String(), "SESSION", "the session webhook is never logged")
 }

@@ -167,9 +167,10 @@ func TestAllowListFromExampleConfig(t *testing.T) {
 	// The repository's example, with none of its variables set, and with
 	// them set: the names are the same, and no secret is needed.
 	for _, vars := range []map[string]string{nil, {"DINGTALK_OPS_WEBHOOK": webhook, "DINGTALK_OPS_SECRET": secret}} {
-		robots, prefix, size, err := allowList(flags{configPath: "../../examples/robots.yaml"}, testenv.LookupMap(vars))
+		robots, prefix, size, apps, err := allowList(flags{configPath: "../../examples/robots.yaml"}, testenv.LookupMap(vars))
 		require.NotNil(t, size, "size rules from the file")
 		require.NoError(t, err)
+		require.Empty(t, apps)
 		require.NotEmpty(t, robots)
 		require.Equal(t, stream.DefaultPrefix, prefix)
 		require.NotContains(t, strings.Join(robots, ","), "S3cret")
@@ -300,7 +301,7 @@ func TestK8sManifest(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(cmData, &cm))
 	f.configPath = testenv.WriteFile(t, "robots.yaml", cm.Data["robots.yaml"])
-	robots, _, _, err := allowList(f, testenv.LookupMap(nil))
+	robots, _, _, _, err := allowList(f, testenv.LookupMap(nil))
 	require.NoError(t, err)
 	require.NotEmpty(t, robots)
 }
@@ -315,7 +316,7 @@ func TestAllowListPlaceholders(t *testing.T) {
   - {name: c, platform: dingtalk, webhook: "https://oapi.dingtalk.com/robot/send?access_token=${C_TOKEN}"}
   - {name: d, platform: popo, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/${D_HOOK}"}
 `)
-	robots, _, _, err := allowList(flags{configPath: path}, testenv.LookupMap(nil))
+	robots, _, _, _, err := allowList(flags{configPath: path}, testenv.LookupMap(nil))
 	require.NoError(t, err)
 	require.Equal(t, []string{"a", "b", "c", "d"}, robots)
 }

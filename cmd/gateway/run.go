@@ -26,6 +26,7 @@ import (
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/gateway"
+	"github.com/botrelay/botrelay/pkg/inbound"
 	"github.com/botrelay/botrelay/pkg/publisher"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
@@ -81,7 +82,7 @@ func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env, 
 	if len(tokens) == 0 && len(access) == 0 && !f.noAuth {
 		return cli.Usagef("no tokens: give --tokens-file or --token-env, or --no-auth to accept every request without authentication")
 	}
-	robots, cfgPrefix, size, err := allowList(f, e.Lookup)
+	robots, cfgPrefix, size, apps, err := allowList(f, e.Lookup)
 	if err != nil {
 		return err
 	}
@@ -96,13 +97,14 @@ func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env, 
 	if err != nil {
 		return err
 	}
-	return serve(ctx, f, topo, auth{tokens: tokens, access: access}, robots, size, log, e, reload)
+	return serve(ctx, f, topo, auth{tokens: tokens, access: access, apps: apps}, robots, size, log, e, reload)
 }
 
 // auth is the authentication the gateway starts with.
 type auth struct {
 	tokens []string        // --token-env: every robot, no rate
 	access []gateway.Token // --tokens-file
+	apps   []gateway.App   // --config apps
 }
 
 func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bool)) (flags, error) {
@@ -190,8 +192,9 @@ func readTokensFile(path string, lookup func(string) (string, bool)) ([]gateway.
 
 // allowList returns the accepted robots from --robots or --config (nil:
 // any), the config file's prefix ("" without --config) and, with
-// --config, each robot's platform size rules (nil: DingTalk's for all).
-func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, func(string) envelope.Limits, error) {
+// --config, each robot's platform size rules (nil: DingTalk's for all) and
+// its apps (with their secrets: the gateway verifies their callbacks).
+func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, func(string) envelope.Limits, []gateway.App, error) {
 	if f.robots != "" {
 		var robots []string
 		for r := range strings.SplitSeq(f.robots, ",") {
@@ -199,16 +202,16 @@ func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, f
 				robots = append(robots, r)
 			}
 		}
-		return robots, "", nil, nil
+		return robots, "", nil, nil, nil
 	}
 	if f.configPath == "" {
-		return nil, "", nil, nil
+		return nil, "", nil, nil, nil
 	}
 	// The gateway needs the names only: secrets are dropped and a variable
 	// it does not have (a webhook) gets a placeholder.
 	cfg, err := cli.LoadWithoutSecrets(f.configPath, lookup)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("--config: %w", err)
+		return nil, "", nil, nil, fmt.Errorf("--config: %w", err)
 	}
 	size := func(robot string) envelope.Limits {
 		if rb, ok := cfg.Robot(robot); ok {
@@ -216,7 +219,16 @@ func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, f
 		}
 		return envelope.Limits{}
 	}
-	return cfg.Names(), cfg.Prefix, size, nil
+	var apps []gateway.App
+	for _, app := range cfg.Apps {
+		// LoadWithoutSecrets stands in for unset variables: an app secret
+		// must be real.
+		if _, ok := lookup(app.AppSecretEnv); app.AppSecretEnv != "" && !ok {
+			return nil, "", nil, nil, fmt.Errorf("--config: app %s: app_secret_env: environment variable %s is not set", app.Name, app.AppSecretEnv)
+		}
+		apps = append(apps, gateway.App{Name: app.Name, Secret: app.AppSecret})
+	}
+	return cfg.Names(), cfg.Prefix, size, apps, nil
 }
 
 // serve connects to NATS, serves the gateway until ctx is done, then shuts
@@ -272,7 +284,12 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 		Limiter:      lim,
 		Robots:       robots,
 		Size:         size,
-		Ready:        func() bool { return !stopping.Load() && nc.IsConnected() },
+		Apps:         a.apps,
+		Inbound: func(ctx context.Context, ev *inbound.Event) (uint64, error) {
+			return inbound.Publish(ctx, js, topo, ev)
+		},
+		Events: func(ctx context.Context, id string) (*inbound.Event, error) { return inbound.Get(ctx, js, topo, id) },
+		Ready:  func() bool { return !stopping.Load() && nc.IsConnected() },
 	})
 	if err != nil {
 		return err

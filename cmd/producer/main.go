@@ -231,7 +231,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	args = fs.Args()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
-		return cli.Usagef("no subcommand: want send, dlq, status or help")
+		return cli.Usagef("no subcommand: want send, dlq, status, inbound, reply or help")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -241,10 +241,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDLQ(ctx, &g, rest, stdout, stderr)
 	case "status":
 		return runStatus(ctx, &g, rest, stdout, stderr)
+	case "inbound":
+		return runInbound(ctx, &g, rest, stdout)
+	case "reply":
+		return runReply(ctx, &g, rest, stdout)
 	case "help":
 		return runHelp(rest, stdout)
 	default:
-		return cli.Usagef("unknown subcommand %q: want send, dlq, status or help", cmd)
+		return cli.Usagef("unknown subcommand %q: want send, dlq, status, inbound, reply or help", cmd)
 	}
 }
 
@@ -354,6 +358,10 @@ Usage:
   producer send ...         publish a message, a fan-out or an NDJSON file
   producer dlq list|show|replay ...
   producer status ...       per robot: queue, workers, limiter, dead letters, diagnosis
+  producer inbound tail --app NAME [--count N]
+                            print an app's inbound events (callbacks)
+  producer reply --to EVENT_ID --text TEXT [--mention-sender]
+                            answer an inbound event
   producer help [send|dlq|status]
                             this text, or a subcommand's
 
@@ -361,5 +369,7 @@ Usage:
 ` + sendUsage + `
 ` + dlqUsage + `
 ` + statusUsage + `
+` + inboundUsage + `
+` + replyUsage + `
 Exit status: 0 ok, 1 failure, 2 usage error.
 `

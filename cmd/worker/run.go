@@ -258,6 +258,11 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 			robots[i].OnUnknownOutcome = worker.DeadLetter
 		}
 	}
+	for _, app := range cfg.Apps {
+		// The app's reply robot: replies go to each event's session webhook.
+		robots = append(robots, worker.Robot{Robot: delivery.Robot{Name: app.Name, Platform: app.Platform},
+			Limit: cfg.AppLimit(app), CoolOff: time.Duration(cfg.Platforms[app.Platform].CoolOff), Replies: true})
+	}
 	w, err := worker.New(js, worker.Config{
 		Topology:     stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
 		HoldMax:      time.Duration(cfg.HoldMax),
@@ -284,6 +289,10 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		return err
 	}
 	h.store = w.Healthy
+	for _, app := range cfg.Apps {
+		l := cfg.AppLimit(app)
+		log.Info("app configured (replies to its callbacks)", "app", app.Name, "platform", app.Platform, "limit_per_conversation", l.Max, "window", l.Window)
+	}
 	for _, rb := range cfg.Robots {
 		l := cfg.Limit(rb)
 		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,

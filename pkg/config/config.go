@@ -191,6 +191,10 @@ type Config struct {
 	Platforms map[string]PlatformLimits `yaml:"platforms"`
 	// Robots to deliver to.
 	Robots []Robot `yaml:"robots"`
+	// Apps are the enterprise (two-way) robots whose callbacks the
+	// gateway takes; each is also the robot replies to its callbacks go
+	// through. A config may have apps and no robots.
+	Apps []App `yaml:"apps"`
 	// Streams bound the streams' storage (see stream.Limits).
 	Streams Streams `yaml:"streams"`
 }
@@ -214,6 +218,12 @@ type Streams struct {
 		// MaxAge is how long dead letters are kept; default 720h (30 days).
 		MaxAge Duration `yaml:"max_age"`
 	} `yaml:"dead_letters"`
+	In struct {
+		// MaxBytes bounds the inbound (callback) stream; default 256 MiB.
+		MaxBytes int64 `yaml:"max_bytes"`
+		// MaxAge is how long inbound events are kept; default 168h.
+		MaxAge Duration `yaml:"max_age"`
+	} `yaml:"in"`
 }
 
 // StreamLimits returns the streams' limits for stream.Topology.
@@ -222,6 +232,7 @@ func (c *Config) StreamLimits() stream.Limits {
 	return stream.Limits{
 		OutMaxBytes: s.Out.MaxBytes, OutMaxAge: time.Duration(s.Out.MaxAge), OutMaxMsgsPerRobot: s.Out.MaxMessagesPerRobot,
 		DLQMaxBytes: s.DeadLetters.MaxBytes, DLQMaxAge: time.Duration(s.DeadLetters.MaxAge),
+		InMaxBytes: s.In.MaxBytes, InMaxAge: time.Duration(s.In.MaxAge),
 	}
 }
 
@@ -414,8 +425,8 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		c.Platforms[p] = l
 	}
 
-	if len(c.Robots) == 0 {
-		bad("robots: at least one robot is required")
+	if len(c.Robots) == 0 && len(c.Apps) == 0 {
+		bad("robots: at least one robot (or app) is required")
 	}
 	seen := map[string]int{}
 	sameRobot := map[string]int{} // identity -> index of its first robot
@@ -503,6 +514,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 			}
 		}
 	}
+	errs = append(errs, c.resolveApps(lookup, seen)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w:\n  %w", ErrInvalid, joinIndented(errs))
 	}

@@ -53,7 +53,7 @@ func TestParseInvalid(t *testing.T) {
 		env  map[string]string
 		want []string // every one must be in the error
 	}{
-		{name: "no robots", yaml: "prefix: x\n", want: []string{"robots: at least one robot is required"}},
+		{name: "no robots", yaml: "prefix: x\n", want: []string{"robots: at least one robot (or app) is required"}},
 		{name: "missing name", yaml: "robots:\n  - platform: dingtalk\n    webhook: \"" + dingWebhook + "\"\n",
 			want: []string{"robots[0]: name: required"}},
 		{name: "bad name", yaml: "robots:\n" + robotYAML("has space"),

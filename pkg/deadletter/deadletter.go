@@ -32,6 +32,7 @@ const (
 	ReasonThrottled      Reason = "throttled"       // the platform kept throttling it (or asking to wait) past retry.max_throttles
 	ReasonPanic          Reason = "panic"           // handling it crashed the worker's code (the stack is in the worker log)
 	ReasonUnknownOutcome Reason = "unknown_outcome" // a worker died posting it; the robot's on_unknown_outcome is dead_letter
+	ReasonNoEvent        Reason = "no_event"        // a reply whose inbound event is not (or no longer) stored, or is another app's
 )
 
 // Record is one dead letter.

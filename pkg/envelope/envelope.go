@@ -30,6 +30,11 @@ type Envelope struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Labels are free-form key/values for routing, search and metrics.
 	Labels map[string]string `json:"labels,omitempty"`
+	// ReplyTo, on a reply, is the id of the inbound event (a callback,
+	// see pkg/inbound) answered; Robot is then the event's app. The
+	// worker posts the reply to the event's session webhook until it
+	// expires.
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
 // Message holds exactly one of its fields.

@@ -92,6 +92,14 @@ type Options struct {
 	// Ready reports whether the gateway can publish (typically the NATS
 	// connection's IsConnected) and backs GET /readyz; nil means always.
 	Ready func() bool
+	// Apps are the enterprise robots whose callbacks are taken on
+	// POST /v1/callbacks/dingtalk/{app}; Inbound stores them (required
+	// with Apps).
+	Apps    []App
+	Inbound InboundPublisher
+	// Events looks up the inbound events replies name; POST /v1/replies
+	// answers 404 without it.
+	Events EventLookup
 	// Now is the gateway's clock: created_at for messages without one,
 	// and the rates' and quotas' time; nil means time.Now.
 	Now func() time.Time
@@ -113,6 +121,9 @@ type Gateway struct {
 	size    func(robot string) envelope.Limits
 	ready   func() bool
 	now     func() time.Time
+	apps    map[string]string // name -> secret
+	inbound InboundPublisher
+	events  EventLookup
 	mux     *http.ServeMux
 }
 
@@ -170,13 +181,31 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		}
 	}
 
+	g.apps, g.inbound, g.events = map[string]string{}, opts.Inbound, opts.Events
+	for i, a := range opts.Apps {
+		switch _, dup := g.apps[a.Name]; {
+		case a.Name == "" || robotProblem(a.Name, nil) != "":
+			return nil, fmt.Errorf("%w: Apps[%d]: invalid name", ErrInvalidOption, i)
+		case dup:
+			return nil, fmt.Errorf("%w: Apps[%d] %q: duplicate", ErrInvalidOption, i, a.Name)
+		case a.Secret == "":
+			return nil, fmt.Errorf("%w: Apps[%d] %q: empty secret", ErrInvalidOption, i, a.Name)
+		}
+		g.apps[a.Name] = a.Secret
+	}
+	if len(g.apps) > 0 && g.inbound == nil {
+		return nil, fmt.Errorf("%w: Apps without Inbound", ErrInvalidOption)
+	}
+
 	g.mux = http.NewServeMux()
+	g.mux.HandleFunc("POST /v1/callbacks/dingtalk/{app}", g.postCallback)
 	g.mux.HandleFunc("GET /healthz", g.healthz)
 	g.mux.HandleFunc("GET /readyz", g.readyz)
 	g.mux.HandleFunc("GET /openapi.json", g.openAPI)
 	g.mux.Handle("POST /v1/messages", g.auth(g.postMessage))
 	g.mux.Handle("POST /v1/messages:batch", g.auth(g.postBatch))
 	g.mux.Handle("POST /v1/fanout", g.auth(g.postFanOut))
+	g.mux.Handle("POST /v1/replies", g.auth(g.postReply))
 	return g, nil
 }
 

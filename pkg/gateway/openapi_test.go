@@ -20,6 +20,7 @@ import (
 
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/gateway"
+	"github.com/botrelay/botrelay/pkg/inbound"
 	"github.com/botrelay/botrelay/pkg/publisher"
 )
 
@@ -211,6 +212,17 @@ func (d openAPIDoc) check(t *testing.T, method, path, reqBody string, r response
 
 func asMap(v any) map[string]any { m, _ := v.(map[string]any); return m }
 
+// A callback signed at the fixtures' clock (2025-03-01T12:00:00Z) with
+// cbSecret, computed with python3's hmac (see callbacks_test.go).
+const (
+	cbTS2   = "1740830400000"
+	cbSign2 = "P40IjKTTXJY3S4Nn5TMklUOwoY+7ZJPbYtG62Vr0hio="
+	cbPath  = "/v1/callbacks/dingtalk/helpdesk"
+	cbDoc   = "/v1/callbacks/dingtalk/{app}"
+)
+
+var cbSigned = []string{"timestamp", cbTS2, "sign", cbSign2}
+
 // TestOpenAPI checks the document served at GET /openapi.json against the
 // running gateway: every documented route and status is produced by a
 // request below, and every answer matches its documented schema.
@@ -227,6 +239,11 @@ func TestOpenAPI(t *testing.T) {
 			{Name: "scoped", SHA256: sha256.Sum256([]byte("tok-scoped")), Robots: []string{"team-a-*"}},
 			{Name: "slow", SHA256: sha256.Sum256([]byte("tok-slow")), Rate: 0.01, Burst: 1},
 		},
+		Apps: []gateway.App{{Name: "helpdesk", Secret: cbSecret}},
+		Inbound: func(ctx context.Context, e *inbound.Event) (uint64, error) {
+			return inbound.Publish(ctx, js, topo, e)
+		},
+		Events: func(ctx context.Context, id string) (*inbound.Event, error) { return inbound.Get(ctx, js, topo, id) },
 	}, publisher.WithDefaultTimeout(2*time.Second))
 	ctx := context.Background()
 	fill := func(robot string, n int) {
@@ -249,6 +266,8 @@ func TestOpenAPI(t *testing.T) {
 	type call struct {
 		method, path, body, token string
 		prep                      func()
+		header                    []string
+		docPath                   string // the documented path, when path fills its template
 	}
 	all := "tok-all"
 	cases := map[string]call{
@@ -266,6 +285,32 @@ func TestOpenAPI(t *testing.T) {
 		"POST /v1/messages 429": {path: "/v1/messages", token: "tok-slow", body: `{"robot":"ops","text":"hi"}`},
 		"POST /v1/messages 502": {path: "/v1/messages", token: all, body: split},
 		"POST /v1/messages 503": {path: "/v1/messages", token: all, body: `{"robot":"full","text":"hi"}`},
+
+		"POST /v1/callbacks/dingtalk/{app} 200": {path: cbPath, docPath: cbDoc, body: callbackBody("m1"), header: cbSigned},
+		"POST /v1/callbacks/dingtalk/{app} 401": {path: cbPath, docPath: cbDoc, body: callbackBody("m2"), header: []string{"timestamp", cbTS2}},
+		"POST /v1/callbacks/dingtalk/{app} 404": {path: "/v1/callbacks/dingtalk/nope", docPath: cbDoc, body: callbackBody("m3"), header: cbSigned},
+		"POST /v1/callbacks/dingtalk/{app} 409": {path: cbPath, docPath: cbDoc, body: callbackBody("m1"), header: cbSigned},
+		"POST /v1/callbacks/dingtalk/{app} 413": {path: cbPath, docPath: cbDoc, body: strings.Repeat("x", 300<<10), header: cbSigned},
+		"POST /v1/callbacks/dingtalk/{app} 422": {path: cbPath, docPath: cbDoc, body: `{"msgId":"m4"}`, header: cbSigned},
+		"POST /v1/callbacks/dingtalk/{app} 503": {path: cbPath, docPath: cbDoc, body: callbackBody("m5"), header: cbSigned,
+			prep: func() { require.NoError(t, js.DeleteStream(ctx, topo.InStream())) }},
+
+		// The callbacks' 503 removed the inbound stream: the replies' 202
+		// makes it and an event again, their 503 removes it again.
+		"POST /v1/replies 202": {path: "/v1/replies", token: all, body: `{"reply_to":"helpdesk.1","text":"done","mention_sender":true}`, prep: func() {
+			require.NoError(t, topo.Ensure(ctx, js))
+			e, err := inbound.ParseDingTalk("helpdesk", []byte(callbackBody("r1")), time.Now())
+			require.NoError(t, err)
+			_, err = inbound.Publish(ctx, js, topo, e)
+			require.NoError(t, err)
+		}},
+		"POST /v1/replies 400": {path: "/v1/replies", token: all, body: `{"reply_to":`},
+		"POST /v1/replies 401": {path: "/v1/replies", body: `{"reply_to":"helpdesk.1","text":"done"}`},
+		"POST /v1/replies 403": {path: "/v1/replies", token: "tok-scoped", body: `{"reply_to":"helpdesk.1","text":"done"}`},
+		"POST /v1/replies 404": {path: "/v1/replies", token: all, body: `{"reply_to":"helpdesk.9","text":"done"}`},
+		"POST /v1/replies 422": {path: "/v1/replies", token: all, body: `{"text":"done"}`},
+		"POST /v1/replies 503": {path: "/v1/replies", token: all, body: `{"reply_to":"helpdesk.1","text":"done"}`,
+			prep: func() { require.NoError(t, js.DeleteStream(ctx, topo.InStream())) }},
 
 		"POST /v1/fanout 202": {path: "/v1/fanout", token: all, body: `{"robots":["r2","r3"],"text":"hi"}`},
 		"POST /v1/fanout 400": {path: "/v1/fanout", token: all, body: `[]`},
@@ -305,14 +350,17 @@ func TestOpenAPI(t *testing.T) {
 			if c.prep != nil {
 				c.prep()
 			}
-			var hdr []string
+			hdr := c.header
 			if c.token != "" {
-				hdr = bearer(c.token)
+				hdr = append(hdr, bearer(c.token)...)
 			}
 			r := f.do(t, c.method, c.path, c.body, hdr...)
 			want, _ := strconv.Atoi(k[strings.LastIndexByte(k, ' ')+1:])
 			require.Equal(t, want, r.status, "body %.300s", r.body)
-			doc.check(t, c.method, c.path, c.body, r)
+			if c.docPath == "" {
+				c.docPath = c.path
+			}
+			doc.check(t, c.method, c.docPath, c.body, r)
 			ready.Store(true)
 		})
 	}

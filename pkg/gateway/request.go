@@ -34,6 +34,9 @@ type request struct {
 	TTL       string             `json:"ttl"`
 	Labels    map[string]string  `json:"labels"`
 	Split     bool               `json:"split"`
+	// ReplyTo and MentionSender: only for POST /v1/replies.
+	ReplyTo       string `json:"reply_to"`
+	MentionSender bool   `json:"mention_sender"`
 }
 
 // requestError is a request the gateway refuses: an HTTP status, a message
@@ -124,6 +127,9 @@ func jsonType(kind string) string {
 // and how many messages it makes: 1, or with Split its number of parts.
 func build(req *request, robot, idemKey string, now time.Time, size envelope.Limits) (*envelope.Envelope, int, []string) {
 	var problems []string
+	if robot != replyRobot && (req.ReplyTo != "" || req.MentionSender) {
+		problems = append(problems, "reply_to: only for POST /v1/replies")
+	}
 	msg := envelope.Message{}
 	if req.Message != nil {
 		msg = *req.Message

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/inbound"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
 
@@ -303,4 +304,23 @@ func (p *Publisher) PublishSplit(ctx context.Context, env *envelope.Envelope) ([
 		results[i].Ack = ack
 	}
 	return results, failed
+}
+
+// Reply publishes env as a reply to the inbound event eventID (see
+// pkg/inbound): env.Robot becomes the event's app, taken from the id
+// ("<app>.<sequence>"), and env.ReplyTo the id. The workers post it to the
+// event's session webhook until the session expires (then dead-letter it
+// as expired), limited per conversation. Mention the sender with
+// env.At.UserIDs (and "@id" in the content). The event is not looked up
+// here: a reply to an event that is not stored is dead-lettered (no_event).
+func (p *Publisher) Reply(ctx context.Context, eventID string, env *envelope.Envelope) (Ack, error) {
+	app, _, err := inbound.ParseEventID(eventID)
+	if err != nil {
+		return Ack{}, fmt.Errorf("publisher: reply: %w", err)
+	}
+	if env == nil {
+		return Ack{}, fmt.Errorf("publisher: %w: nil envelope", envelope.ErrInvalid)
+	}
+	env.Robot, env.ReplyTo = app, eventID
+	return p.Publish(ctx, env)
 }

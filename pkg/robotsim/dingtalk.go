@@ -83,6 +83,10 @@ func readBody(r *http.Request) ([]byte, error) {
 func (s *Sim) serveDingTalk(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("access_token")
+	if r.URL.Path == sessionPath {
+		// An enterprise robot's session webhook: the session is the token.
+		token = q.Get("session")
+	}
 	if f, ok := s.takeFault(token); ok && applyFault(w, r, f) {
 		return
 	}

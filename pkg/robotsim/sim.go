@@ -210,6 +210,7 @@ func New(cfg Config) *Sim {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/robot/send", s.serveDingTalk)
+	s.mux.HandleFunc(sessionPath, s.serveDingTalk)
 	s.mux.HandleFunc("/open-apis/robots/v1/hook/{id}", s.servePOPO)
 	s.mux.HandleFunc("/open-apis/bot/v2/hook/{token}", s.serveFeishu)
 	s.mux.HandleFunc("/cgi-bin/webhook/send", s.serveWeCom)

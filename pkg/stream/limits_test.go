@@ -22,10 +22,10 @@ func TestLimitsResolved(t *testing.T) {
 		want stream.Limits
 	}{
 		{name: "zero: defaults", want: d},
-		{name: "set", in: stream.Limits{OutMaxBytes: 5, OutMaxAge: time.Hour, OutMaxMsgsPerRobot: 7, DLQMaxBytes: 9, DLQMaxAge: time.Minute},
-			want: stream.Limits{OutMaxBytes: 5, OutMaxAge: time.Hour, OutMaxMsgsPerRobot: 7, DLQMaxBytes: 9, DLQMaxAge: time.Minute}},
-		{name: "negative: no limit", in: stream.Limits{OutMaxBytes: -5, OutMaxAge: -1, OutMaxMsgsPerRobot: -1, DLQMaxBytes: -1, DLQMaxAge: -1},
-			want: stream.Limits{OutMaxBytes: -1, OutMaxMsgsPerRobot: -1, DLQMaxBytes: -1}},
+		{name: "set", in: stream.Limits{OutMaxBytes: 5, OutMaxAge: time.Hour, OutMaxMsgsPerRobot: 7, DLQMaxBytes: 9, DLQMaxAge: time.Minute, InMaxBytes: 11, InMaxAge: time.Second},
+			want: stream.Limits{OutMaxBytes: 5, OutMaxAge: time.Hour, OutMaxMsgsPerRobot: 7, DLQMaxBytes: 9, DLQMaxAge: time.Minute, InMaxBytes: 11, InMaxAge: time.Second}},
+		{name: "negative: no limit", in: stream.Limits{OutMaxBytes: -5, OutMaxAge: -1, OutMaxMsgsPerRobot: -1, DLQMaxBytes: -1, DLQMaxAge: -1, InMaxBytes: -1, InMaxAge: -1},
+			want: stream.Limits{OutMaxBytes: -1, OutMaxMsgsPerRobot: -1, DLQMaxBytes: -1, InMaxBytes: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +47,12 @@ func TestEnsureLimits(t *testing.T) {
 		dlq := streamInfo(t, js, topo.DLQStream()).Config
 		require.Equal(t, int64(2<<20), dlq.MaxBytes)
 		require.Equal(t, 48*time.Hour, dlq.MaxAge)
+		in := streamInfo(t, js, topo.InStream()).Config
+		require.Equal(t, int64(256<<20), in.MaxBytes)
+		require.Equal(t, 7*24*time.Hour, in.MaxAge)
+		require.Equal(t, stream.InDuplicateWindow, in.Duplicates)
+		require.Equal(t, []string{topo.InSubject("*")}, in.Subjects)
+		require.Equal(t, jetstream.LimitsPolicy, in.Retention)
 
 		// A robot at its cap: the fourth publish is refused, with an error
 		// IsStreamFull recognises; another robot is not affected.

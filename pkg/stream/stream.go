@@ -60,6 +60,10 @@ type Limits struct {
 	DLQMaxBytes int64
 	// DLQMaxAge is how long dead letters are kept.
 	DLQMaxAge time.Duration
+	// InMaxBytes bounds the inbound (callback) stream's size.
+	InMaxBytes int64
+	// InMaxAge is how long inbound events are kept.
+	InMaxAge time.Duration
 }
 
 // MaxConsumers is the outbound stream's consumer limit, set when the
@@ -80,6 +84,8 @@ func DefaultLimits() Limits {
 		OutMaxMsgsPerRobot: 100_000,
 		DLQMaxBytes:        256 << 20,
 		DLQMaxAge:          30 * 24 * time.Hour,
+		InMaxBytes:         256 << 20,
+		InMaxAge:           7 * 24 * time.Hour,
 	}
 }
 
@@ -112,6 +118,8 @@ func (l Limits) Resolved() Limits {
 		OutMaxMsgsPerRobot: pick(l.OutMaxMsgsPerRobot, d.OutMaxMsgsPerRobot),
 		DLQMaxBytes:        pick(l.DLQMaxBytes, d.DLQMaxBytes),
 		DLQMaxAge:          age(l.DLQMaxAge, d.DLQMaxAge),
+		InMaxBytes:         pick(l.InMaxBytes, d.InMaxBytes),
+		InMaxAge:           age(l.InMaxAge, d.InMaxAge),
 	}
 }
 
@@ -144,6 +152,22 @@ func (t Topology) OutStream() string { return strings.ToUpper(t.prefix()) + "_OU
 
 // DLQStream is the name of the dead-letter stream.
 func (t Topology) DLQStream() string { return strings.ToUpper(t.prefix()) + "_DLQ" }
+
+// InStream is the name of the inbound stream: verified callbacks of the
+// apps (enterprise robots), one subject per app.
+func (t Topology) InStream() string { return strings.ToUpper(t.prefix()) + "_IN" }
+
+// InSubject is the subject the callbacks of app are published on.
+func (t Topology) InSubject(app string) string { return t.prefix() + ".in." + app }
+
+// InConsumerName is the durable consumer through which app's events are
+// consumed.
+func (t Topology) InConsumerName(app string) string { return "app_" + app }
+
+// InDuplicateWindow is the inbound stream's dedup window: longer than the
+// hour a callback's signature is accepted, so a replayed callback (same
+// msgId) is refused for as long as its signature would pass.
+const InDuplicateWindow = 65 * time.Minute
 
 // OutSubject is the subject a message for robot is published on.
 func (t Topology) OutSubject(robot string) string { return t.prefix() + ".out." + robot }
@@ -196,7 +220,7 @@ func safeName(s string) bool {
 // while the same id sent twice to one robot is stored once.
 func MsgID(robot, id string) string { return robot + "/" + id }
 
-// Ensure creates the outbound and dead-letter streams, or updates them to
+// Ensure creates the outbound, dead-letter and inbound streams, or updates them to
 // this configuration. It is safe to call from every worker at start: when
 // the streams already match it changes nothing, and an update touches only
 // the settings botrelay manages (subjects, discard policy, replicas,
@@ -253,7 +277,25 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		// Per subject, no limit.
 		MaxMsgsPerSubject: -1,
 	}
-	return ensureStream(ctx, js, dlq)
+	if err := ensureStream(ctx, js, dlq); err != nil {
+		return err
+	}
+	in := jetstream.StreamConfig{
+		Name:        t.InStream(),
+		Description: "botrelay inbound events (verified callbacks), one subject per app",
+		Subjects:    []string{t.prefix() + ".in.*"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardNew,
+		Replicas:    replicas,
+		Duplicates:  max(dup, InDuplicateWindow),
+		MaxBytes:    lim.InMaxBytes,
+		MaxAge:      lim.InMaxAge,
+		MaxMsgs:     -1,
+		// Per subject, no limit.
+		MaxMsgsPerSubject: -1,
+	}
+	return ensureStream(ctx, js, in)
 }
 
 // ensureStream creates cfg's stream, or updates it only when a setting

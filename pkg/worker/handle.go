@@ -139,6 +139,12 @@ func (w *Worker) run(runCtx, ctx context.Context, j *job) action {
 		return action{verb: doDeadLetter, reason: deadletter.ReasonUnknownRobot, event: "dead_letter",
 			detail: fmt.Sprintf("envelope addressed to robot %q arrived on robot %q's subject", env.Robot, rb.Name)}
 	}
+	if rb.Replies {
+		if a, ok := w.replyTarget(ctx, j); !ok {
+			return a
+		}
+		rb = j.rb
+	}
 	j.key = ledgerKey(rb.Name, msg, env)
 	pol := w.policy(rb)
 	j.numDelivered = md.NumDelivered

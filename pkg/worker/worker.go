@@ -46,6 +46,11 @@ type Robot struct {
 	// the repeat by msgUuid) or [DeadLetter] (reason unknown_outcome, for
 	// groups where a duplicate is worse than a gap; operators replay).
 	OnUnknownOutcome UnknownOutcomePolicy
+	// Replies makes the robot an app's reply robot (Name is the app's):
+	// its messages are replies to inbound events ([envelope.Envelope.ReplyTo]),
+	// posted to each event's session webhook, limited per conversation
+	// (see reply.go). Webhook and Secret are not used.
+	Replies bool
 }
 
 // UnknownOutcomePolicy is a robot's [Robot.OnUnknownOutcome].

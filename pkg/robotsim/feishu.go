@@ -76,14 +76,7 @@ func (s *Sim) feishu(method, token string, body []byte) feishuAnswer {
 	st.stats.Requests++
 	accepted := st.stats.Accepted
 	a, rec := s.feishuChecked(st, method, body)
-	req := Request{At: s.cfg.Now(), ErrCode: a.Code, Outcome: RequestRefused, Content: rec.Content}
-	switch {
-	case a.Code != 0:
-		st.stats.Rejected++
-	case st.stats.Accepted > accepted:
-		req.Outcome = RequestAccepted
-	}
-	st.record(req)
+	st.tally(s.cfg.Now(), a.Code, rec.Content, accepted)
 	return a
 }
 

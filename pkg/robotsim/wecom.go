@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // weComBody is the part of a WeCom group robot body the simulator checks.
@@ -66,14 +67,7 @@ func (s *Sim) weCom(method, key string, body []byte) apiAnswer {
 	st.stats.Requests++
 	accepted := st.stats.Accepted
 	a, rec := s.weComChecked(st, method, body)
-	req := Request{At: s.cfg.Now(), ErrCode: a.ErrCode, Outcome: RequestRefused, Content: rec.Content}
-	switch {
-	case a.ErrCode != 0:
-		st.stats.Rejected++
-	case st.stats.Accepted > accepted:
-		req.Outcome = RequestAccepted
-	}
-	st.record(req)
+	st.tally(s.cfg.Now(), a.ErrCode, rec.Content, accepted)
 	return a
 }
 
@@ -162,4 +156,18 @@ func (b *weComBody) message() (Received, apiAnswer) {
 		return rec, apiAnswer{ErrCode: WeComErrInvalidType, ErrMsg: "invalid message type"}
 	}
 	return rec, apiAnswer{}
+}
+
+// tally records one checked request of a Feishu or WeCom robot in st's
+// stats and request log: accepted when it was taken (Accepted grew from
+// acceptedBefore), else refused (counted as rejected when errCode is set).
+func (st *robotState) tally(at time.Time, errCode int, content string, acceptedBefore int) {
+	req := Request{At: at, ErrCode: errCode, Outcome: RequestRefused, Content: content}
+	switch {
+	case errCode != 0:
+		st.stats.Rejected++
+	case st.stats.Accepted > acceptedBefore:
+		req.Outcome = RequestAccepted
+	}
+	st.record(req)
 }

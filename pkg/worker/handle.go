@@ -235,7 +235,7 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 		if claimed {
 			w.ledgerResult(w.cfg.Ledger.Release(ctx, j.key, w.holder), rb, j.id(), "releasing")
 		}
-		if !sleep(runCtx, wait) {
+		if !sleep(runCtx, wait+jitter(wait)) {
 			return action{verb: doWait, event: "handed_back"}, false
 		}
 		return action{verb: doAgain}, false
@@ -343,16 +343,14 @@ func (w *Worker) reserve(ctx context.Context, rb *Robot) (granted bool, wait tim
 		return true, 0, false
 	}
 	w.m.limiterWaits.WithLabelValues(rb.Name).Inc()
-	// A little jitter spreads workers that wait for the same slot.
-	wait = d.RetryAfter + time.Duration(rand.Int64N(int64(5*time.Millisecond)+int64(d.RetryAfter)/100))
-	return false, wait, false
+	return false, d.RetryAfter, false
 }
 
 // apply carries out a decision: the one place that acks, NAKs and
 // dead-letters.
 func (w *Worker) apply(ctx context.Context, j *job, a action) {
 	rb, msg := j.rb, j.msg
-	ev := Event{Robot: rb.Name, EnvelopeID: j.id(), Kind: a.event, Attempts: j.rec.Attempts, Reason: string(a.reason), Result: j.result(), Delay: a.delay}
+	ev := Event{Robot: rb.Name, EnvelopeID: j.id(), Kind: a.event, Attempts: j.rec.Attempts, Reason: string(a.reason), Result: j.res, Delay: a.delay}
 	switch a.verb {
 	case doAck:
 		if a.event == "duplicate" {
@@ -449,7 +447,7 @@ func (w *Worker) deadLetter(ctx context.Context, j *job) {
 	w.m.deadLetters.WithLabelValues(robotLabel, string(rec.Reason)).Inc()
 	w.log.Warn("dead-lettered", "robot", rec.Robot, "id", j.id(), "reason", rec.Reason, "detail", rec.Detail,
 		"errcode", rec.ErrCode, "attempts", rec.Attempts)
-	w.observe(Event{Robot: rec.Robot, EnvelopeID: j.id(), Kind: "dead_letter", Attempts: rec.Attempts, Reason: string(rec.Reason), Result: j.result()})
+	w.observe(Event{Robot: rec.Robot, EnvelopeID: j.id(), Kind: "dead_letter", Attempts: rec.Attempts, Reason: string(rec.Reason), Result: j.res})
 	if md, err := msg.Metadata(); err != nil || md == nil {
 		// Without metadata the message cannot be acked; take it out.
 		_ = msg.Term()
@@ -521,8 +519,6 @@ func (j *job) setResult(res delivery.Result, at time.Time) {
 		}
 	}
 }
-
-func (j *job) result() delivery.Result { return j.res }
 
 // heartbeat tells the server the message is being worked on until stop is
 // called, so a long wait (a cool-off) does not cause a redelivery. It beats

@@ -108,24 +108,9 @@ func TestAlwaysThrottledIsDeadLettered(t *testing.T) {
 // reason in reg.
 func counterValue(t *testing.T, reg *prometheus.Registry, name, robot, reason string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["robot"] == robot && labels["reason"] == reason {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("%s{robot=%q,reason=%q} not found", name, robot, reason)
-	return 0
+	v := metricValue(t, reg, name, map[string]string{"robot": robot, "reason": reason})
+	require.NotEqual(t, -1.0, v, "%s{robot=%q,reason=%q} not found", name, robot, reason)
+	return v
 }
 
 // A server-requested delay is capped at the backoff's maximum (here

@@ -381,28 +381,7 @@ func TestMetrics(t *testing.T) {
 	p := r.waitExactly("rejecting")
 	require.Len(t, p.Refused, 1, "refused once, not retried")
 
-	value := func(name string, labels map[string]string) float64 {
-		mfs, err := reg.Gather()
-		require.NoError(t, err)
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-		next:
-			for _, m := range mf.GetMetric() {
-				for _, lp := range m.GetLabel() {
-					if labels[lp.GetName()] != lp.GetValue() {
-						continue next
-					}
-				}
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-		return -1
-	}
+	value := func(name string, labels map[string]string) float64 { return metricValue(t, reg, name, labels) }
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		return value("botrelay_backlog_messages", map[string]string{"robot": "measured"}) == 3
 	}, "backlog gauge: 3 of 5 wait for the next window")
@@ -495,18 +474,38 @@ func TestBlockedRobotConsumerDoesNotStopWorker(t *testing.T) {
 	}
 }
 
-// gaugeValue returns the value of the unlabelled gauge name in reg.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// metricValue returns the value of the counter or gauge name in reg whose
+// labels are exactly labels, or -1 when there is none.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if labels[lp.GetName()] != lp.GetValue() {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
 		}
 	}
-	t.Fatalf("gauge %s not found", name)
-	return 0
+	return -1
+}
+
+// gaugeValue returns the value of the unlabelled gauge name in reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	v := metricValue(t, reg, name, nil)
+	require.NotEqual(t, -1.0, v, "gauge %s not found", name)
+	return v
 }
 
 // A message whose retry budget the ledger shows spent (its dead-letter

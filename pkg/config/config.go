@@ -130,6 +130,9 @@ type Robot struct {
 	// DingTalk msgUuid drops the repeat) or "dead_letter" (reason
 	// unknown_outcome, for groups where a duplicate is worse than a gap).
 	OnUnknownOutcome string `yaml:"on_unknown_outcome"`
+	// Digest, when set, folds the robot's waiting messages into summary
+	// posts once its budget cannot post them one by one in time.
+	Digest *Digest `yaml:"digest"`
 	// Identity names the platform robot the webhook posts to (see
 	// [RobotIdentity]); set by validation, not read from the file. The
 	// workers key the robot's rate window and cool-off by it, so a renamed
@@ -197,6 +200,37 @@ type Config struct {
 	Apps []App `yaml:"apps"`
 	// Streams bound the streams' storage (see stream.Limits).
 	Streams Streams `yaml:"streams"`
+	// Pools are several robots of one chat group behind one name.
+	Pools []Pool `yaml:"pools"`
+	// Groups are names that fan a message out to robots and pools.
+	Groups []Group `yaml:"groups"`
+}
+
+// Digest is a robot's digest policy.
+type Digest struct {
+	// After is the longest a message may wait for its own post; beyond
+	// that, waiting messages are folded into one summary post.
+	After Duration `yaml:"after"`
+	// MaxItems bounds the messages of one digest; 0: as many as fit the
+	// platform's size limit.
+	MaxItems int `yaml:"max_items"`
+	// Title heads every digest; it must carry a keyword when the robot
+	// has keywords.
+	Title string `yaml:"title"`
+}
+
+// Pool is several robots of one platform in one chat group, addressed by
+// one name: each message goes to the member whose next slot is earliest.
+type Pool struct {
+	Name   string   `yaml:"name"`
+	Robots []string `yaml:"robots"`
+}
+
+// Group is a name that fans a message out to its members (robots or
+// pools), one envelope per member with id "<id>.<member>".
+type Group struct {
+	Name    string   `yaml:"name"`
+	Members []string `yaml:"members"`
 }
 
 // Streams are the limits of the outbound and dead-letter streams, set by

@@ -169,6 +169,17 @@ func (t Topology) InConsumerName(app string) string { return "app_" + app }
 // msgId) is refused for as long as its signature would pass.
 const InDuplicateWindow = 65 * time.Minute
 
+// WorkSubject is the core-NATS subject on which the outbound stream
+// announces (RePublish, headers only) each message stored for robot; the
+// workers subscribe to [Topology.WorkSubjects] to start the robot's lane.
+// An announcement is a hint, not a delivery: one lost (no subscriber, a
+// disconnect) only delays the message until a worker's periodic scan of
+// the stream's per-robot counts.
+func (t Topology) WorkSubject(robot string) string { return t.prefix() + ".work." + robot }
+
+// WorkSubjects is the wildcard of every robot's [Topology.WorkSubject].
+func (t Topology) WorkSubjects() string { return t.prefix() + ".work.*" }
+
 // OutSubject is the subject a message for robot is published on.
 func (t Topology) OutSubject(robot string) string { return t.prefix() + ".out." + robot }
 
@@ -253,11 +264,15 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		MaxMsgsPerSubject:    lim.OutMaxMsgsPerRobot,
 		DiscardNewPerSubject: lim.OutMaxMsgsPerRobot > 0,
 		MaxMsgs:              -1,
-		// One consumer per robot: without a limit of its own the stream
-		// gets the server's default of 1,000 (nats-server 2.15), and the
-		// robots past it would never be served. Set at creation only; a
-		// worker reports robots it cannot serve (botrelay_unserved_robots).
+		// One consumer per robot with work: without a limit of its own the
+		// stream gets the server's default of 1,000 (nats-server 2.15), and
+		// the robots past it would never be served. A worker reports robots
+		// it cannot serve (botrelay_unserved_robots).
 		MaxConsumers: MaxConsumers,
+		// Every stored message is announced, headers only, on the robot's
+		// work subject: the workers' lanes start on it (see
+		// [Topology.WorkSubject]).
+		RePublish: &jetstream.RePublish{Source: t.prefix() + ".out.*", Destination: t.prefix() + ".work.{{wildcard(1)}}", HeadersOnly: true},
 	}
 	if err := ensureStream(ctx, js, out); err != nil {
 		return err
@@ -313,13 +328,21 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		return fmt.Errorf("stream: look up %s: %w", cfg.Name, err)
 	}
 	have := s.CachedInfo().Config
+	// MaxConsumers: raised to ours when lower (a stream created before
+	// botrelay set it has the server's default, -1, which 2.15 caps at
+	// 1,000), never lowered.
+	maxConsumers := have.MaxConsumers
+	if cfg.MaxConsumers > 0 && (maxConsumers <= 0 || maxConsumers < cfg.MaxConsumers) {
+		maxConsumers = cfg.MaxConsumers
+	}
 	if have.Retention != cfg.Retention || have.Storage != cfg.Storage {
 		return fmt.Errorf("%w: %s has retention %s and storage %s, botrelay needs retention %s and storage %s: drain and recreate it",
 			ErrIncompatible, cfg.Name, have.Retention, have.Storage, cfg.Retention, cfg.Storage)
 	}
 	if slices.Equal(have.Subjects, cfg.Subjects) && have.Discard == cfg.Discard && have.Replicas == cfg.Replicas && have.Duplicates == cfg.Duplicates &&
 		have.Description == cfg.Description && have.MaxBytes == cfg.MaxBytes && have.MaxAge == cfg.MaxAge &&
-		have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject && have.DiscardNewPerSubject == cfg.DiscardNewPerSubject {
+		have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject && have.DiscardNewPerSubject == cfg.DiscardNewPerSubject &&
+		have.MaxConsumers == maxConsumers && equalRePublish(have.RePublish, cfg.RePublish) {
 		return nil
 	}
 	// Keep settings an operator added (other limits) and change only ours.
@@ -327,29 +350,91 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		cfg.Subjects, cfg.Discard, cfg.Replicas, cfg.Duplicates, cfg.Description
 	have.MaxBytes, have.MaxAge, have.MaxMsgsPerSubject, have.DiscardNewPerSubject =
 		cfg.MaxBytes, cfg.MaxAge, cfg.MaxMsgsPerSubject, cfg.DiscardNewPerSubject
-	if _, err := js.UpdateStream(ctx, have); err != nil {
+	oldMax, oldRePublish := have.MaxConsumers, have.RePublish
+	have.MaxConsumers, have.RePublish = maxConsumers, cfg.RePublish
+	// nats-server before 2.10 can change neither in place (it says which):
+	// keep the stream's own then. Such servers have no default consumer
+	// cap; without RePublish the workers find work by their scan alone
+	// (see [Topology.Announces]).
+	for range 3 {
+		_, err = js.UpdateStream(ctx, have)
+		switch {
+		case err != nil && maxConsumers != oldMax && isFixed(err, "MaxConsumers"):
+			have.MaxConsumers, maxConsumers = oldMax, oldMax
+			continue
+		case err != nil && !equalRePublish(oldRePublish, cfg.RePublish) && isFixed(err, "RePublish"):
+			have.RePublish, cfg.RePublish = oldRePublish, oldRePublish
+			continue
+		}
+		break
+	}
+	if err != nil {
 		return fmt.Errorf("stream: update %s: %w", cfg.Name, err)
 	}
 	return nil
 }
 
-// EnsureRobotConsumer creates or updates robot's durable pull consumer:
+// isFixed reports the refusal of an older server (2.9) to change field of
+// a stream in place ("stream configuration update can not change
+// RePublish").
+func isFixed(err error, field string) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "can not change "+field)
+}
+
+// Announces reports whether the outbound stream announces its messages on
+// the work subjects ([Topology.WorkSubject]). It does once [Topology.Ensure]
+// created or updated it, except on a stream created before botrelay asked
+// for it on nats-server 2.9, which cannot add RePublish to an existing
+// stream: recreate the stream (drained), or upgrade the server, for
+// lanes to start at once instead of at the workers' next scan.
+func (t Topology) Announces(ctx context.Context, js jetstream.JetStream) (bool, error) {
+	s, err := js.Stream(ctx, t.OutStream())
+	if err != nil {
+		return false, fmt.Errorf("stream: %s: %w", t.OutStream(), err)
+	}
+	rp := s.CachedInfo().Config.RePublish
+	return rp != nil && rp.Source == t.prefix()+".out.*" && rp.Destination == t.prefix()+".work.{{wildcard(1)}}", nil
+}
+
+// equalRePublish reports whether two RePublish settings are the same.
+func equalRePublish(a, b *jetstream.RePublish) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// EnsureRobotConsumer is [Topology.EnsureLaneConsumer] without an
+// InactiveThreshold: the consumer stays until deleted.
+func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait time.Duration) (jetstream.Consumer, error) {
+	return t.EnsureLaneConsumer(ctx, js, robot, ackWait, 0)
+}
+
+// EnsureLaneConsumer creates or updates robot's durable pull consumer:
 // explicit ack, MaxAckPending 1 (see the package doc), unlimited deliveries
 // (the worker counts attempts itself and dead-letters explicitly). When
 // botrelay's sweep consumer of robot ([Topology.SweepConsumerName]) holds
 // the subject, it is deleted and the creation tried again; any other
 // consumer on the subject gives an error that [IsSubjectTaken] matches.
-func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait time.Duration) (jetstream.Consumer, error) {
+//
+// inactive, when positive, is the consumer's InactiveThreshold: the server
+// deletes it once no pull has reached it for that long (a robot without
+// work costs the server nothing). A recreated consumer of the work-queue
+// stream starts at the robot's first unacknowledged message, so nothing is
+// lost with it.
+func (t Topology) EnsureLaneConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait, inactive time.Duration) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
-		Durable:       t.ConsumerName(robot),
-		Description:   "botrelay deliveries to robot " + robot,
-		FilterSubject: t.OutSubject(robot),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
-		MaxAckPending: 1,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		MaxWaiting:    512,
+		InactiveThreshold: max(inactive, 0),
+		Durable:           t.ConsumerName(robot),
+		Description:       "botrelay deliveries to robot " + robot,
+		FilterSubject:     t.OutSubject(robot),
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		AckWait:           ackWait,
+		MaxAckPending:     1,
+		MaxDeliver:        -1,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		MaxWaiting:        512,
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
 	if IsSubjectTaken(err) {

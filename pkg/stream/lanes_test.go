@@ -90,6 +90,10 @@ func TestLaneConsumerExpiresWhenIdle(t *testing.T) {
 				_, err := js.Publish(ctx, topo.OutSubject("ops"), []byte(s))
 				require.NoError(t, err)
 			}
+			// A consumer as an older worker made it (file storage, no
+			// threshold) becomes a lane consumer.
+			_, err := topo.EnsureRobotConsumer(ctx, js, "ops", 30*time.Second)
+			require.NoError(t, err)
 			c, err := topo.EnsureLaneConsumer(ctx, js, "ops", 30*time.Second, time.Second)
 			require.NoError(t, err)
 			require.Equal(t, time.Second, c.CachedInfo().Config.InactiveThreshold)
@@ -103,6 +107,7 @@ func TestLaneConsumerExpiresWhenIdle(t *testing.T) {
 			}, "idle lane consumer not deleted")
 			c, err = topo.EnsureLaneConsumer(ctx, js, "ops", 30*time.Second, time.Second)
 			require.NoError(t, err)
+			require.True(t, c.CachedInfo().Config.MemoryStorage)
 			m, err = c.Next(jetstream.FetchMaxWait(time.Second))
 			require.NoError(t, err)
 			require.Equal(t, "two", string(m.Data()))

@@ -422,10 +422,15 @@ func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStrea
 // deletes it once no pull has reached it for that long (a robot without
 // work costs the server nothing). A recreated consumer of the work-queue
 // stream starts at the robot's first unacknowledged message, so nothing is
-// lost with it.
+// lost with it. Such a consumer is also kept in memory (R1 memory
+// consumers are created about 8× faster than file ones: see
+// docs/design/fleet.md); lost with a server restart, it is recreated by
+// the lane like an expired one. An existing file consumer keeps its
+// storage (the server cannot change it) until it expires.
 func (t Topology) EnsureLaneConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait, inactive time.Duration) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		InactiveThreshold: max(inactive, 0),
+		MemoryStorage:     inactive > 0,
 		Durable:           t.ConsumerName(robot),
 		Description:       "botrelay deliveries to robot " + robot,
 		FilterSubject:     t.OutSubject(robot),
@@ -437,6 +442,12 @@ func (t Topology) EnsureLaneConsumer(ctx context.Context, js jetstream.JetStream
 		MaxWaiting:        512,
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
+	if cfg.MemoryStorage && isStorageFixed(err) {
+		// A file consumer made by an older worker: it keeps its storage
+		// (and gets the threshold); once it expired, memory it is.
+		cfg.MemoryStorage = false
+		c, err = js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
+	}
 	if IsSubjectTaken(err) {
 		// A sweep consumer holds the subject: left behind by a worker
 		// killed mid-sweep, or sweeping the robot right before it was
@@ -452,6 +463,13 @@ func (t Topology) EnsureLaneConsumer(ctx context.Context, js jetstream.JetStream
 		return nil, fmt.Errorf("stream: ensure consumer for robot %s: %w", robot, err)
 	}
 	return c, nil
+}
+
+// isStorageFixed reports the server's refusal to change a consumer's
+// storage type (JetStream error 10012).
+func isStorageFixed(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "storage type can not be updated")
 }
 
 // IsSubjectTaken reports the work-queue stream's refusal of a second

@@ -1,7 +1,32 @@
 // Package worker pulls envelopes from JetStream and delivers them to robots.
 //
-// Each configured robot has a lane: a goroutine fetching from the robot's
-// durable consumer (MaxAckPending 1, shared by all workers; see pkg/stream).
+// A robot with messages has a lane: a goroutine pulling from the robot's
+// durable consumer (MaxAckPending 1, shared by all workers; see pkg/stream),
+// so each robot's messages go out one at a time in publish order and no
+// robot waits for another. Lanes are lazy, so that a worker's cost follows
+// the robots with work, not the size of the fleet (docs/design/fleet.md):
+//
+//   - the outbound stream announces every stored message, headers only, on
+//     the core-NATS subject <prefix>.work.<robot>; each worker subscribes
+//     and starts the robot's lane (at most one per robot per worker);
+//   - a scan of the stream's per-robot counts (one request, at start,
+//     every Config.ScanInterval and after each reconnect) starts the lanes
+//     of robots with messages but no lane, so a lost announcement only
+//     delays a message;
+//   - a lane creates or updates the robot's consumer (with an
+//     InactiveThreshold, so the server deletes the consumers of idle
+//     robots; recreated, a work-queue consumer starts at the first
+//     unacknowledged message), pulls, and stops after Config.LaneIdle
+//     without a message, but not before a message it handed back for a
+//     delayed redelivery is due. An announcement that arrives while the
+//     lane stops keeps it running, so a message published at that moment
+//     is served at once;
+//   - a lane stops after its current message when its robot is removed by
+//     [Worker.Reload] or owned by another worker. A robot whose consumer
+//     cannot be created (a server limit) is logged by name, counted in
+//     botrelay_unserved_robots and makes [Worker.Healthy] fail, while its
+//     lane keeps trying.
+//
 // For every message the lane starts the heartbeat, decodes and checks it,
 // and then, for each request, in this order and with nothing slow between
 // the last two steps:

@@ -74,8 +74,10 @@ func (j *job) id() string {
 // handle takes one message to an outcome. runCtx stops waits; in-flight
 // HTTP requests and acks use a context that outlives it. ackWait is the
 // consumer's, which sets the heartbeat, started before anything else;
-// refresh, when set, has the heartbeat refresh c's info first.
-func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg, c jetstream.Consumer, ackWait time.Duration, refresh func()) {
+// refresh, when set, has the heartbeat refresh c's info first. It returns
+// the decision it carried out (the lane stays while a message it handed
+// back is due).
+func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg, c jetstream.Consumer, ackWait time.Duration, refresh func()) (a action) {
 	stop := w.heartbeat(msg, c, ackWait, refresh)
 	defer stop()
 	ctx := context.WithoutCancel(runCtx)
@@ -85,10 +87,11 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg, c 
 			w.recovered(ctx, j, p)
 		}
 	}()
-	a := w.run(runCtx, ctx, j)
+	a = w.run(runCtx, ctx, j)
 	// No InProgress may follow the ack or NAK: it would undo a delayed NAK.
 	stop()
 	w.apply(ctx, j, a)
+	return a
 }
 
 // recovered dead-letters the message whose handling panicked (reason
@@ -174,7 +177,7 @@ func (w *Worker) run(runCtx, ctx context.Context, j *job) action {
 // made (written or abandoned).
 func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeover bool) (a action, sent bool) {
 	rb := j.rb
-	sem := w.sems[rb.Name]
+	sem := w.sem(rb.Name)
 	select {
 	case sem <- struct{}{}:
 	case <-runCtx.Done():
@@ -424,7 +427,7 @@ func (w *Worker) deadLetter(ctx context.Context, j *job) {
 	}
 	rec.DeadAt = time.Now().UTC()
 	robotLabel := rec.Robot
-	if _, ok := w.robots[rec.Robot]; !ok {
+	if _, ok := w.robot(rec.Robot); !ok {
 		robotLabel = "unknown" // no series per random name
 	}
 	if err := deadletter.Publish(ctx, w.js, w.cfg.Topology, rec); err != nil {

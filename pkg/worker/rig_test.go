@@ -46,6 +46,8 @@ type rig struct {
 
 	mu     sync.Mutex
 	events []worker.Event
+	// workers are the workers started, in order.
+	workers []*worker.Worker
 }
 
 func (r *rig) redisAddr() string {
@@ -128,6 +130,9 @@ func (r *rig) startWorkerKillable(mod func(*worker.Config)) handle {
 	}
 	w, err := worker.New(js, cfg)
 	require.NoError(r.t, err)
+	r.mu.Lock()
+	r.workers = append(r.workers, w)
+	r.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()

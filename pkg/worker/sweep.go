@@ -48,10 +48,7 @@ func (w *Worker) presenceInterval() time.Duration {
 // announce tells the Presence that this worker serves its robots, for
 // three announcement intervals.
 func (w *Worker) announce(ctx context.Context) {
-	robots := make([]string, 0, len(w.robots))
-	for name := range w.robots {
-		robots = append(robots, name)
-	}
+	robots := w.Robots()
 	if err := w.cfg.Presence.Announce(ctx, robots, 3*w.presenceInterval()); err != nil && ctx.Err() == nil {
 		w.log.Warn("could not announce the robots this worker serves", "err", err)
 	}
@@ -73,7 +70,7 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 	if err != nil {
 		return err
 	}
-	for name := range w.robots {
+	for name := range w.robotMap() {
 		w.m.backlog.WithLabelValues(name).Set(float64(pending[name]))
 	}
 	for robot := range idle {
@@ -83,7 +80,7 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
 	}
 	var errs []error
 	for robot := range pending {
-		if _, ok := w.robots[robot]; ok {
+		if _, ok := w.robot(robot); ok {
 			continue
 		}
 		swept, err := w.sweepRobot(ctx, robot)

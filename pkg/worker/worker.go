@@ -10,9 +10,9 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/botrelay/botrelay/pkg/delivery"
@@ -91,7 +91,8 @@ type Backoff struct {
 type Config struct {
 	// Topology names streams and subjects; the zero value is production's.
 	Topology stream.Topology
-	// Robots to deliver to; each gets a lane.
+	// Robots to deliver to; each robot with messages gets a lane. See
+	// [Worker.Reload] to change them while running.
 	Robots []Robot
 	// Sender, Limiter and Ledger are required.
 	Sender  Sender
@@ -135,6 +136,16 @@ type Config struct {
 	// FetchWait is how long one pull waits for a message, and so the
 	// longest a lane takes to notice a shutdown; default 2s.
 	FetchWait time.Duration
+	// LaneIdle is how long a robot's lane keeps pulling without a message
+	// before it stops (see the package doc: lanes run only for robots with
+	// work); default 30s. A lane that handed a message back for a delayed
+	// redelivery runs at least until it is due.
+	LaneIdle time.Duration
+	// ScanInterval is how often the outbound stream's per-robot counts are
+	// read to start the lanes of robots with messages but no lane (a lost
+	// announcement, a message handed back by a worker that stopped); also
+	// at start and after every reconnect. Default 30s.
+	ScanInterval time.Duration
 	// MaxRedeliveries dead-letters a message handed out this many times
 	// without an outcome (a worker crashing on it); retries and waits handed
 	// back to JetStream do not count. Default 100.
@@ -186,16 +197,30 @@ type Event struct {
 
 // Worker delivers messages; see the package doc.
 type Worker struct {
-	js     jetstream.JetStream
-	cfg    Config
-	log    *slog.Logger
-	m      *Metrics
-	robots map[string]*Robot
+	js  jetstream.JetStream
+	cfg Config
+	log *slog.Logger
+	m   *Metrics
+	// set is the configured robots and their write semaphores, swapped
+	// whole by [Worker.Reload].
+	set atomic.Pointer[robotSet]
+	// reloadMu serializes reloads (readers use set without it).
+	reloadMu sync.Mutex
+	// owner, when set, tells which robots this worker serves (nil: all).
+	owner ownership
+	// lanes are the running lanes, by robot.
+	lanes laneSet
+	// orphanSem is the write semaphore of robots removed while one of
+	// their messages is handled.
+	semMu     sync.Mutex
+	orphanSem chan struct{}
+	// creates bounds the consumer creations in flight.
+	creates chan struct{}
+	// scanNow asks the scan loop for a scan at once ([Worker.rescan]).
+	scanNow chan struct{}
 	// holder marks this process's claims in the ledger: Name + "/" + a
 	// random id.
 	holder string
-	// sems holds one write slot semaphore per webhook host, by robot.
-	sems   map[string]chan struct{}
 	health health
 	// noConsumer holds the robots whose consumer could not be created (a
 	// server limit such as 10026 "maximum consumers limit reached").
@@ -227,6 +252,8 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	setDefault(&cfg.MaxElapsed, time.Hour)
 	setDefault(&cfg.AckWait, 30*time.Second)
 	setDefault(&cfg.FetchWait, 2*time.Second)
+	setDefault(&cfg.LaneIdle, 30*time.Second)
+	setDefault(&cfg.ScanInterval, 30*time.Second)
 	setDefault(&cfg.SweepInterval, 30*time.Second)
 	setDefault(&cfg.Backoff.Initial, time.Second)
 	setDefault(&cfg.Backoff.Max, 5*time.Minute)
@@ -245,28 +272,14 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	w := &Worker{js: js, cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
-		robots: make(map[string]*Robot), sems: make(map[string]chan struct{}),
+	w := &Worker{js: js, cfg: cfg, log: cfg.Logger, m: cfg.Metrics, scanNow: make(chan struct{}, 1), creates: make(chan struct{}, consumerCreates),
 		holder: cfg.Name + "/" + strconv.FormatUint(rand.Uint64(), 36)}
-	byHost := map[string]chan struct{}{}
-	for i := range cfg.Robots {
-		r := &cfg.Robots[i]
-		if _, dup := w.robots[r.Name]; dup {
-			return nil, fmt.Errorf("%w: robot %q configured twice", ErrInvalidConfig, r.Name)
-		}
-		if r.Limit.Max <= 0 || r.Limit.Window <= 0 {
-			return nil, fmt.Errorf("%w: robot %q: limit needs Max > 0 and Window > 0", ErrInvalidConfig, r.Name)
-		}
-		w.robots[r.Name] = r
-		host := webhookHost(r.Webhook)
-		if byHost[host] == nil {
-			byHost[host] = make(chan struct{}, cfg.Concurrency)
-		}
-		w.sems[r.Name] = byHost[host]
+	set, err := newRobotSet(cfg.Robots, cfg.Concurrency, nil)
+	if err != nil {
+		return nil, err
 	}
-	if len(w.robots) == 0 {
-		return nil, fmt.Errorf("%w: no robots", ErrInvalidConfig)
-	}
+	w.set.Store(set)
+	w.cfg.Robots = nil // the set holds them; Reload replaces it
 	return w, nil
 }
 
@@ -276,108 +289,39 @@ func setDefault[T int | float64 | time.Duration](v *T, def T) {
 	}
 }
 
-// Run creates the streams and consumers, then delivers until ctx is
-// cancelled, and drains (see the package doc). It returns nil after a clean
-// drain, or the error that kept it from starting.
+// Run creates the streams, then delivers until ctx is cancelled, and
+// drains (see the package doc). It makes no call per robot at start: lanes
+// start as robots get messages. It returns nil after a clean drain, or the
+// error that kept it from starting.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.cfg.Topology.Ensure(ctx, w.js); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	if ok, err := w.cfg.Topology.Announces(ctx, w.js); err == nil && !ok {
+		w.log.Warn("the outbound stream does not announce its messages (created before botrelay asked for it, on a server that cannot add it in place): lanes start at the scans only",
+			"stream", w.cfg.Topology.OutStream(), "scan_interval", w.cfg.ScanInterval)
+	}
 	if w.cfg.Presence != nil {
-		// Before the consumers exist, so no other worker's sweep sees one
+		// Before any consumer exists, so no other worker's sweep sees one
 		// of them unannounced.
 		w.announce(ctx)
 	}
-	consumers := make(map[string]jetstream.Consumer, len(w.robots))
-	for name := range w.robots {
-		c, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, name, w.cfg.AckWait)
-		if err != nil {
-			// One robot's consumer must not keep the others from being
-			// served: its lane keeps trying to create it.
-			w.log.Error("could not create robot consumer; its lane keeps trying", "robot", name, "err", err)
-			w.noConsumer.set(name, err)
-			w.m.unserved.Set(float64(w.noConsumer.count()))
-		}
-		consumers[name] = c
+	sub, err := w.subscribeWork(ctx)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
 	}
-	w.log.Info("worker started", "worker", w.cfg.Name, "robots", len(consumers), "concurrency", w.cfg.Concurrency)
+	w.log.Info("worker started", "worker", w.cfg.Name, "robots", len(w.set.Load().byName), "concurrency", w.cfg.Concurrency)
 	var wg sync.WaitGroup
-	for name, c := range consumers {
-		wg.Go(func() { w.lane(ctx, w.robots[name], c) })
-	}
+	wg.Go(func() { w.scanLoop(ctx) })
 	if w.cfg.SweepInterval > 0 || w.cfg.Presence != nil {
 		wg.Go(func() { w.sweepLoop(ctx) })
 	}
+	<-ctx.Done()
+	_ = sub.Unsubscribe()
 	wg.Wait()
+	w.lanes.close()
 	w.log.Info("worker drained", "worker", w.cfg.Name)
 	return nil
-}
-
-// lane fetches and handles rb's messages one at a time until ctx is done.
-// A nil c (or one deleted meanwhile) is created first, retried with a
-// growing pause.
-func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
-	errWait := time.Second
-	refreshed := time.Now() // of c's cached info
-	for ctx.Err() == nil {
-		if c == nil {
-			nc, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, rb.Name, w.cfg.AckWait)
-			if err != nil {
-				if ctx.Err() == nil {
-					w.noConsumer.set(rb.Name, err)
-					w.m.unserved.Set(float64(w.noConsumer.count()))
-					w.log.Error("could not create robot consumer: the robot is not served", "robot", rb.Name, "err", err, "retry_in", errWait)
-					sleep(ctx, errWait)
-					errWait = min(2*errWait, 30*time.Second)
-				}
-				continue
-			}
-			c, refreshed, errWait = nc, time.Now(), time.Second
-			w.noConsumer.clear(rb.Name)
-			w.m.unserved.Set(float64(w.noConsumer.count()))
-		}
-		msg, err := c.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-			case errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
-				// Now and then make sure the consumer still exists.
-				if time.Since(refreshed) >= max(10*w.cfg.FetchWait, 5*time.Second) {
-					c, refreshed = w.checkConsumer(ctx, rb, c, refreshed)
-				}
-			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
-				// Deleted by an operator, or lost with the server's state:
-				// create it again rather than stop serving the robot.
-				w.log.Warn("robot consumer is gone; creating it again", "robot", rb.Name)
-				c = nil
-			default:
-				// A pull to a consumer deleted meanwhile is answered with
-				// "no responders"; so is one while JetStream is down.
-				w.log.Warn("fetch failed", "robot", rb.Name, "err", err)
-				if c, refreshed = w.checkConsumer(ctx, rb, c, refreshed); c != nil {
-					sleep(ctx, time.Second)
-				}
-			}
-			continue
-		}
-		if ctx.Err() != nil { // arrived while stopping: hand it back at once
-			_ = msg.Nak()
-			return
-		}
-		ackWait := w.cfg.AckWait
-		if cw := c.CachedInfo().Config.AckWait; cw > 0 {
-			ackWait = min(ackWait, cw)
-		}
-		// Another worker may have set a shorter AckWait on the shared
-		// consumer since this one read it: the heartbeat refreshes it.
-		// (handle returns after the heartbeat stopped, so its write of
-		// refreshed is seen here.)
-		var refresh func()
-		if time.Since(refreshed) >= w.cfg.AckWait/3 {
-			refresh = func() { refreshed = time.Now() }
-		}
-		w.handle(ctx, rb, msg, c, ackWait, refresh)
-	}
 }
 
 // checkConsumer asks the server for c's info: it returns nil when the

@@ -1,0 +1,403 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ownership tells which robots this worker serves when several workers
+// share the fleet (owner.go implements it over the presence registry).
+// A worker starts lanes only for robots it owns, and a running lane whose
+// robot it no longer owns stops after its current message.
+type ownership interface {
+	Owns(robot string) bool
+}
+
+// robotSet is one configuration of robots: immutable once built, swapped
+// whole by [Worker.Reload].
+type robotSet struct {
+	byName map[string]*Robot
+	// sems is the write slot semaphore of each robot's webhook host, by
+	// robot; hosts holds them by host, so a reload keeps the semaphore
+	// (and the requests being written under it) of a host still in use.
+	sems  map[string]chan struct{}
+	hosts map[string]chan struct{}
+}
+
+// newRobotSet validates robots and builds their set; prev's host
+// semaphores are kept for hosts still in use.
+func newRobotSet(robots []Robot, concurrency int, prev *robotSet) (*robotSet, error) {
+	s := &robotSet{byName: make(map[string]*Robot, len(robots)), sems: make(map[string]chan struct{}, len(robots)),
+		hosts: map[string]chan struct{}{}}
+	for i := range robots {
+		r := robots[i] // a copy: the caller may reuse its slice
+		if r.Name == "" {
+			return nil, fmt.Errorf("%w: robot %d has no name", ErrInvalidConfig, i)
+		}
+		if _, dup := s.byName[r.Name]; dup {
+			return nil, fmt.Errorf("%w: robot %q configured twice", ErrInvalidConfig, r.Name)
+		}
+		if r.Limit.Max <= 0 || r.Limit.Window <= 0 {
+			return nil, fmt.Errorf("%w: robot %q: limit needs Max > 0 and Window > 0", ErrInvalidConfig, r.Name)
+		}
+		s.byName[r.Name] = &r
+		host := webhookHost(r.Webhook)
+		if s.hosts[host] == nil {
+			if prev != nil && prev.hosts[host] != nil {
+				s.hosts[host] = prev.hosts[host]
+			} else {
+				s.hosts[host] = make(chan struct{}, concurrency)
+			}
+		}
+		s.sems[r.Name] = s.hosts[host]
+	}
+	if len(s.byName) == 0 {
+		return nil, fmt.Errorf("%w: no robots", ErrInvalidConfig)
+	}
+	return s, nil
+}
+
+// robot returns the current configuration of the named robot.
+func (w *Worker) robot(name string) (*Robot, bool) {
+	rb, ok := w.set.Load().byName[name]
+	return rb, ok
+}
+
+// robotMap is the current robots by name; the map must not be changed.
+func (w *Worker) robotMap() map[string]*Robot { return w.set.Load().byName }
+
+// sem is the write slot semaphore of robot's webhook host. A robot
+// removed by a reload while one of its messages is handled keeps the
+// semaphore of the set it was handled under.
+func (w *Worker) sem(robot string) chan struct{} {
+	if s := w.set.Load().sems[robot]; s != nil {
+		return s
+	}
+	w.semMu.Lock()
+	defer w.semMu.Unlock()
+	if w.orphanSem == nil {
+		w.orphanSem = make(chan struct{}, w.cfg.Concurrency)
+	}
+	return w.orphanSem
+}
+
+// Robots returns the names of the robots currently configured, sorted
+// (presence announces them).
+func (w *Worker) Robots() []string {
+	m := w.set.Load().byName
+	out := make([]string, 0, len(m))
+	for name := range m {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// servable returns robot's configuration when this worker serves it:
+// configured, and owned (with an owner).
+func (w *Worker) servable(robot string) (*Robot, bool) {
+	rb, ok := w.robot(robot)
+	if !ok || (w.owner != nil && !w.owner.Owns(robot)) {
+		return nil, false
+	}
+	return rb, true
+}
+
+// rescan asks for a scan of the outbound stream at once, without waiting
+// for it (the owner code calls it when the workers' membership changes).
+func (w *Worker) rescan() {
+	select {
+	case w.scanNow <- struct{}{}:
+	default:
+	}
+}
+
+// laneSet is the running lanes, at most one per robot.
+type laneSet struct {
+	mu     sync.Mutex
+	ctx    context.Context
+	m      map[string]*laneState
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// laneState is one running lane. wake holds a pending announcement: a
+// message stored after the lane's last pull began.
+type laneState struct {
+	robot string
+	wake  chan struct{}
+}
+
+// close stops new lanes and waits for the running ones to drain.
+func (ls *laneSet) close() {
+	ls.mu.Lock()
+	ls.closed = true
+	ls.mu.Unlock()
+	ls.wg.Wait()
+}
+
+// running is the number of running lanes.
+func (ls *laneSet) running() int {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return len(ls.m)
+}
+
+// wake starts robot's lane, or tells the running one a message arrived.
+// Robots this worker does not serve are ignored (the sweep takes care of
+// robots nobody serves). startOnly leaves a running lane alone.
+func (w *Worker) wake(robot string, startOnly bool) {
+	if _, ok := w.servable(robot); !ok {
+		return
+	}
+	ls := &w.lanes
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.closed || ls.ctx == nil || ls.ctx.Err() != nil {
+		return
+	}
+	if l := ls.m[robot]; l != nil {
+		if !startOnly {
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
+	if ls.m == nil {
+		ls.m = map[string]*laneState{}
+	}
+	l := &laneState{robot: robot, wake: make(chan struct{}, 1)}
+	ls.m[robot] = l
+	ctx := ls.ctx
+	ls.wg.Go(func() { w.lane(ctx, l) })
+}
+
+// stopLane removes l unless a message was announced since its last pull
+// began (force stops it anyway); it reports whether l stopped.
+func (w *Worker) stopLane(l *laneState, force bool) bool {
+	ls := &w.lanes
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if !force && len(l.wake) > 0 {
+		return false
+	}
+	if ls.m[l.robot] == l {
+		delete(ls.m, l.robot)
+	}
+	return true
+}
+
+// consumerInactive is the InactiveThreshold of the lanes' consumers: past
+// the longest a lane goes without pulling (idle, then holding a message
+// through HoldMax and a request), so the server deletes only the
+// consumers of robots without a lane.
+func (w *Worker) consumerInactive() time.Duration {
+	return w.cfg.LaneIdle + w.cfg.HoldMax + w.cfg.RequestTimeout + w.cfg.AckWait
+}
+
+// lane serves one robot: it ensures the robot's consumer, then pulls and
+// handles its messages one at a time, until ctx is done, the robot is no
+// longer this worker's (removed by a reload, or owned by another worker),
+// or it pulled nothing for LaneIdle with no message of its own due back.
+func (w *Worker) lane(ctx context.Context, l *laneState) {
+	name := l.robot
+	var c jetstream.Consumer
+	errWait := time.Second
+	var refreshed time.Time // of c's cached info
+	lastMsg := time.Now()
+	var dueBack time.Time // a message this lane handed back comes back then
+	defer func() {
+		w.stopLane(l, true)
+		if c == nil {
+			w.noConsumer.clear(name)
+			w.m.unserved.Set(float64(w.noConsumer.count()))
+		}
+	}()
+	for ctx.Err() == nil {
+		rb, ok := w.servable(name)
+		if !ok {
+			return
+		}
+		if c == nil {
+			nc, err := w.ensureConsumer(ctx, name)
+			if err != nil {
+				if ctx.Err() == nil {
+					// Loud: a server limit (10026 "maximum consumers limit
+					// reached") or trouble. The lane keeps trying.
+					w.noConsumer.set(name, err)
+					w.m.unserved.Set(float64(w.noConsumer.count()))
+					w.log.Error("could not create robot consumer: the robot is not served", "robot", name, "err", err, "retry_in", errWait)
+					sleep(ctx, errWait)
+					errWait = min(2*errWait, 30*time.Second)
+				}
+				continue
+			}
+			c, refreshed, errWait = nc, time.Now(), time.Second
+			w.noConsumer.clear(name)
+			w.m.unserved.Set(float64(w.noConsumer.count()))
+		}
+		// An announcement from now on is of a message this pull may miss.
+		select {
+		case <-l.wake:
+		default:
+		}
+		msg, err := c.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+			case errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
+				now := time.Now()
+				if now.Sub(lastMsg) >= w.cfg.LaneIdle && !now.Before(dueBack) && w.stopLane(l, false) {
+					return
+				}
+				// Now and then make sure the consumer still exists.
+				if now.Sub(refreshed) >= max(10*w.cfg.FetchWait, 5*time.Second) {
+					c, refreshed = w.checkConsumer(ctx, rb, c, refreshed)
+				}
+			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
+				// Deleted by an operator, or lost with the server's state:
+				// create it again rather than stop serving the robot.
+				w.log.Warn("robot consumer is gone; creating it again", "robot", name)
+				c = nil
+			default:
+				// A pull to a consumer deleted meanwhile is answered with
+				// "no responders"; so is one while JetStream is down.
+				w.log.Warn("fetch failed", "robot", name, "err", err)
+				if c, refreshed = w.checkConsumer(ctx, rb, c, refreshed); c != nil {
+					sleep(ctx, time.Second)
+				}
+			}
+			continue
+		}
+		if ctx.Err() != nil { // arrived while stopping: hand it back at once
+			_ = msg.Nak()
+			return
+		}
+		ackWait := w.cfg.AckWait
+		if cw := c.CachedInfo().Config.AckWait; cw > 0 {
+			ackWait = min(ackWait, cw)
+		}
+		// Another worker may have set a shorter AckWait on the shared
+		// consumer since this one read it: the heartbeat refreshes it.
+		// (handle returns after the heartbeat stopped, so its write of
+		// refreshed is seen here.)
+		var refresh func()
+		if time.Since(refreshed) >= w.cfg.AckWait/3 {
+			refresh = func() { refreshed = time.Now() }
+		}
+		a := w.handle(ctx, rb, msg, c, ackWait, refresh)
+		lastMsg = time.Now()
+		if a.delay > 0 && (a.verb == doRetry || a.verb == doWait) {
+			// Handed back for later: the lane stays (and keeps the consumer
+			// from expiring) until it is due, with a pull's slack.
+			dueBack = maxTime(dueBack, lastMsg.Add(a.delay+w.cfg.FetchWait))
+		}
+	}
+}
+
+// ensureConsumer creates or updates robot's consumer, at most
+// consumerCreates at a time per worker: a fan-out starts thousands of lanes
+// at once, and the server's JetStream API, serving them one after another,
+// would let most of them time out.
+func (w *Worker) ensureConsumer(ctx context.Context, robot string) (jetstream.Consumer, error) {
+	select {
+	case w.creates <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-w.creates }()
+	return w.cfg.Topology.EnsureLaneConsumer(ctx, w.js, robot, w.cfg.AckWait, w.consumerInactive())
+}
+
+// consumerCreates bounds a worker's concurrent consumer creations.
+const consumerCreates = 1
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// subscribeWork subscribes to the outbound stream's announcements: each
+// wakes its robot's lane.
+func (w *Worker) subscribeWork(ctx context.Context) (*nats.Subscription, error) {
+	w.lanes.mu.Lock()
+	w.lanes.ctx = ctx
+	w.lanes.mu.Unlock()
+	topo := w.cfg.Topology
+	sub, err := w.js.Conn().Subscribe(topo.WorkSubjects(), func(m *nats.Msg) {
+		w.wake(topo.RobotFromSubject(m.Subject), false)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", topo.WorkSubjects(), err)
+	}
+	// A fan-out announces one message per robot at once; one dropped (a
+	// slow consumer) is found by the next scan, but better not.
+	_ = sub.SetPendingLimits(1<<20, 256<<20)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.js.Conn().FlushWithContext(fctx); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to %s: %w", topo.WorkSubjects(), err)
+	}
+	return sub, nil
+}
+
+// scanLoop scans at start, every ScanInterval, after each reconnect of
+// the NATS connection and on [Worker.rescan], until ctx is done.
+func (w *Worker) scanLoop(ctx context.Context) {
+	nc := w.js.Conn()
+	reconnects := nc.Stats().Reconnects
+	w.scan(ctx)
+	last := time.Now()
+	tick := time.NewTicker(min(time.Second, w.cfg.ScanInterval))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.scanNow:
+		case <-tick.C:
+			// Announcements made while disconnected were lost.
+			if r := nc.Stats().Reconnects; r != reconnects && nc.IsConnected() {
+				reconnects = r
+			} else if time.Since(last) < w.cfg.ScanInterval {
+				continue
+			}
+		}
+		w.scan(ctx)
+		last = time.Now()
+	}
+}
+
+// scan starts the lanes of the robots this worker serves that have
+// messages in the outbound stream and no lane: one request, whatever the
+// fleet's size.
+func (w *Worker) scan(ctx context.Context) {
+	pending, err := w.cfg.Topology.PendingRobots(ctx, w.js)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("could not scan the outbound stream for robots with messages", "err", err)
+		}
+		return
+	}
+	for robot, n := range pending {
+		if n > 0 {
+			w.wake(robot, true)
+		}
+	}
+}
+
+// Lanes is the number of robots whose lane is running: those with work
+// now or within the last LaneIdle.
+func (w *Worker) Lanes() int { return w.lanes.running() }

@@ -282,6 +282,11 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			_ = msg.Nak()
 			return
 		}
+		// The configuration of now, not of when the pull began (a reload).
+		if rb, ok = w.servable(name); !ok {
+			_ = msg.Nak() // removed or no longer owned meanwhile
+			return
+		}
 		ackWait := w.cfg.AckWait
 		if cw := c.CachedInfo().Config.AckWait; cw > 0 {
 			ackWait = min(ackWait, cw)

@@ -442,10 +442,11 @@ func (t Topology) EnsureLaneConsumer(ctx context.Context, js jetstream.JetStream
 		MaxWaiting:        512,
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
-	if cfg.MemoryStorage && isStorageFixed(err) {
-		// A file consumer made by an older worker: it keeps its storage
-		// (and gets the threshold); once it expired, memory it is.
-		cfg.MemoryStorage = false
+	if isStorageFixed(err) {
+		// A file consumer made by an older worker (or the reverse): it
+		// keeps its storage (the server cannot change it) and gets the
+		// rest; once it expired, a lane creates it in memory.
+		cfg.MemoryStorage = !cfg.MemoryStorage
 		c, err = js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
 	}
 	if IsSubjectTaken(err) {

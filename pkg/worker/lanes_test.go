@@ -260,4 +260,3 @@ func jsAPITotal(t *testing.T, ns *server.Server) uint64 {
 	require.NoError(t, err)
 	return v.JetStream.Stats.API.Total
 }
-

@@ -129,7 +129,7 @@ type Config struct {
 	// Backoff between retryable attempts.
 	Backoff Backoff
 	// AckWait of the robot consumers; default 30s, at least [MinAckWait]. The consumers are
-	// shared, and the worker started last sets it; lanes heartbeat
+	// shared, and the worker whose lane created or updated one last sets it; lanes heartbeat
 	// (InProgress) every third of the shorter of this and the consumer's
 	// (refreshed at most every AckWait/3) while they hold a message.
 	AckWait time.Duration

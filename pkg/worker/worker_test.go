@@ -543,8 +543,8 @@ func TestSpentMessageIsDeadLetteredWithoutPosting(t *testing.T) {
 	require.Empty(t, r.sim.Requests("spent"))
 }
 
-// The robot consumers are shared and the worker started last sets their
-// AckWait: a worker holding a message heartbeats often enough for the
+// The robot consumers are shared and the worker whose lane started last
+// sets their AckWait: a worker holding a message heartbeats often enough for the
 // consumer's AckWait when it is shorter than its own, so the message is
 // not redelivered to another worker meanwhile.
 func TestHeartbeatFollowsSharedConsumerAckWait(t *testing.T) {
@@ -552,6 +552,9 @@ func TestHeartbeatFollowsSharedConsumerAckWait(t *testing.T) {
 	r.addRobot(robotsim.PlatformPOPO, "shared", "sec", "sec", nil, popoLimit)
 	ctx := context.Background()
 	r.startWorker(func(c *worker.Config) { c.AckWait = 3 * time.Second })
+	// The lane (and its consumer) starts with the robot's first message.
+	r.publish(envelope.New("shared", text("first")))
+	r.waitExactly("shared", "first")
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		c, err := r.js.Consumer(ctx, r.topo.OutStream(), r.topo.ConsumerName("shared"))
 		return err == nil && c.CachedInfo().Config.AckWait == 3*time.Second
@@ -568,9 +571,9 @@ func TestHeartbeatFollowsSharedConsumerAckWait(t *testing.T) {
 	// first let the consumer's AckWait pass without a heartbeat.
 	m, err := c.Next(jetstream.FetchMaxWait(1200 * time.Millisecond))
 	require.Error(t, err, "redelivered while the first worker held it: %v", m)
-	p := r.waitExactly("shared", "slow to post")
+	p := r.waitExactly("shared", "first", "slow to post")
 	require.Empty(t, p.Refused)
-	require.Len(t, r.sim.Requests("shared"), 1)
+	require.Len(t, r.sim.Requests("shared"), 2)
 }
 
 // waitHeld waits until a worker holds a message of robot (its consumer has

@@ -1,0 +1,101 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/delivery"
+	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
+	"github.com/botrelay/botrelay/pkg/limiter"
+	"github.com/botrelay/botrelay/pkg/publisher"
+	"github.com/botrelay/botrelay/pkg/robotsim"
+)
+
+// owners is an ownership whose set the test changes.
+type owners struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (o *owners) Owns(robot string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.m[robot]
+}
+
+func (o *owners) set(robot string, owned bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.m[robot] = owned
+}
+
+// A worker starts lanes only for the robots it owns; a robot it stops
+// owning has its lane stopped, and one it comes to own is served after a
+// rescan.
+func TestLanesFollowOwnership(t *testing.T) {
+	ctx := context.Background()
+	_, js := testenv.Connect(t, testenv.NATSURL(t))
+	topo := testenv.Topology(t, js)
+	require.NoError(t, topo.Ensure(ctx, js))
+	rdb, prefix := testenv.Redis(t)
+	require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
+	require.NoError(t, err)
+	sim := robotsim.NewServer(robotsim.Config{})
+	t.Cleanup(sim.Close)
+	var robots []Robot
+	for _, name := range []string{"mine", "theirs"} {
+		require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: name, Secret: "sec", Limit: 1000}))
+		robots = append(robots, Robot{Robot: delivery.Robot{Name: name, Platform: robotsim.PlatformPOPO, Webhook: sim.WebhookURL(name), Secret: "sec"},
+			Limit: limiter.Limit{Max: 1000, Window: time.Second}})
+	}
+	snd, err := delivery.New()
+	require.NoError(t, err)
+	var delivered atomic.Int64
+	w, err := New(js, Config{Topology: topo, Robots: robots, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
+		AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond, LaneIdle: time.Minute, ScanInterval: time.Hour, SweepInterval: -1,
+		Logger: slog.New(slog.DiscardHandler), Observe: func(ev Event) {
+			if ev.Kind == "delivered" {
+				delivered.Add(1)
+			}
+		}})
+	require.NoError(t, err)
+	own := &owners{m: map[string]bool{"mine": true}}
+	w.owner = own
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	send := func(robot, content string) {
+		_, err := pub.Publish(ctx, envelope.New(robot, envelope.Message{Text: &envelope.Text{Content: content}}))
+		require.NoError(t, err)
+	}
+	send("mine", "one")
+	send("theirs", "not mine")
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(sim.Received("mine")) == 1 }, "mine: delivered")
+	time.Sleep(300 * time.Millisecond)
+	require.Empty(t, sim.Received("theirs"), "not owned: not served")
+	require.Equal(t, 1, w.Lanes())
+
+	// Ownership moves: "mine" to another worker, "theirs" to this one.
+	own.set("mine", false)
+	own.set("theirs", true)
+	testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 0 }, "mine: lane stopped")
+	w.rescan()
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(sim.Received("theirs")) == 1 }, "theirs: served after the rescan")
+	send("mine", "two")
+	time.Sleep(300 * time.Millisecond)
+	require.Len(t, sim.Received("mine"), 1, "no longer owned: not served")
+	require.Equal(t, int64(2), delivered.Load())
+}

@@ -95,16 +95,23 @@ func rendezvous(robot string, workers []string, self string) string {
 	return best
 }
 
-// score is the rendezvous weight of (worker, robot): FNV-1a of both,
-// finished with the SplitMix64 mixer so that similar names spread well.
-// It is the same in every process and every release: changing it moves
-// robots between workers during a rolling deploy.
+// score is the rendezvous weight of (worker, robot): the FNV-1a hashes
+// of both, each finished and then combined with the SplitMix64 mixer, so
+// that names differing in one character spread well. It is the same in
+// every process and every release: changing it moves robots between
+// workers during a rolling deploy.
 func score(worker, robot string) uint64 {
+	return mix64(mix64(fnv64(worker)) ^ fnv64(robot))
+}
+
+func fnv64(s string) uint64 {
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(worker))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(robot))
-	x := h.Sum64()
+	_, _ = h.Write([]byte(s))
+	return mix64(h.Sum64())
+}
+
+// mix64 is SplitMix64's finalizer, a bijection with full avalanche.
+func mix64(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 27

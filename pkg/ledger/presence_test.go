@@ -109,7 +109,6 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }
 
-
 // TestRedisPresenceCost measures what presence costs with 20,000 robots:
 // the first announcement writes the set (in chunks, one pipeline); every
 // later one, and one of another worker with the same set, is two round

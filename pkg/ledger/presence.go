@@ -147,15 +147,29 @@ func (m *Members) Key() string {
 // Digest identifies a robot set: the same names in any order give the same
 // digest.
 func Digest(robots []string) string {
-	sorted := slices.Clone(robots)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
+	d, _ := digestOf(robots)
+	return d
+}
+
+// digestOf returns robots' digest and the number of distinct names. Names
+// already sorted (as workers keep them) are not copied.
+func digestOf(robots []string) (string, int) {
+	sorted := robots
+	if !slices.IsSorted(sorted) {
+		sorted = slices.Clone(robots)
+		slices.Sort(sorted)
+	}
 	h := sha256.New()
-	for _, r := range sorted {
+	n := 0
+	for i, r := range sorted {
+		if i > 0 && r == sorted[i-1] {
+			continue
+		}
+		n++
 		h.Write([]byte(r))
 		h.Write([]byte{0})
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return hex.EncodeToString(h.Sum(nil)[:16]), n
 }
 
 // capUnserved keeps at most MaxUnserved names (the first, sorted) and
@@ -184,10 +198,7 @@ func (l *Memory) Announce(_ context.Context, a Announcement) error {
 	if a.Worker == "" || a.TTL <= 0 {
 		return fmt.Errorf("ledger: announce needs a worker and a positive TTL")
 	}
-	set := make(robotSet, len(a.Robots))
-	for _, r := range a.Robots {
-		set[r] = struct{}{}
-	}
+	set := uniq(a.Robots)
 	u, more := capUnserved(a.Unserved)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -296,7 +307,7 @@ func (l *Redis) Announce(ctx context.Context, a Announcement) error {
 	if a.Worker == "" || a.TTL <= 0 {
 		return fmt.Errorf("ledger: announce needs a worker and a positive TTL")
 	}
-	digest := Digest(a.Robots)
+	digest, n := digestOf(a.Robots)
 	setTTL := setTTLFactor * a.TTL
 	ok, err := l.rdb.PExpire(ctx, l.setKey(digest), setTTL).Result()
 	if err != nil {
@@ -320,7 +331,6 @@ func (l *Redis) Announce(ctx context.Context, a Announcement) error {
 	if a.Leaving {
 		leaving = "1"
 	}
-	n := len(uniq(a.Robots))
 	val := digest + " " + strconv.Itoa(n) + " " + leaving
 	if err := announceScript.Run(ctx, l.rdb, []string{l.workersKey()}, a.Worker, val, a.TTL.Milliseconds(), unserved).Err(); err != nil {
 		return fmt.Errorf("%w: announce %s: %w", ErrUnavailable, a.Worker, err)

@@ -105,12 +105,11 @@ func NewWatcher(path string, opts ...WatchOption) (*Watcher, error) {
 			return nil, err
 		}
 	}
-	st, data, err := w.read()
-	if err == nil {
-		w.stat = st
-		if w.hash == "" {
-			w.hash = hashOf(data)
-		}
+	if w.hash != "" {
+		return w, nil // the first poll reads the file and compares it with the baseline
+	}
+	if st, data, err := w.read(); err == nil {
+		w.stat, w.hash = st, hashOf(data)
 	}
 	return w, nil
 }

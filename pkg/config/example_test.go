@@ -137,3 +137,17 @@ func ExampleWatcher() {
 	// changed: true v2
 	// forced: true v2
 }
+
+func ExampleProblems() {
+	_, err := config.Parse([]byte(`
+concurrency: -1
+robots:
+  - {name: ops, platform: slack, webhook: "https://example.com/hook"}
+`), nil)
+	for _, p := range config.Problems(err) {
+		fmt.Println(p)
+	}
+	// Output:
+	// concurrency: must be positive, got -1
+	// robots[0] "ops": platform: not supported (want dingtalk, popo, feishu, wecom)
+}

@@ -447,4 +447,3 @@ func (g *Gateway) sizeOf(robot string) envelope.Limits {
 	}
 	return g.size(robot)
 }
-

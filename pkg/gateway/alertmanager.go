@@ -172,4 +172,3 @@ func checkAlertTemplate(r *alertmanager.Renderer, robots []string, keywords func
 	}
 	return errors.Join(errs...)
 }
-

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
@@ -228,4 +229,23 @@ func TestAlertmanagerTemplate(t *testing.T) {
 	require.Equal(t, rendered(t, "resolved.json", "告警", envelope.Limits{}), f.stored(t, "sre-bj", res.Sequence).Message.Markdown)
 	require.Contains(t, f.logs.String(), "alertmanager template failed")
 
+}
+
+// TestAlertmanagerMetricsEndpoint: the endpoint label is the route, not
+// the path: one series whatever the targets (and unauthenticated callers)
+// name.
+func TestAlertmanagerMetricsEndpoint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := amGateway(t, gateway.Options{Metrics: gateway.NewMetrics(reg),
+		Access: []gateway.Token{{Name: "am", SHA256: sha256.Sum256([]byte(tokA))}}})
+	accepted(t, f.post(t, "/v1/alertmanager/sre-bj", amPayload(t, "firing.json"), bearer(tokA)...))
+	accepted(t, f.post(t, "/v1/alertmanager/sre-sh", amPayload(t, "firing.json"), bearer(tokA)...))
+	for _, target := range []string{"x1", "x2", "x3"} {
+		require.Equal(t, http.StatusUnauthorized, f.post(t, "/v1/alertmanager/"+target, "{}").status)
+	}
+	require.Equal(t, map[string]float64{
+		`botrelay_gateway_messages_stored_total{token="am"}`:                                            2,
+		`botrelay_gateway_requests_total{endpoint="/v1/alertmanager/{target}",status="202",token="am"}`: 2,
+		`botrelay_gateway_requests_total{endpoint="/v1/alertmanager/{target}",status="401",token=""}`:   3,
+	}, gather(t, reg))
 }

@@ -82,9 +82,11 @@ type Options struct {
 	// Metrics, when not nil, count requests and stored messages per token
 	// name (see [NewMetrics]).
 	Metrics *Metrics
-	// Robots, when not empty, is the allow-list of robot names: a message
-	// for any other robot is refused with 422 at once instead of being
-	// dead-lettered by the worker later.
+	// Robots, when not empty, is the allow-list of robot and pool names
+	// (config's Targets): a message for any other robot is refused with
+	// 422 at once instead of being dead-lettered by the worker later.
+	// Groups (publisher.WithGroups) are accepted besides, their members
+	// checked against it.
 	Robots []string
 	// Size returns the size rules of a robot's platform (config's Size);
 	// nil means DingTalk's for every robot. A message that does not fit

@@ -125,3 +125,11 @@ func robotsOf(res []publisher.Result) []string {
 	}
 	return out
 }
+
+func TestFanOutRepeatedRobot(t *testing.T) {
+	f := newFixture(t) // without groups too, a repeated name gets one copy
+	res, err := f.pub.FanOut(context.Background(), text("_", "rep-1", "x"), []string{"ops", "dev", "ops"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"ops", "dev"}, robotsOf(res))
+	require.Equal(t, uint64(2), f.count(t))
+}

@@ -274,8 +274,9 @@ func joinErrors(results []Result) error {
 // groups, each copy rate-limited and retried on its own. Because the ids
 // are deterministic, repeating a fan-out stores nothing new (each result's
 // [Ack.Duplicate] is set). It returns one [Result] per robot, in the order
-// given, like [Publisher.PublishAll]. With [WithGroups], a group among
-// robots stands for its members, in their order (see [Publisher.Targets]).
+// given, like [Publisher.PublishAll], a robot named more than once counted
+// at its first place only. With [WithGroups], a group among robots stands
+// for its members, in their order (see [Publisher.Targets]).
 func (p *Publisher) FanOut(ctx context.Context, env *envelope.Envelope, robots []string) ([]Result, error) {
 	if env == nil {
 		return nil, fmt.Errorf("publisher: fan-out: %w: nil envelope", envelope.ErrInvalid)

@@ -76,7 +76,8 @@ func WithGroups(members func(name string) ([]string, bool)) Option {
 
 // WithSizeRules makes the publisher check (and [Publisher.PublishSplit]
 // split) each envelope under the size rules of its robot's platform, as
-// size returns them (config.Config.Size gives them from robots.yaml;
+// size returns them (config.Config.TargetSize gives them from robots.yaml,
+// a pool's being its robots'; config.Config.Size those of one robot;
 // delivery.LookupPlatform(name).Size for a known platform): a message that
 // fits DingTalk but not WeCom's 2,048 bytes of text is refused, or split,
 // for a WeCom robot, here, instead of being dead-lettered by the worker.

@@ -100,6 +100,9 @@ func (w *Worker) Robots() []string {
 	return out
 }
 
+// robotNames is [Worker.Robots] (what the presence announces).
+func (w *Worker) robotNames() []string { return w.Robots() }
+
 // servable returns robot's configuration when this worker serves it:
 // configured, and owned (with an owner).
 func (w *Worker) servable(robot string) (*Robot, bool) {

@@ -19,19 +19,19 @@ import (
 	"github.com/botrelay/botrelay/pkg/robotsim"
 )
 
-// owners is an ownership whose set the test changes.
-type owners struct {
+// ownedSet is an ownership whose set the test changes.
+type ownedSet struct {
 	mu sync.Mutex
 	m  map[string]bool
 }
 
-func (o *owners) Owns(robot string) bool {
+func (o *ownedSet) Owns(robot string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.m[robot]
 }
 
-func (o *owners) set(robot string, owned bool) {
+func (o *ownedSet) set(robot string, owned bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.m[robot] = owned
@@ -68,7 +68,7 @@ func TestLanesFollowOwnership(t *testing.T) {
 			}
 		}})
 	require.NoError(t, err)
-	own := &owners{m: map[string]bool{"mine": true}}
+	own := &ownedSet{m: map[string]bool{"mine": true}}
 	w.owner = own
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -206,7 +206,8 @@ type Worker struct {
 	set atomic.Pointer[robotSet]
 	// reloadMu serializes reloads (readers use set without it).
 	reloadMu sync.Mutex
-	// owner, when set, tells which robots this worker serves (nil: all).
+	// owner, when set, tells which robots this worker serves (nil: all);
+	// set by Run (owner.go), read by lanes.
 	owner ownership
 	// lanes are the running lanes, by robot.
 	lanes laneSet
@@ -300,6 +301,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if ok, err := w.cfg.Topology.Announces(ctx, w.js); err == nil && !ok {
 		w.log.Warn("the outbound stream does not announce its messages (created before botrelay asked for it, on a server that cannot add it in place): lanes start at the scans only",
 			"stream", w.cfg.Topology.OutStream(), "scan_interval", w.cfg.ScanInterval)
+	}
+	if w.owner == nil { // a test may have set its own
+		w.owner = w.newOwner()
 	}
 	if w.cfg.Presence != nil {
 		// Before any consumer exists, so no other worker's sweep sees one

@@ -104,10 +104,10 @@ func (w *Worker) Robots() []string {
 func (w *Worker) robotNames() []string { return w.Robots() }
 
 // servable returns robot's configuration when this worker serves it:
-// configured, and owned (with an owner).
-func (w *Worker) servable(robot string) (*Robot, bool) {
+// configured, and owned (with an owner) unless rescue.
+func (w *Worker) servable(robot string, rescue bool) (*Robot, bool) {
 	rb, ok := w.robot(robot)
-	if !ok || (w.owner != nil && !w.owner.Owns(robot)) {
+	if !ok || (!rescue && w.owner != nil && !w.owner.Owns(robot)) {
 		return nil, false
 	}
 	return rb, true
@@ -132,10 +132,12 @@ type laneSet struct {
 }
 
 // laneState is one running lane. wake holds a pending announcement: a
-// message stored after the lane's last pull began.
+// message stored after the lane's last pull began. A rescue lane serves a
+// robot this worker does not own (see [Worker.scan]) until it goes idle.
 type laneState struct {
-	robot string
-	wake  chan struct{}
+	robot  string
+	wake   chan struct{}
+	rescue bool
 }
 
 // close stops new lanes and waits for the running ones to drain.
@@ -156,8 +158,12 @@ func (ls *laneSet) running() int {
 // wake starts robot's lane, or tells the running one a message arrived.
 // Robots this worker does not serve are ignored (the sweep takes care of
 // robots nobody serves). startOnly leaves a running lane alone.
-func (w *Worker) wake(robot string, startOnly bool) {
-	if _, ok := w.servable(robot); !ok {
+func (w *Worker) wake(robot string, startOnly bool) { w.startLane(robot, startOnly, false) }
+
+// startLane is wake; rescue starts the lane of a configured robot this
+// worker does not own.
+func (w *Worker) startLane(robot string, startOnly, rescue bool) {
+	if _, ok := w.servable(robot, rescue); !ok {
 		return
 	}
 	ls := &w.lanes
@@ -178,7 +184,7 @@ func (w *Worker) wake(robot string, startOnly bool) {
 	if ls.m == nil {
 		ls.m = map[string]*laneState{}
 	}
-	l := &laneState{robot: robot, wake: make(chan struct{}, 1)}
+	l := &laneState{robot: robot, wake: make(chan struct{}, 1), rescue: rescue}
 	ls.m[robot] = l
 	ctx := ls.ctx
 	ls.wg.Go(func() { w.lane(ctx, l) })
@@ -226,7 +232,7 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 		}
 	}()
 	for ctx.Err() == nil {
-		rb, ok := w.servable(name)
+		rb, ok := w.servable(name, l.rescue)
 		if !ok {
 			return
 		}
@@ -286,7 +292,7 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			return
 		}
 		// The configuration of now, not of when the pull began (a reload).
-		if rb, ok = w.servable(name); !ok {
+		if rb, ok = w.servable(name, l.rescue); !ok {
 			_ = msg.Nak() // removed or no longer owned meanwhile
 			return
 		}
@@ -366,7 +372,8 @@ func (w *Worker) subscribeWork(ctx context.Context) (*nats.Subscription, error) 
 func (w *Worker) scanLoop(ctx context.Context) {
 	nc := w.js.Conn()
 	reconnects := nc.Stats().Reconnects
-	w.scan(ctx)
+	seen := map[string]seenBacklog{}
+	w.scan(ctx, seen)
 	last := time.Now()
 	tick := time.NewTicker(min(time.Second, w.cfg.ScanInterval))
 	defer tick.Stop()
@@ -383,15 +390,30 @@ func (w *Worker) scanLoop(ctx context.Context) {
 				continue
 			}
 		}
-		w.scan(ctx)
+		w.scan(ctx, seen)
 		last = time.Now()
 	}
+}
+
+// seenBacklog is what a scan saw of a configured robot this worker does
+// not own: its message count, and whether a rescue lane was started at it.
+type seenBacklog struct {
+	count   uint64
+	rescued bool
 }
 
 // scan starts the lanes of the robots this worker serves that have
 // messages in the outbound stream and no lane: one request, whatever the
 // fleet's size.
-func (w *Worker) scan(ctx context.Context) {
+//
+// A configured robot owned by another worker whose message count did not
+// change between two scans gets a rescue lane here, once per count: its
+// owner may have died (its presence outlives it by up to three presence
+// intervals), with the robot's message pending until AckWait. The robot's
+// consumer is shared and hands out one message at a time, so a rescue lane
+// beside a live owner costs pulls, never order or limits; it stops when
+// idle like any lane. seen keeps those counts from scan to scan.
+func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 	pending, err := w.cfg.Topology.PendingRobots(ctx, w.js)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -399,9 +421,31 @@ func (w *Worker) scan(ctx context.Context) {
 		}
 		return
 	}
+	for robot := range seen {
+		if pending[robot] == 0 {
+			delete(seen, robot)
+		}
+	}
 	for robot, n := range pending {
-		if n > 0 {
+		if n == 0 {
+			continue
+		}
+		if _, ok := w.servable(robot, false); ok {
+			delete(seen, robot)
 			w.wake(robot, true)
+			continue
+		}
+		if _, ok := w.robot(robot); !ok {
+			continue // the sweep's
+		}
+		prev, ok := seen[robot]
+		switch {
+		case ok && prev.count == n && !prev.rescued:
+			w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
+			seen[robot] = seenBacklog{count: n, rescued: true}
+			w.startLane(robot, true, true)
+		case !ok || prev.count != n:
+			seen[robot] = seenBacklog{count: n}
 		}
 	}
 }

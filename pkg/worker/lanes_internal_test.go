@@ -98,4 +98,14 @@ func TestLanesFollowOwnership(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	require.Len(t, sim.Received("mine"), 1, "no longer owned: not served")
 	require.Equal(t, int64(2), delivered.Load())
+
+	// Its owner serves it not (dead, or its presence not expired yet): two
+	// scans see its backlog unchanged, and this worker pulls it too.
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		w.rescan()
+		return len(sim.Received("mine")) == 2
+	}, "mine: rescued after two scans without progress")
+	require.Equal(t, "two", sim.Received("mine")[1].Content)
+	require.Equal(t, 2, w.Lanes(), "theirs, and the rescue lane of mine")
+	require.Equal(t, int64(3), delivered.Load())
 }

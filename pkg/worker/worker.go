@@ -142,9 +142,10 @@ type Config struct {
 	// redelivery runs at least until it is due.
 	LaneIdle time.Duration
 	// ScanInterval is how often the outbound stream's per-robot counts are
-	// read to start the lanes of robots with messages but no lane (a lost
-	// announcement, a message handed back by a worker that stopped); also
-	// at start and after every reconnect. Default 30s.
+	// read (one request) to start the lanes of robots with messages but no
+	// lane (a lost announcement, a message handed back by a worker that
+	// stopped, a robot whose owner died: see the package doc); also at
+	// start and after every reconnect. Default 10s.
 	ScanInterval time.Duration
 	// MaxRedeliveries dead-letters a message handed out this many times
 	// without an outcome (a worker crashing on it); retries and waits handed
@@ -254,7 +255,7 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	setDefault(&cfg.AckWait, 30*time.Second)
 	setDefault(&cfg.FetchWait, 2*time.Second)
 	setDefault(&cfg.LaneIdle, 30*time.Second)
-	setDefault(&cfg.ScanInterval, 30*time.Second)
+	setDefault(&cfg.ScanInterval, 10*time.Second)
 	setDefault(&cfg.SweepInterval, 30*time.Second)
 	setDefault(&cfg.Backoff.Initial, time.Second)
 	setDefault(&cfg.Backoff.Max, 5*time.Minute)

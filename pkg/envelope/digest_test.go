@@ -98,9 +98,10 @@ func TestFoldDigest(t *testing.T) {
 			}
 			require.Equal(t, tt.wantAt, env.At)
 			if n < len(tt.items) && tt.opts.MaxItems == 0 {
-				// Maximal: the digest of one more item would be over a limit.
-				over, _ := envelope.FoldDigest(tt.items[:n+1], envelope.DigestOptions{Robot: tt.opts.Robot})
-				require.Error(t, over.ValidateFor(tt.opts.Limits), "one more item does not fit")
+				// Maximal: with one more item offered, the same digest.
+				next, n2 := envelope.FoldDigest(tt.items[:n+1], tt.opts)
+				require.Equal(t, n, n2, "one more item does not fit")
+				require.Equal(t, env.ID, next.ID)
 			}
 			again, n2 := envelope.FoldDigest(tt.items, tt.opts)
 			require.Equal(t, n, n2)

@@ -3,6 +3,7 @@ package envelope
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -73,18 +74,44 @@ func FoldDigest(items []DigestItem, o DigestOptions) (*Envelope, int) {
 	if title == "" {
 		title = DefaultDigestTitle
 	}
-	entries := make([]string, 0, len(items))
-	var best *Envelope
-	n := 0
+	entries := make([]string, len(items))
+	// An estimate first (each entry's JSON escaping, the head's room
+	// allowed for), then exact checks around it: no marshal per prefix.
+	budget := o.Limits.budget() - jsonLen("#### "+title+": 0000 messages, 2006-01-02 15:04:05–2006-01-02 15:04:05\n\n")*2 - 64
+	n, used := 0, 0
 	for i, it := range items {
-		entries = append(entries, digestEntry(it.Env))
-		env := digestEnvelope(items[:i+1], entries, title, o.Robot)
-		if env.ValidateFor(o.Limits) != nil {
+		entries[i] = digestEntry(it.Env)
+		used += jsonLen(entries[i]) + 2
+		if used > budget && n > 0 {
 			break
 		}
-		best, n = env, i+1
+		n = i + 1
 	}
-	return best, n
+	valid := func(k int) (*Envelope, bool) {
+		if entries[k-1] == "" {
+			entries[k-1] = digestEntry(items[k-1].Env)
+		}
+		env := digestEnvelope(items[:k], entries[:k], title, o.Robot)
+		return env, env.ValidateFor(o.Limits) == nil
+	}
+	for n < len(items) {
+		if _, ok := valid(n + 1); !ok {
+			break
+		}
+		n++
+	}
+	for ; n > 0; n-- {
+		if env, ok := valid(n); ok {
+			return env, n
+		}
+	}
+	return nil, 0
+}
+
+// jsonLen is the length of s's JSON string encoding, quotes excluded.
+func jsonLen(s string) int {
+	b, _ := json.Marshal(s)
+	return len(b) - 2
 }
 
 // digestEnvelope builds the digest of items with their rendered entries.

@@ -51,6 +51,10 @@ type Robot struct {
 	// posted to each event's session webhook, limited per conversation
 	// (see reply.go). Webhook and Secret are not used.
 	Replies bool
+	// Digest, when set, folds the robot's waiting messages into summary
+	// posts once its budget cannot post them one by one in time (see
+	// [Digest]).
+	Digest *Digest
 }
 
 // UnknownOutcomePolicy is a robot's [Robot.OnUnknownOutcome].
@@ -317,6 +321,10 @@ func (w *Worker) Run(ctx context.Context) error {
 // A nil c (or one deleted meanwhile) is created first, retried with a
 // growing pause.
 func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
+	if rb.Digest != nil { // a digest robot's lane holds its backlog: digest.go
+		w.digestLane(ctx, rb, c)
+		return
+	}
 	errWait := time.Second
 	refreshed := time.Now() // of c's cached info
 	for ctx.Err() == nil {

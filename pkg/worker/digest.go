@@ -82,8 +82,9 @@ type digester struct {
 	owned   bool
 	ackWait time.Duration
 	// stale is when a recorded digest was first seen with items missing.
-	stale map[string]time.Time
+	stale  map[string]time.Time
 	limits envelope.Limits
+	out    jetstream.Stream // the outbound stream, once looked up
 }
 
 // digestLaneKey is the ledger key of a digest robot's lane lease.
@@ -300,6 +301,12 @@ func (d *digester) step(ctx context.Context) {
 	if len(live) == 0 {
 		return
 	}
+	if d.olderOutstanding(ctx, live[0].seq) {
+		// A message published before every held one is still out: handed
+		// back for a retry or a wait, or held by a worker that died. It
+		// comes back (or is settled) first: publish order.
+		return
+	}
 	if done := d.recorded(ctx, live); done {
 		return
 	}
@@ -336,6 +343,21 @@ func (d *digester) step(ctx context.Context) {
 		w.ledgerResult(dg.PlanDigest(context.WithoutCancel(ctx), env.ID, keys), rb, env.ID, "recording the composition of")
 	}
 	d.post(ctx, env, live[:n])
+}
+
+// olderOutstanding reports whether the robot's subject holds a message
+// older than seq (which the lane does not hold, as seq is its oldest). An
+// error says no: the lane goes on rather than stall.
+func (d *digester) olderOutstanding(ctx context.Context, seq uint64) bool {
+	if d.out == nil {
+		s, err := d.w.js.Stream(ctx, d.w.cfg.Topology.OutStream())
+		if err != nil {
+			return false
+		}
+		d.out = s
+	}
+	m, err := d.out.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(d.w.cfg.Topology.OutSubject(d.rb.Name)))
+	return err == nil && m.Sequence < seq
 }
 
 // foldBy is when a digest whose oldest message was published at p is

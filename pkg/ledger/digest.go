@@ -47,7 +47,7 @@ type DigestStats struct {
 	LastAt    time.Time
 }
 
-func (l *Redis) digestOfKey(k string) string   { return l.prefix + ":dg:{" + k + "}" }
+func (l *Redis) digestOfKey(k string) string    { return l.prefix + ":dg:{" + k + "}" }
 func (l *Redis) digestKeysKey(id string) string { return l.prefix + ":dgk:{" + id + "}" }
 
 // DigestStatsKey is the Redis hash of robot's digest statistics under a

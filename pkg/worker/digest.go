@@ -128,7 +128,7 @@ func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer
 			w.noConsumer.clear(rb.Name)
 			w.m.unserved.Set(float64(w.noConsumer.count()))
 		}
-		if !d.own(ctx) {
+		if !d.isOwned() && !d.own(ctx) { // the heartbeat renews it
 			d.handBackAll()
 			sleep(ctx, w.cfg.FetchWait)
 			continue
@@ -156,6 +156,12 @@ func (d *digester) own(ctx context.Context) bool {
 	if err == nil {
 		d.owned = c == ledger.Claimed
 	}
+	return d.owned
+}
+
+func (d *digester) isOwned() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	return d.owned
 }
 

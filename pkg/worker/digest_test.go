@@ -3,13 +3,16 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
@@ -87,23 +90,38 @@ func digestPosts(posts []robotsim.Received) []robotsim.Received {
 // messages to one DingTalk robot (20 per minute) published at once are
 // all visible in the group within 90 s (4.5s), in at most 25 posts, each
 // message exactly once and in order, with no breach.
+// BOTRELAY_DIGEST_SCALE=1 runs it in real time (about 30 s).
 func TestDigestThousandMessagesTarget(t *testing.T) {
-	const scale = 20
-	minute := time.Minute / scale
+	scale := 20
+	if v := os.Getenv("BOTRELAY_DIGEST_SCALE"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err)
+		scale = n
+	}
+	minute := time.Minute / time.Duration(scale)
 	r := newRig(t, "", robotsim.Config{Window: minute, Ban: 10 * minute})
 	r.digestRobot("alerts", []string{"告警"}, limiter.Limit{Max: 20, Window: minute, Margin: 50 * time.Millisecond},
-		worker.Digest{After: 30 * time.Second / scale, Title: "告警 digest"})
-	r.startWorker(nil)
+		worker.Digest{After: 30 * time.Second / time.Duration(scale), Title: "告警 digest"})
+	reg := prometheus.NewRegistry()
+	r.startWorker(func(c *worker.Config) { c.Metrics = worker.NewMetrics(reg) })
 	start := time.Now()
 	tokens := r.publishTokens("alerts", "告警 ", 0, 1000, "disk usage above 90% on host db-17")
 	published := time.Since(start)
-	require.Less(t, published, 10*time.Second/scale*4, "published well within the scaled 10 s")
-	posts := r.waitTokens("alerts", tokens, 90*time.Second/scale+2*time.Second)
+	require.Less(t, published, 10*time.Second/time.Duration(scale), "published within the scaled 10 s")
+	posts := r.waitTokens("alerts", tokens, 90*time.Second/time.Duration(scale)+2*time.Second)
 	last := posts[len(posts)-1].At
 	t.Logf("1,000 messages: %d posts (%d digests), last %.2fs after the first publish (scaled: %.0fs), published in %s",
-		len(posts), len(digestPosts(posts)), last.Sub(start).Seconds(), last.Sub(start).Seconds()*scale, published)
-	require.LessOrEqual(t, last.Sub(start), 90*time.Second/scale, "every message visible within the scaled 90 s")
+		len(posts), len(digestPosts(posts)), last.Sub(start).Seconds(), last.Sub(start).Seconds()*float64(scale), published)
+	require.LessOrEqual(t, last.Sub(start), 90*time.Second/time.Duration(scale), "every message visible within the scaled 90 s")
 	require.LessOrEqual(t, len(posts), 25)
+	ds := digestPosts(posts)
+	folded := 0
+	for _, p := range ds {
+		folded += len(tokenRE.FindAllString(p.Content, -1))
+	}
+	require.Equal(t, 1000, folded+len(posts)-len(ds), "the folded and the single posts make up every message")
+	require.EqualValues(t, len(ds), metricValue(t, reg, "botrelay_digests_total", map[string]string{"robot": "alerts"}))
+	require.EqualValues(t, folded, metricValue(t, reg, "botrelay_digest_items_total", map[string]string{"robot": "alerts"}))
 	st := r.sim.Stats("alerts")
 	require.Zero(t, st.Breaches)
 	require.Zero(t, st.Rejected)
@@ -126,9 +144,12 @@ func TestDigestSizeItemsMentions(t *testing.T) {
 	r.digestRobot("big", []string{"告警"}, lim, worker.Digest{After: 300 * time.Millisecond, Title: "告警 summary"})
 	r.digestRobot("few", nil, lim, worker.Digest{After: 300 * time.Millisecond, MaxItems: 7})
 	r.digestRobot("at", nil, lim, worker.Digest{After: 300 * time.Millisecond})
+	r.addRobot(robotsim.PlatformPOPO, "popo", "sec", "sec", []string{"告警"}, lim)
+	r.robots[len(r.robots)-1].Digest = &worker.Digest{After: 300 * time.Millisecond, Title: "告警 digest"}
 	long := strings.Repeat("磁盘空间不足", 100) // 1,800 bytes: an entry keeps 300
 	big := r.publishTokens("big", "告警 ", 0, 150, long)
 	few := r.publishTokens("few", "", 0, 30, "short")
+	popo := r.publishTokens("popo", "告警 ", 0, 120, long)
 	// Mentions: a mobile twice, a user id, everyone once.
 	var at []string
 	for i, m := range []*envelope.At{{Mobiles: []string{"13800000001"}}, {Mobiles: []string{"13800000001", "13800000002"}},
@@ -163,7 +184,17 @@ func TestDigestSizeItemsMentions(t *testing.T) {
 	require.ElementsMatch(t, []string{"13800000001", "13800000002"}, ds[0].AtMobiles)
 	require.Equal(t, []string{"u-7"}, ds[0].AtUserIDs)
 	require.True(t, ds[0].AtAll, "all, since one folded message mentions everyone")
-	for _, s := range []string{"big", "few", "at"} {
+	// POPO takes text: the digest's markdown as text, title first, within
+	// the same size limit.
+	posts = r.waitTokens("popo", popo, 30*time.Second)
+	require.GreaterOrEqual(t, len(posts), 2)
+	for _, p := range posts {
+		require.LessOrEqual(t, len(p.Body), envelope.MaxContentBytes)
+		if strings.Count(p.Content, "msg-") > 1 {
+			require.True(t, strings.HasPrefix(p.Content, "告警 digest: "), p.Content[:40])
+		}
+	}
+	for _, s := range []string{"big", "few", "at", "popo"} {
 		require.Zero(t, r.sim.Stats(s).Breaches, s)
 	}
 }

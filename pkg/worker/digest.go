@@ -109,6 +109,14 @@ func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer
 	}()
 	errWait := time.Second
 	for ctx.Err() == nil {
+		if rb.Digest == nil {
+			// Reloaded without a digest: serve it one message at a time,
+			// on a consumer made again for that.
+			stop()
+			d.handBackAll()
+			w.lane(ctx, rb, nil)
+			return
+		}
 		if d.c == nil {
 			nc, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, rb.Name, w.cfg.AckWait, MaxDigestPending)
 			if err != nil {

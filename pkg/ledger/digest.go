@@ -17,7 +17,7 @@ import (
 // picks the same messages up again (after a crash between the platform's
 // answer and the acks) rebuilds the same digest rather than a different
 // one. Entries live as long as the ledger's others ([DefaultTTL] unless
-// changed).
+// changed). [Redis] and [Memory] implement it.
 type Digests interface {
 	// PlanDigest records that digest id folds keys, in order.
 	PlanDigest(ctx context.Context, id string, keys []string) error
@@ -27,11 +27,20 @@ type Digests interface {
 	// DigestKeys returns the keys digest id folds, in order; nil when it
 	// is unknown.
 	DigestKeys(ctx context.Context, id string) ([]string, error)
+}
+
+// DigestNotes keeps digest statistics for `producer status`, an optional
+// capability of a ledger that [Redis] implements.
+type DigestNotes interface {
 	// NoteDigest adds a posted digest to robot's statistics ([DigestStats]).
 	NoteDigest(ctx context.Context, robot string, items, bytes int, at time.Time) error
 }
 
-var _ Digests = (*Redis)(nil)
+var (
+	_ Digests     = (*Redis)(nil)
+	_ Digests     = (*Memory)(nil)
+	_ DigestNotes = (*Redis)(nil)
+)
 
 // DigestStats are one robot's digest statistics, as [Redis.NoteDigest]
 // keeps them for `producer status`.
@@ -108,7 +117,7 @@ func (l *Redis) DigestKeys(ctx context.Context, id string) ([]string, error) {
 	return strings.Split(s, "\n"), nil
 }
 
-// NoteDigest implements [Digests]: one hash per robot
+// NoteDigest implements [DigestNotes]: one hash per robot
 // ([DigestStatsKey]), kept without expiry.
 func (l *Redis) NoteDigest(ctx context.Context, robot string, items, bytes int, at time.Time) error {
 	k := DigestStatsKey(l.prefix, robot)
@@ -137,4 +146,42 @@ func ReadDigestStats(ctx context.Context, rdb redis.Cmdable, prefix, robot strin
 		st.LastAt = time.UnixMilli(ms)
 	}
 	return st, nil
+}
+
+// memDigestKey is the entry of a digest plan in a [Memory] ledger: a
+// prefix no worker key ("<robot>/<id>") can start with. The plan is held
+// in State.MessageID.
+func memDigestKey(kind, k string) string { return "\x00" + kind + "/" + k }
+
+// PlanDigest implements [Digests].
+func (l *Memory) PlanDigest(_ context.Context, id string, keys []string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.put(memDigestKey("dgk", id), State{MessageID: strings.Join(keys, "\n")})
+	for _, k := range keys {
+		l.put(memDigestKey("dg", k), State{MessageID: id})
+	}
+	return nil
+}
+
+// DigestsOf implements [Digests].
+func (l *Memory) DigestsOf(_ context.Context, keys []string) ([]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = l.get(memDigestKey("dg", k)).MessageID
+	}
+	return out, nil
+}
+
+// DigestKeys implements [Digests].
+func (l *Memory) DigestKeys(_ context.Context, id string) ([]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.get(memDigestKey("dgk", id)).MessageID
+	if s == "" {
+		return nil, nil
+	}
+	return strings.Split(s, "\n"), nil
 }

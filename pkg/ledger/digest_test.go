@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,11 +12,18 @@ import (
 	"github.com/botrelay/botrelay/pkg/ledger"
 )
 
-func TestRedisDigests(t *testing.T) {
+func TestDigests(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
+	for name, dg := range map[string]ledger.Digests{"redis": ledger.NewRedis(rdb, prefix, time.Minute), "memory": ledger.NewMemory()} {
+		t.Run(name, func(t *testing.T) { testDigestPlans(t, dg) })
+	}
+	ttl, err := rdb.TTL(context.Background(), prefix+":dgk:{digest-1}").Result()
+	require.NoError(t, err)
+	require.InDelta(t, time.Minute.Seconds(), ttl.Seconds(), 2, "kept as long as the ledger's entries")
+}
+
+func testDigestPlans(t *testing.T, dg ledger.Digests) {
 	ctx := context.Background()
-	l := ledger.NewRedis(rdb, prefix, time.Minute)
-	var dg ledger.Digests = l
 
 	got, err := dg.DigestsOf(ctx, []string{"r/a", "r/b"})
 	require.NoError(t, err)
@@ -32,10 +40,12 @@ func TestRedisDigests(t *testing.T) {
 	keys, err = dg.DigestKeys(ctx, "digest-1")
 	require.NoError(t, err)
 	require.Equal(t, []string{"r/a", "r/b", "r/c"}, keys, "in order")
-	ttl, err := rdb.TTL(ctx, prefix+":dgk:{digest-1}").Result()
-	require.NoError(t, err)
-	require.InDelta(t, time.Minute.Seconds(), ttl.Seconds(), 2, "kept as long as the ledger's entries")
+}
 
+func TestRedisDigestStats(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	var dg ledger.DigestNotes = ledger.NewRedis(rdb, prefix, time.Minute)
 	st, err := ledger.ReadDigestStats(ctx, rdb, prefix, "r")
 	require.NoError(t, err)
 	require.Equal(t, ledger.DigestStats{}, st)
@@ -45,4 +55,20 @@ func TestRedisDigests(t *testing.T) {
 	st, err = ledger.ReadDigestStats(ctx, rdb, prefix, "r")
 	require.NoError(t, err)
 	require.Equal(t, ledger.DigestStats{Folded: 42, Digests: 2, LastItems: 5, LastBytes: 900, LastAt: at}, st)
+}
+
+func ExampleDigests() {
+	ctx := context.Background()
+	var dg ledger.Digests = ledger.NewMemory() // ledger.NewRedis(rdb, "botrelay", 0) in production
+	// Before posting digest-1, record which messages it folds.
+	_ = dg.PlanDigest(ctx, "digest-1", []string{"alerts/a", "alerts/b"})
+	// A worker that picks the messages up again finds the digest...
+	ids, _ := dg.DigestsOf(ctx, []string{"alerts/b", "alerts/c"})
+	fmt.Printf("%q\n", ids)
+	// ...and rebuilds it from the same messages.
+	keys, _ := dg.DigestKeys(ctx, ids[0])
+	fmt.Println(keys)
+	// Output:
+	// ["digest-1" ""]
+	// [alerts/a alerts/b]
 }

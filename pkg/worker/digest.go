@@ -564,7 +564,7 @@ func (w *Worker) settleDigest(ctx context.Context, j *job, a action) {
 	if a.event != "duplicate" {
 		w.m.digestItems.WithLabelValues(rb.Name).Add(float64(len(j.digest)))
 		w.m.digests.WithLabelValues(rb.Name).Inc()
-		if dg, ok := w.cfg.Ledger.(ledger.Digests); ok {
+		if dg, ok := w.cfg.Ledger.(ledger.DigestNotes); ok {
 			size := 0
 			if b, err := json.Marshal(j.env.Message); err == nil {
 				size = len(b)

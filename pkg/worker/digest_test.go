@@ -323,3 +323,43 @@ func TestDigestCrashBetweenPostAndAcks(t *testing.T) {
 	require.Equal(t, 2, repeats, "the same digest posted again once, which DingTalk drops")
 	require.Zero(t, r.sim.Stats("crash").Breaches)
 }
+
+// A digest that fails is retried like a message (backoff, attempts): the
+// same digest, its messages handed back and folded the same way again.
+func TestDigestRetried(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second, Ban: time.Minute})
+	r.digestRobot("flaky", nil, limiter.Limit{Max: 2, Window: 2 * time.Second, Margin: 50 * time.Millisecond},
+		worker.Digest{After: 200 * time.Millisecond})
+	tokens := r.publishTokens("flaky", "", 0, 8, "x")
+	r.sim.InjectFault("flaky", robotsim.Fault{Status: 503, Count: 2})
+	r.startWorker(nil)
+	posts := r.waitTokens("flaky", tokens, 20*time.Second)
+	require.Len(t, posts, 1, "one digest of all eight")
+	id := posts[0].MsgUUID
+	require.True(t, strings.HasPrefix(id, "digest-"))
+	require.Equal(t, 2, r.sim.Stats("flaky").Faulted)
+	evs := r.eventsFor(id)
+	var kinds []string
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind)
+	}
+	require.Equal(t, []string{"retry", "retry", "digest"}, kinds, "retried twice, then accepted: the same digest")
+	require.Equal(t, 3, evs[2].Attempts)
+}
+
+// Expired messages are dead-lettered as always, never folded.
+func TestDigestExpiredNotFolded(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second, Ban: time.Minute})
+	r.digestRobot("exp", nil, limiter.Limit{Max: 2, Window: 2 * time.Second, Margin: 50 * time.Millisecond},
+		worker.Digest{After: 200 * time.Millisecond})
+	live := r.publishTokens("exp", "", 0, 3, "x")
+	r.publishTokens("exp", "", 3, 1, "x", envelope.WithExpiresAt(time.Now().Add(100*time.Millisecond)))
+	live = append(live, r.publishTokens("exp", "", 4, 3, "x")...)
+	time.Sleep(200 * time.Millisecond)
+	r.startWorker(nil)
+	posts := r.waitTokens("exp", live, 20*time.Second)
+	require.Len(t, digestPosts(posts), 1)
+	es := r.waitDeadExactly(1, 10*time.Second)
+	require.Equal(t, deadletter.ReasonExpired, es[0].Record.Reason)
+	require.Contains(t, es[0].Record.Envelope.Message.Text.Content, "msg-0003")
+}

@@ -263,6 +263,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		robots = append(robots, worker.Robot{Robot: delivery.Robot{Name: app.Name, Platform: app.Platform},
 			Limit: cfg.AppLimit(app), CoolOff: time.Duration(cfg.Platforms[app.Platform].CoolOff), Replies: true})
 	}
+	robots = append(robots, poolRobots(cfg)...)
 	w, err := worker.New(js, worker.Config{
 		Topology:     stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
 		HoldMax:      time.Duration(cfg.HoldMax),

@@ -33,6 +33,8 @@ type robotStatus struct {
 	// Diagnoses are one-line explanations of what keeps the robot from
 	// delivering, most important first; empty when nothing looks wrong.
 	Diagnoses []string `json:"diagnoses"`
+	// Members are a pool's members (statuspools.go); empty for a robot.
+	Members []poolMember `json:"members,omitempty"`
 }
 
 // limiterStatus is the limiter's view of a robot. Durations are in
@@ -131,6 +133,9 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "warning: no limiter columns: the workers keep a robot's window and cool-off under its "+
 			"webhook's identity, which only robots.yaml gives; pass --config too")
 	}
+	if err := inspectPools(ctx, g, o, rows, cfg, withLimiter); err != nil && limErr == nil {
+		limErr = err
+	}
 	for i := range rows {
 		rows[i].Diagnoses = append(diagnose(topo, rows[i], cfg, o.configPath), nearRobotCap(rows[i], usage)...)
 	}
@@ -149,6 +154,7 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 		}
 	} else {
 		writeStatus(stdout, rows, withLimiter)
+		writePools(stdout, rows)
 		writeUsage(stdout, usage)
 	}
 	if limErr != nil {
@@ -168,7 +174,7 @@ func statusRows(queues map[string]stream.RobotQueue, cfg *config.Config, robot s
 			names[name] = true
 		}
 		if cfg != nil {
-			for _, name := range cfg.Names() {
+			for _, name := range append(cfg.Names(), poolNames(cfg)...) {
 				names[name] = true
 			}
 		}
@@ -255,6 +261,9 @@ func diagnose(topo stream.Topology, row robotStatus, cfg *config.Config, configP
 	in := fleet.Input{Topology: topo, Robot: row.Robot, Queue: row.RobotQueue, ConfigPath: configPath}
 	if cfg != nil {
 		_, ok := cfg.Robot(row.Robot)
+		if _, pool := configPool(cfg, row.Robot); pool {
+			ok = true
+		}
 		in.Configured = &ok
 	}
 	if ls := row.Limiter; ls != nil && ls.Error == "" {

@@ -408,6 +408,10 @@ const statusUsage = `producer status: why isn't my robot delivering?
                     --config)
     DEAD-LETTERS    dead letters kept for the robot
 
+  With --config, each pool's members follow the diagnoses, with their
+  COOL-OFF, IN-WINDOW and NEXT-SLOT: the workers send each of the pool's
+  messages to the member whose next slot is earliest.
+
   --robot R         only robot R
   --redis ADDR      the workers' Redis (env BOTRELAY_REDIS_ADDR); without it,
                     no limiter columns. Read only: nothing is changed

@@ -52,7 +52,17 @@ type pool struct {
 	mu      sync.Mutex
 	next    int                  // the member a tie goes to first
 	out     map[string]outMember // members out of rotation, by name
+	// sticky holds, by ledger key, the member whose request for the
+	// message was left without an answer: the platform may have it, and
+	// only that member's platform robot drops a repeat (DingTalk's
+	// msgUuid), so the message's next attempt goes to it again.
+	sticky map[string]string
 }
+
+// maxSticky bounds [pool.sticky]: past it the map is started afresh (its
+// entries are a best effort; a message retried by another worker is not
+// in it either).
+const maxSticky = 4096
 
 // outMember is a member out of rotation: since at, until until, for res.
 type outMember struct {
@@ -75,7 +85,7 @@ func (w *Worker) initPools() error {
 		if rb.Replies {
 			return fmt.Errorf("%w: pool %q cannot be an app's reply robot", ErrInvalidConfig, rb.Name)
 		}
-		p := &pool{name: rb.Name, out: make(map[string]outMember)}
+		p := &pool{name: rb.Name, out: make(map[string]outMember), sticky: make(map[string]string)}
 		for _, name := range rb.Pool {
 			m, ok := w.robots[name]
 			switch {
@@ -131,11 +141,25 @@ func (w *Worker) poolAttempt(runCtx, ctx context.Context, j *job, p *pool, takeo
 	if a.memberOut {
 		w.takeOut(p, m, j.res)
 	}
+	if sent {
+		p.mu.Lock()
+		if j.res.Outcome == delivery.Retryable && j.res.HTTPStatus == 0 {
+			if len(p.sticky) >= maxSticky {
+				clear(p.sticky)
+			}
+			p.sticky[j.key] = m.Name
+		} else {
+			delete(p.sticky, j.key)
+		}
+		p.mu.Unlock()
+	}
 	return a, sent
 }
 
 // pickMember chooses the member for the next attempt: the earliest next
-// slot among those in rotation, ties in turn. With none in rotation it
+// slot among those in rotation, ties in turn — unless the message's last
+// request (made by this worker) went unanswered, then the same member
+// while it is in rotation. With none in rotation it
 // returns the dead letter to make instead (ok false).
 func (w *Worker) pickMember(ctx context.Context, p *pool, j *job) (m *Robot, a action, ok bool) {
 	in, last := w.inRotation(p, time.Now())
@@ -145,6 +169,18 @@ func (w *Worker) pickMember(ctx context.Context, p *pool, j *job) (m *Robot, a a
 		j.res = last.res
 		j.rec.Class, j.rec.HTTPStatus, j.rec.ErrCode, j.rec.ErrMsg = last.res.Outcome.String(), last.res.HTTPStatus, last.res.ErrCode, last.res.ErrMsg
 		return nil, poolEmpty(p.name, last.name, last.res.Reason), false
+	}
+	p.mu.Lock()
+	name, sticky := p.sticky[j.key]
+	p.mu.Unlock()
+	if sticky {
+		// Its last request was not answered: the same member again, so
+		// the platform can drop a repeat.
+		for _, i := range in {
+			if p.members[i].Name == name {
+				return p.members[i], action{}, true
+			}
+		}
 	}
 	slots := make([]time.Duration, len(p.members))
 	for i := range slots {
@@ -163,9 +199,9 @@ func (w *Worker) pickMember(ctx context.Context, p *pool, j *job) (m *Robot, a a
 		}
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	i := earliest(slots, p.next)
 	p.next = (i + 1) % len(p.members)
-	p.mu.Unlock()
 	return p.members[i], action{}, true
 }
 

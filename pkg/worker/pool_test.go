@@ -373,3 +373,27 @@ func TestPoolConfigErrors(t *testing.T) {
 		Sender: newSender(t), Limiter: limiter.NewMemory(nil), Ledger: ledger.NewMemory()})
 	require.NoError(t, err, "a valid pool")
 }
+
+// A request left without an answer (the connection dropped after the
+// write: the platform may have the message) is retried through the same
+// member, whose platform robot drops a repeat by msgUuid; another member
+// would post it a second time.
+func TestPoolUnansweredRequestStaysWithItsMember(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	for _, m := range members3 {
+		r.addRobot(robotsim.PlatformDingTalk, m, "sec", "sec", nil, dingLimit)
+	}
+	r.addPool("oncall", members3...)
+	r.sim.InjectFault("oncall-1", robotsim.Fault{Drop: true})
+	envs := r.publishN("oncall", "alert", 4)
+	r.startWorker(nil)
+	got := r.waitPool("oncall", members3, contents(envs), 30*time.Second)
+	require.Equal(t, "oncall-1", got[0].member, "the retry went to the member that had the unanswered request")
+	require.Equal(t, []string{"oncall-1", "oncall-2", "oncall-3", "oncall-1"},
+		[]string{got[0].member, got[1].member, got[2].member, got[3].member})
+	reqs := r.sim.Requests("oncall-1")
+	require.Len(t, reqs, 3, "the dropped request, its retry, the fourth message")
+	require.Equal(t, robotsim.RequestFaulted, reqs[0].Outcome)
+	require.Equal(t, 1, r.countEvents("retry"))
+	require.Empty(t, r.deadLetters())
+}

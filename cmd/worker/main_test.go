@@ -55,6 +55,7 @@ func TestParseFlags(t *testing.T) {
 		require.Equal(t, ":9090", f.metricsAddr)
 		require.Equal(t, "text", f.logFormat)
 		require.True(t, f.restartGuard)
+		require.Equal(t, 2*time.Second, f.configPoll)
 	})
 	t.Run("environment", func(t *testing.T) {
 		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, testenv.LookupMap(map[string]string{
@@ -89,6 +90,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "stray argument", args: []string{"--config", "c", "extra"}, want: "unexpected arguments"},
 		{name: "limiter state with redis", args: []string{"--config", "c", "--limiter-state", "s.json"}, want: "--limiter-state needs --limiter memory"},
 		{name: "unknown flag", args: []string{"--config", "c", "--bogus"}, want: "bogus"},
+		{name: "negative config poll", args: []string{"--config", "c", "--config-poll", "-1s"}, want: "--config-poll must not be negative"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

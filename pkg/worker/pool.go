@@ -71,44 +71,65 @@ type outMember struct {
 	res       delivery.Result
 }
 
-// initPools checks the pools of w's robots and sets up their rotations:
-// every member a configured robot (not a pool, not a reply robot) of one
-// platform, in one pool only.
+// initPools checks the pools of cfg.Robots and sets up their rotations.
 func (w *Worker) initPools() error {
-	w.pools = make(map[string]*pool)
+	pools, err := buildPools(w.cfg.Robots, w.robots)
+	if err != nil {
+		return err
+	}
+	w.setPools(pools)
+	return nil
+}
+
+// buildPools returns the rotations of the pools among robots, whose
+// members are looked up in byName (the worker's robots by name): every
+// member a configured robot (not a pool, not a reply robot) of one
+// platform, in one pool only. It changes nothing: a reload validates the
+// new pools with it before switching.
+func buildPools(robots []Robot, byName map[string]*Robot) (map[string]*pool, error) {
+	pools := make(map[string]*pool)
 	inPool := map[string]string{}
-	for i := range w.cfg.Robots {
-		rb := &w.cfg.Robots[i]
+	for i := range robots {
+		rb := &robots[i]
 		if len(rb.Pool) == 0 {
 			continue
 		}
 		if rb.Replies {
-			return fmt.Errorf("%w: pool %q cannot be an app's reply robot", ErrInvalidConfig, rb.Name)
+			return nil, fmt.Errorf("%w: pool %q cannot be an app's reply robot", ErrInvalidConfig, rb.Name)
 		}
 		p := &pool{name: rb.Name, out: make(map[string]outMember), sticky: make(map[string]string)}
 		for _, name := range rb.Pool {
-			m, ok := w.robots[name]
+			m, ok := byName[name]
 			switch {
 			case !ok:
-				return fmt.Errorf("%w: pool %q: member %q is not a configured robot", ErrInvalidConfig, rb.Name, name)
+				return nil, fmt.Errorf("%w: pool %q: member %q is not a configured robot", ErrInvalidConfig, rb.Name, name)
 			case len(m.Pool) > 0:
-				return fmt.Errorf("%w: pool %q: member %q is a pool", ErrInvalidConfig, rb.Name, name)
+				return nil, fmt.Errorf("%w: pool %q: member %q is a pool", ErrInvalidConfig, rb.Name, name)
 			case m.Replies:
-				return fmt.Errorf("%w: pool %q: member %q is an app's reply robot", ErrInvalidConfig, rb.Name, name)
+				return nil, fmt.Errorf("%w: pool %q: member %q is an app's reply robot", ErrInvalidConfig, rb.Name, name)
 			case inPool[name] != "":
-				return fmt.Errorf("%w: robot %q is a member of pools %q and %q", ErrInvalidConfig, name, inPool[name], rb.Name)
+				return nil, fmt.Errorf("%w: robot %q is a member of pools %q and %q", ErrInvalidConfig, name, inPool[name], rb.Name)
 			case m.Platform != p.platform(m):
-				return fmt.Errorf("%w: pool %q mixes platforms %s and %s", ErrInvalidConfig, rb.Name, p.members[0].Platform, m.Platform)
+				return nil, fmt.Errorf("%w: pool %q mixes platforms %s and %s", ErrInvalidConfig, rb.Name, p.members[0].Platform, m.Platform)
 			}
 			inPool[name] = rb.Name
 			p.members = append(p.members, m)
 		}
-		w.pools[rb.Name] = p
+		pools[rb.Name] = p
+	}
+	return pools, nil
+}
+
+// setPools makes pools the worker's, every member in rotation (a reload
+// puts back the members taken out), and sets the member metric.
+func (w *Worker) setPools(pools map[string]*pool) {
+	w.m.poolMembers.Reset()
+	for _, p := range pools {
 		for _, m := range p.members {
 			w.m.poolMembers.WithLabelValues(p.name, m.Name).Set(1)
 		}
 	}
-	return nil
+	w.pools = pools
 }
 
 // platform is the platform of p's members (m's for the first).

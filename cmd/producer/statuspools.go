@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"text/tabwriter"
 
 	"github.com/botrelay/botrelay/pkg/config"
@@ -22,11 +21,10 @@ func configPool(cfg *config.Config, name string) (config.Pool, bool) {
 	if cfg == nil {
 		return config.Pool{}, false
 	}
-	i := slices.IndexFunc(cfg.Pools, func(p config.Pool) bool { return p.Name == name })
-	if i < 0 {
-		return config.Pool{}, false
+	if p, ok := cfg.PoolOf(name); ok {
+		return *p, true
 	}
-	return cfg.Pools[i], true
+	return config.Pool{}, false
 }
 
 // poolNames returns the names of cfg's pools.

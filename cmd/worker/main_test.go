@@ -308,14 +308,13 @@ robots:
 			require.Contains(t, ready, "nats: ok")
 			if lim == "redis" {
 				require.Contains(t, ready, "redis: ok")
-				// The worker announces the robots it serves, for the sweeps
-				// of other workers.
-				for _, robot := range []string{"ding", "popo"} {
-					testenv.Eventually(t, 10*time.Second, func() bool {
-						n, err := rdb.Exists(context.Background(), topo.Prefix+":served:{"+robot+"}").Result()
-						return err == nil && n == 1
-					}, "%s announced as served", robot)
-				}
+				// The worker announces itself and the robots it serves, for
+				// the sweeps of other workers and their share of the robots.
+				testenv.Eventually(t, 10*time.Second, func() bool {
+					m, err := ledger.NewRedis(rdb, topo.Prefix, 0).Members(context.Background())
+					return err == nil && len(m.Workers) == 1 && m.Served("ding") && m.Served("popo") &&
+						strings.HasPrefix(m.Workers[0].Worker, "test-worker/")
+				}, "the worker announced ding and popo")
 			}
 
 			pub, err := publisher.New(js, topo)

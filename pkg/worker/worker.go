@@ -216,6 +216,7 @@ type Worker struct {
 	noConsumer unservedSet
 	// pools holds the rotation of each robot pool, by pool name (pool.go).
 	pools map[string]*pool
+	owner      ownership // nil: owns every robot; set by Run (owner.go)
 }
 
 // ErrInvalidConfig is matched by errors from [New].
@@ -303,6 +304,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.cfg.Topology.Ensure(ctx, w.js); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	w.owner = w.newOwner()
 	if w.cfg.Presence != nil {
 		// Before the consumers exist, so no other worker's sweep sees one
 		// of them unannounced.

@@ -372,7 +372,7 @@ func workerRobots(cfg *config.Config) []worker.Robot {
 		robots = append(robots, worker.Robot{Robot: delivery.Robot{Name: app.Name, Platform: app.Platform},
 			Limit: cfg.AppLimit(app), CoolOff: time.Duration(cfg.Platforms[app.Platform].CoolOff), Replies: true})
 	}
-	return robots
+	return append(robots, poolRobots(cfg)...)
 }
 
 // connectNATS connects to f.natsURL, trying again until f.natsConnectWait

@@ -565,6 +565,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		}
 	}
 	errs = append(errs, c.resolveApps(lookup, seen)...)
+	errs = append(errs, c.resolveTargets(seen)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w:\n  %w", ErrInvalid, joinIndented(errs))
 	}

@@ -406,9 +406,11 @@ func equalRePublish(a, b *jetstream.RePublish) bool {
 }
 
 // EnsureRobotConsumer is [Topology.EnsureLaneConsumer] without an
-// InactiveThreshold: the consumer stays until deleted.
-func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait time.Duration) (jetstream.Consumer, error) {
-	return t.EnsureLaneConsumer(ctx, js, robot, ackWait, 0)
+// InactiveThreshold: the consumer stays until deleted. A robot whose
+// messages are folded into digests sees its backlog: its consumer is given
+// maxAckPending (when set and above 1) instead of 1.
+func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait time.Duration, maxAckPending ...int) (jetstream.Consumer, error) {
+	return t.ensureRobotConsumer(ctx, js, robot, ackWait, 0, slices.Max(append(maxAckPending, 1)))
 }
 
 // EnsureLaneConsumer creates or updates robot's durable pull consumer:
@@ -428,6 +430,10 @@ func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStrea
 // the lane like an expired one. An existing file consumer keeps its
 // storage (the server cannot change it) until it expires.
 func (t Topology) EnsureLaneConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait, inactive time.Duration) (jetstream.Consumer, error) {
+	return t.ensureRobotConsumer(ctx, js, robot, ackWait, inactive, 1)
+}
+
+func (t Topology) ensureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait, inactive time.Duration, maxAckPending int) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		InactiveThreshold: max(inactive, 0),
 		MemoryStorage:     inactive > 0,
@@ -436,7 +442,7 @@ func (t Topology) EnsureLaneConsumer(ctx context.Context, js jetstream.JetStream
 		FilterSubject:     t.OutSubject(robot),
 		AckPolicy:         jetstream.AckExplicitPolicy,
 		AckWait:           ackWait,
-		MaxAckPending:     1,
+		MaxAckPending:     maxAckPending,
 		MaxDeliver:        -1,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		MaxWaiting:        512,

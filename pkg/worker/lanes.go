@@ -29,6 +29,9 @@ type robotSet struct {
 	// (and the requests being written under it) of a host still in use.
 	sems  map[string]chan struct{}
 	hosts map[string]chan struct{}
+	// pools holds the rotation of each robot pool, by pool name (pool.go):
+	// a reload starts them afresh, every member in rotation.
+	pools map[string]*pool
 }
 
 // newRobotSet validates robots and builds their set; prev's host
@@ -44,7 +47,7 @@ func newRobotSet(robots []Robot, concurrency int, prev *robotSet) (*robotSet, er
 		if _, dup := s.byName[r.Name]; dup {
 			return nil, fmt.Errorf("%w: robot %q configured twice", ErrInvalidConfig, r.Name)
 		}
-		if r.Limit.Max <= 0 || r.Limit.Window <= 0 {
+		if len(r.Pool) == 0 && (r.Limit.Max <= 0 || r.Limit.Window <= 0) {
 			return nil, fmt.Errorf("%w: robot %q: limit needs Max > 0 and Window > 0", ErrInvalidConfig, r.Name)
 		}
 		s.byName[r.Name] = &r
@@ -61,8 +64,17 @@ func newRobotSet(robots []Robot, concurrency int, prev *robotSet) (*robotSet, er
 	if len(s.byName) == 0 {
 		return nil, fmt.Errorf("%w: no robots", ErrInvalidConfig)
 	}
+	pools, err := buildPools(robots, s.byName) // pool.go
+	if err != nil {
+		return nil, err
+	}
+	s.pools = pools
 	return s, nil
 }
+
+// poolOf returns the rotation of the pool named name, nil for a robot that
+// is not a pool.
+func (w *Worker) poolOf(name string) *pool { return w.set.Load().pools[name] }
 
 // robot returns the current configuration of the named robot.
 func (w *Worker) robot(name string) (*Robot, bool) {
@@ -235,6 +247,13 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 		rb, ok := w.servable(name, l.rescue)
 		if !ok {
 			return
+		}
+		if rb.Digest != nil {
+			// A digest robot's lane holds its backlog (digest.go); it
+			// returns when a reload changes the robot.
+			w.digestLane(ctx, rb, c)
+			c = nil // made for the digest's backlog
+			continue
 		}
 		if c == nil {
 			nc, err := w.ensureConsumer(ctx, name)

@@ -29,6 +29,7 @@ func (w *Worker) Reload(robots []Robot) error {
 		return err
 	}
 	w.set.Store(next)
+	w.setPools(next.pools)
 	var added, changed, removed int
 	for name, rb := range next.byName {
 		old, ok := prev.byName[name]

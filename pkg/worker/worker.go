@@ -51,6 +51,17 @@ type Robot struct {
 	// posted to each event's session webhook, limited per conversation
 	// (see reply.go). Webhook and Secret are not used.
 	Replies bool
+	// Digest, when set, folds the robot's waiting messages into summary
+	// posts once its budget cannot post them one by one in time (see
+	// [Digest]).
+	Digest *Digest
+	// Pool makes the robot a robot pool (Name is the pool's): the names of
+	// configured robots of one platform and one chat group, its members.
+	// The pool has its own subject, consumer and ledger keys, and each
+	// request goes to the member whose next slot is earliest, with the
+	// member's webhook, secret, keywords, limit and cool-off (see pool.go).
+	// Limit, CoolOff, LimitKey, Webhook and Secret of the pool are not used.
+	Pool []string
 }
 
 // UnknownOutcomePolicy is a robot's [Robot.OnUnknownOutcome].
@@ -176,6 +187,11 @@ type Config struct {
 	Metrics *Metrics
 	// Observe, when set, is called with every outcome (tests, the demo).
 	Observe func(Event)
+	// PoolRetry is how long a pool member that failed for a reason of its
+	// own (token not found, robot disabled, sign not match) stays out of
+	// its pools' rotation before one message is tried on it again; default
+	// 1h. A reload or restart puts every member back at once.
+	PoolRetry time.Duration
 }
 
 // Event reports what happened to one message.
@@ -184,7 +200,9 @@ type Event struct {
 	EnvelopeID string
 	// Kind is "delivered", "retry", "throttled" (the platform throttled it
 	// or asked it to wait), "deferred" (handed back to wait for a slot),
-	// "held" (another worker holds it in flight), "not_sent" (abandoned
+	// "held" (another worker holds it in flight), "member_out" (a pool
+	// member failed for a reason of its own and left the rotation; the
+	// message goes to another member), "not_sent" (abandoned
 	// unwritten at its write deadline, tried again), "dead_letter",
 	// "duplicate" or "handed_back" (returned at shutdown).
 	Kind     string
@@ -257,6 +275,7 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	setDefault(&cfg.LaneIdle, 30*time.Second)
 	setDefault(&cfg.ScanInterval, 10*time.Second)
 	setDefault(&cfg.SweepInterval, 30*time.Second)
+	setDefault(&cfg.PoolRetry, time.Hour)
 	setDefault(&cfg.Backoff.Initial, time.Second)
 	setDefault(&cfg.Backoff.Max, 5*time.Minute)
 	setDefault(&cfg.Backoff.Multiplier, 2)
@@ -281,6 +300,7 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.set.Store(set)
+	w.setPools(set.pools)
 	w.cfg.Robots = nil // the set holds them; Reload replaces it
 	return w, nil
 }

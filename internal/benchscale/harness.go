@@ -405,4 +405,3 @@ func deleteKeys(ctx context.Context, addr, pattern string) error {
 	errs = append(errs, iter.Err())
 	return errors.Join(errs...)
 }
-

@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.IdleRobots, "idle-robots", 20000, "configured robots of the idle scenario")
 	fs.DurationVar(&o.IdleWindow, "idle-window", time.Minute, "idle measurement window")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 60*time.Second, "how long to wait for the workers' /readyz")
+	fs.DurationVar(&o.SettleTimeout, "settle-timeout", 3*time.Minute, "how long to wait for the outbound stream's consumer count to settle after ready")
 	fs.IntVar(&o.FanoutRobots, "fanout-robots", 10000, "robots of the fan-out")
 	fs.DurationVar(&o.FanoutWait, "fanout-wait", 60*time.Second, "how long to wait for the fan-out's deliveries")
 	fs.IntVar(&o.SatRobots, "sat-robots", 2000, "POPO robots of the saturation run")

@@ -36,9 +36,12 @@ type Options struct {
 	// Workers is the number of worker processes (idle, fan-out, saturation).
 	Workers int
 
-	IdleRobots      int
-	IdleWindow      time.Duration
-	ReadyTimeout    time.Duration
+	IdleRobots   int
+	IdleWindow   time.Duration
+	ReadyTimeout time.Duration
+	// SettleTimeout bounds the wait for the outbound stream's consumer
+	// count to settle after the workers are ready.
+	SettleTimeout   time.Duration
 	FanoutRobots    int
 	FanoutWait      time.Duration
 	SatRobots       int
@@ -69,6 +72,7 @@ func (o *Options) defaults() {
 	set(&o.IdleRobots, 20000)
 	setD(&o.IdleWindow, time.Minute)
 	setD(&o.ReadyTimeout, 60*time.Second)
+	setD(&o.SettleTimeout, 3*time.Minute)
 	set(&o.FanoutRobots, 10000)
 	setD(&o.FanoutWait, 60*time.Second)
 	set(&o.SatRobots, 2000)

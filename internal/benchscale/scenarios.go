@@ -81,7 +81,38 @@ func startFleet(ctx context.Context, o *Options, b bins, sc string, f Fleet, n i
 	}
 	r.Add(sc, fmt.Sprintf("time to ready, %d robots, %d workers", f.Robots, n), v, "≤ 15s", ok && took <= 15*time.Second)
 	fmt.Fprintf(o.Log, "%s: %d workers ready: %s\n", sc, n, v)
+	s.settle(ctx, o, sc, t0, r)
 	return s, nil
+}
+
+// settle waits until the outbound stream's consumer count has not changed
+// for settleQuiet (at most o.SettleTimeout): a worker may report ready
+// before its per-robot set-up is done, and a figure taken meanwhile would
+// not be the steady state. It reports the count and when it settled.
+func (s *stack) settle(ctx context.Context, o *Options, sc string, since time.Time, r *Report) {
+	const settleQuiet = 10 * time.Second
+	name := stream.Topology{Prefix: s.prefix}.OutStream()
+	last, lastChange := -1, time.Now()
+	settled := waitFor(ctx, o.SettleTimeout, func() bool {
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		n := -1
+		if st, err := s.js.Stream(ictx, name); err == nil {
+			if info, err := st.Info(ictx); err == nil {
+				n = info.State.Consumers
+			}
+		}
+		if n != last {
+			last, lastChange = n, time.Now()
+		}
+		return n >= 0 && time.Since(lastChange) >= settleQuiet
+	})
+	v := fmt.Sprintf("%d consumers, unchanged since %s after start", last, lastChange.Sub(since).Round(100*time.Millisecond))
+	if !settled {
+		v = fmt.Sprintf("%d consumers, still changing %s after start", last, time.Since(since).Round(time.Second))
+	}
+	r.Info(sc, "outbound stream settled", v)
+	fmt.Fprintf(o.Log, "%s: %s\n", sc, v)
 }
 
 // idle: 20,000 configured robots, nothing to deliver, 3 workers: NATS
@@ -93,8 +124,6 @@ func idle(ctx context.Context, o *Options, b bins, r *Report) error {
 		return err
 	}
 	defer s.close()
-	// Let start-up traffic pass before measuring.
-	time.Sleep(min(10*time.Second, o.IdleWindow/2))
 	v0, err := readVarz(ctx, s.monURL)
 	if err != nil {
 		return err
@@ -150,7 +179,8 @@ func publish(ctx context.Context, js jetstream.JetStream, prefix string, envs []
 	if err != nil {
 		return fmt.Errorf("benchscale: %w", err)
 	}
-	const chunk = 5000
+	// Below the async publish window (4,000 by default): a publish never stalls.
+	const chunk = 1000
 	for i := 0; i < len(envs); i += chunk {
 		if _, err := pub.PublishAll(ctx, envs[i:min(i+chunk, len(envs))]); err != nil {
 			return fmt.Errorf("benchscale: publish: %w", err)
@@ -317,6 +347,7 @@ func throughput(ctx context.Context, o *Options, b bins, r *Report) error {
 	if _, ok := s.waitReady(ctx, t0, o.ReadyTimeout); !ok {
 		return fmt.Errorf("worker not ready in %s", o.ReadyTimeout)
 	}
+	s.settle(ctx, o, sc, t0, r)
 	before, err := s.totals(ctx)
 	if err != nil {
 		return err

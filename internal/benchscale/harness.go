@@ -223,7 +223,8 @@ type stack struct {
 	nats    *proc
 	sim     *proc
 	workers []*proc
-	ready   []string // the workers' /readyz URLs
+	ready   []string  // the workers' /readyz URLs
+	started time.Time // when the workers were started
 	nc      *nats.Conn
 	js      jetstream.JetStream
 }

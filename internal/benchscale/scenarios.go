@@ -48,7 +48,7 @@ func Run(ctx context.Context, o Options, r *Report) error {
 		fmt.Fprintf(o.Log, "== %s\n", sc)
 		if err := run[sc](ctx, &o, b, r); err != nil {
 			fmt.Fprintf(o.Log, "%s: %v\n", sc, err)
-			r.Info(sc, "error", err.Error())
+			r.Info(sc, "error", firstLine(err.Error(), 160))
 			errs = append(errs, fmt.Errorf("%s: %w", sc, err))
 		}
 		if ctx.Err() != nil {
@@ -58,9 +58,23 @@ func Run(ctx context.Context, o Options, r *Report) error {
 	return errors.Join(errs...)
 }
 
+// firstLine is s up to its first newline, at most n bytes.
+func firstLine(s string, n int) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	if len(s) > n {
+		s = s[:n] + " …"
+	}
+	return s
+}
+
 // startFleet starts a stack with fleet f, n workers, and waits for them to
-// be ready; it reports the time to ready.
-func startFleet(ctx context.Context, o *Options, b bins, sc string, f Fleet, n int, r *Report) (*stack, error) {
+// be ready (and, with settle, for the outbound stream's consumers to
+// settle); it reports the time to ready. before, when set, runs after the
+// simulator started and before the workers do.
+func startFleet(ctx context.Context, o *Options, b bins, sc string, f Fleet, n int, r *Report,
+	settle bool, before func(*stack) error) (*stack, error) {
 	s, err := newStack(ctx, o, b, sc)
 	if err != nil {
 		return nil, err
@@ -69,7 +83,14 @@ func startFleet(ctx context.Context, o *Options, b bins, sc string, f Fleet, n i
 		s.close()
 		return nil, err
 	}
+	if before != nil {
+		if err := before(s); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
 	t0 := time.Now()
+	s.started = t0
 	if err := s.startWorkers(n); err != nil {
 		s.close()
 		return nil, err
@@ -81,7 +102,9 @@ func startFleet(ctx context.Context, o *Options, b bins, sc string, f Fleet, n i
 	}
 	r.Add(sc, fmt.Sprintf("time to ready, %d robots, %d workers", f.Robots, n), v, "≤ 15s", ok && took <= 15*time.Second)
 	fmt.Fprintf(o.Log, "%s: %d workers ready: %s\n", sc, n, v)
-	s.settle(ctx, o, sc, t0, r)
+	if settle {
+		s.settle(ctx, o, sc, t0, r)
+	}
 	return s, nil
 }
 
@@ -119,7 +142,7 @@ func (s *stack) settle(ctx context.Context, o *Options, sc string, since time.Ti
 // messages/s over the window, each worker's CPU and RSS.
 func idle(ctx context.Context, o *Options, b bins, r *Report) error {
 	const sc = "idle"
-	s, err := startFleet(ctx, o, b, sc, Fleet{Robots: o.IdleRobots, Mix: true}, o.Workers, r)
+	s, err := startFleet(ctx, o, b, sc, Fleet{Robots: o.IdleRobots, Mix: true}, o.Workers, r, true, nil)
 	if err != nil {
 		return err
 	}
@@ -183,7 +206,8 @@ func publish(ctx context.Context, js jetstream.JetStream, prefix string, envs []
 	const chunk = 1000
 	for i := 0; i < len(envs); i += chunk {
 		if _, err := pub.PublishAll(ctx, envs[i:min(i+chunk, len(envs))]); err != nil {
-			return fmt.Errorf("benchscale: publish: %w", err)
+			// The join of up to a chunk of errors: the first says it.
+			return fmt.Errorf("benchscale: publish: %s", firstLine(err.Error(), 300))
 		}
 	}
 	return nil
@@ -195,7 +219,7 @@ func publish(ctx context.Context, js jetstream.JetStream, prefix string, envs []
 func fanout(ctx context.Context, o *Options, b bins, r *Report) error {
 	const sc = "fanout"
 	f := Fleet{Robots: o.FanoutRobots, Mix: true}
-	s, err := startFleet(ctx, o, b, sc, f, o.Workers, r)
+	s, err := startFleet(ctx, o, b, sc, f, o.Workers, r, true, nil)
 	if err != nil {
 		return err
 	}
@@ -259,16 +283,12 @@ func fanout(ctx context.Context, o *Options, b bins, r *Report) error {
 }
 
 // saturation: 2,000 POPO robots each given 2 minutes of quota (120
-// messages): the share of each robot's quota used over the window, and 0
+// messages), published before the workers start: the share of each
+// robot's quota used in the 2 minutes from the workers' start, and 0
 // breaches.
 func saturation(ctx context.Context, o *Options, b bins, r *Report) error {
 	const sc = "saturation"
 	f := Fleet{Robots: o.SatRobots}
-	s, err := startFleet(ctx, o, b, sc, f, o.Workers, r)
-	if err != nil {
-		return err
-	}
-	defer s.close()
 	envs := make([]*envelope.Envelope, 0, f.Robots*o.SatPerRobot)
 	for j := range o.SatPerRobot {
 		for i := range f.Robots {
@@ -276,11 +296,25 @@ func saturation(ctx context.Context, o *Options, b bins, r *Report) error {
 			envs = append(envs, envelope.New(name, envelope.Message{Text: &envelope.Text{Content: text(name, j, 0)}}))
 		}
 	}
-	t0 := time.Now()
-	if err := publish(ctx, s.js, s.prefix, envs); err != nil {
+	prePublish := func(s *stack) error {
+		// The streams as the workers make them (the configuration's
+		// defaults), so that the backlog waits for them.
+		if err := (stream.Topology{Prefix: s.prefix}).Ensure(ctx, s.js); err != nil {
+			return fmt.Errorf("benchscale: %w", err)
+		}
+		t := time.Now()
+		if err := publish(ctx, s.js, s.prefix, envs); err != nil {
+			return err
+		}
+		r.Info(sc, fmt.Sprintf("publish of %d messages before the workers took", len(envs)), time.Since(t).Round(time.Millisecond).String())
+		return nil
+	}
+	s, err := startFleet(ctx, o, b, sc, f, o.Workers, r, false, prePublish)
+	if err != nil {
 		return err
 	}
-	r.Info(sc, fmt.Sprintf("publish of %d messages took", len(envs)), time.Since(t0).Round(time.Millisecond).String())
+	defer s.close()
+	t0 := s.started
 	select {
 	case <-time.After(time.Until(t0.Add(o.SatWindow))):
 	case <-ctx.Done():

@@ -11,7 +11,7 @@ import (
 
 // Redis is a [Ledger] shared by every worker, one small hash per message
 // ("<prefix>:l:{<key>}", one-letter fields) expiring a TTL after its last
-// change, and a [Presence]. Every call is one round trip; Claim and the
+// change, and a [Presence]. Every ledger call is one round trip; Claim and the
 // recording calls are Lua scripts, so they are atomic and the in-flight
 // lease is timed by the Redis server's clock.
 type Redis struct {
@@ -19,6 +19,7 @@ type Redis struct {
 	prefix  string
 	ttl     time.Duration
 	doneTTL time.Duration
+	sets    setCache // presence: robot sets by digest
 }
 
 // NewRedis returns a ledger on rdb with keys under prefix ("botrelay" when
@@ -46,36 +47,6 @@ func (l *Redis) WithDoneTTL(d time.Duration) *Redis {
 
 // Key returns the Redis key of ledger key k (for tests and operators).
 func (l *Redis) Key(k string) string { return l.prefix + ":l:{" + k + "}" }
-
-func (l *Redis) servedKey(robot string) string { return l.prefix + ":served:{" + robot + "}" }
-
-// Announce implements [Presence]: one key per robot
-// ("<prefix>:served:{<robot>}") set with a ttl, in one pipeline.
-func (l *Redis) Announce(ctx context.Context, robots []string, ttl time.Duration) error {
-	if len(robots) == 0 {
-		return nil
-	}
-	// Not a transaction: on a cluster the keys live in different slots.
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, r := range robots {
-			p.Set(ctx, l.servedKey(r), "1", ttl)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: announce %d robots: %w", ErrUnavailable, len(robots), err)
-	}
-	return nil
-}
-
-// Served implements [Presence].
-func (l *Redis) Served(ctx context.Context, robot string) (bool, error) {
-	n, err := l.rdb.Exists(ctx, l.servedKey(robot)).Result()
-	if err != nil {
-		return false, fmt.Errorf("%w: served %s: %w", ErrUnavailable, robot, err)
-	}
-	return n == 1, nil
-}
 
 // Fields of an entry: kept to one letter, as there is one entry per message.
 const (

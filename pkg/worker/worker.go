@@ -200,6 +200,7 @@ type Worker struct {
 	// noConsumer holds the robots whose consumer could not be created (a
 	// server limit such as 10026 "maximum consumers limit reached").
 	noConsumer unservedSet
+	owner      ownership // nil: owns every robot; set by Run (owner.go)
 }
 
 // ErrInvalidConfig is matched by errors from [New].
@@ -283,6 +284,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.cfg.Topology.Ensure(ctx, w.js); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	w.owner = w.newOwner()
 	if w.cfg.Presence != nil {
 		// Before the consumers exist, so no other worker's sweep sees one
 		// of them unannounced.

@@ -86,6 +86,7 @@ robots:
 		err error
 	}
 	done := make(chan result, 3)
+	exited := 0 // results taken from done
 	logs := &testenv.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -97,13 +98,20 @@ robots:
 		addr := freeAddr(t)
 		ready = append(ready, "http://"+addr+"/readyz")
 		args := []string{"--config", cfg, "--nats", cluster.URLs(), "--redis", testenv.RedisAddr(),
-			"--restart-guard=false", "--metrics-addr", addr, "--log-level", "warn", "--name", fmt.Sprintf("cw%d", i)}
+			"--restart-guard=false", "--metrics-addr", addr, "--log-level", "info", "--name", fmt.Sprintf("cw%d", i)}
 		go func() { done <- result{i, run(wctx, args, io.Discard, logs)} }()
 	}
 	t.Cleanup(func() {
 		stop()
-		for range 3 {
-			<-done
+		// Cancelling drains a worker: it must return, not hang.
+		timeout := time.After(30 * time.Second)
+		for ; exited < 3; exited++ {
+			select {
+			case <-done:
+			case <-timeout:
+				t.Errorf("a worker did not return within 30s of its context's end (drain hangs)")
+				return
+			}
 		}
 	})
 	allReady := func() bool {
@@ -115,6 +123,18 @@ robots:
 		return true
 	}
 	testenv.Eventually(t, 30*time.Second, allReady, "three workers ready")
+	// /readyz answers before a worker has made its streams and consumers
+	// (see the report of this test's flakiness): the kill must come mid-
+	// burst, not mid-start-up. Today's worker logs "worker started" then;
+	// a worker that logs no such line is not waited for.
+	started := func() bool { return strings.Count(logs.String(), `msg="worker started"`) >= 3 }
+	deadline := time.Now().Add(30 * time.Second)
+	for !started() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !started() {
+		t.Logf("not every worker logged \"worker started\" within 30s; going on")
+	}
 	// R3 streams: wait for a leader and every replica current before the
 	// burst (elections take a while).
 	leader := cluster.WaitStreamSettled(js, topo.OutStream(), 3, 30*time.Second)
@@ -189,6 +209,7 @@ robots:
 	// The workers recovered by themselves: all still running and ready.
 	select {
 	case r := <-done:
+		exited++
 		t.Fatalf("worker %d exited: %v", r.i, r.err)
 	default:
 	}

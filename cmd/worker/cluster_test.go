@@ -41,7 +41,7 @@ func TestNATSClusterLeaderKilledMidBurst(t *testing.T) {
 	rdb, _ := testenv.Redis(t)
 	ctx := context.Background()
 	prefix := "tcl" + testenv.Unique()
-	topo := stream.Topology{Prefix: prefix}
+	topo := stream.Topology{Prefix: prefix, Replicas: 3}
 	t.Cleanup(func() {
 		keys, _ := rdb.Keys(ctx, prefix+":*").Result()
 		if len(keys) > 0 {
@@ -78,6 +78,16 @@ robots:
 		fmt.Fprintf(&yaml, "  - {name: %s, platform: %s, webhook: %q, secret: %q}\n", r.name, r.platform, sim.WebhookURL(r.token), r.secret)
 	}
 	cfg := testenv.WriteFile(t, "robots.yaml", yaml.String())
+
+	// The R3 streams exist before the workers start, as in a running
+	// deployment (and see the report: a worker whose start-up lookup times
+	// out while three workers create R3 streams at once exits). Wait for a
+	// leader and every replica current (elections take a while).
+	ectx, ecancel := context.WithTimeout(ctx, 30*time.Second)
+	require.NoError(t, topo.Ensure(ectx, js))
+	ecancel()
+	cluster.WaitStreamSettled(js, topo.OutStream(), 3, 30*time.Second)
+	cluster.WaitStreamSettled(js, topo.DLQStream(), 3, 30*time.Second)
 
 	// Three workers, each told every server.
 	wctx, stop := context.WithCancel(ctx)
@@ -135,8 +145,7 @@ robots:
 	if !started() {
 		t.Logf("not every worker logged \"worker started\" within 30s; going on")
 	}
-	// R3 streams: wait for a leader and every replica current before the
-	// burst (elections take a while).
+	// The workers did not change the streams (replicas: 3 in their file too).
 	leader := cluster.WaitStreamSettled(js, topo.OutStream(), 3, 30*time.Second)
 	cluster.WaitStreamSettled(js, topo.DLQStream(), 3, 30*time.Second)
 

@@ -367,10 +367,14 @@ func throughput(ctx context.Context, o *Options, b bins, r *Report) error {
 	if err := s.startSim(ctx, f); err != nil {
 		return err
 	}
+	bareStart := time.Now()
+	bareSim0, _ := ReadCPU(s.sim.pid())
 	bare, err := bareLoop(ctx, s, o.TPBareMessages, o.TPConcurrency)
 	if err != nil {
 		return fmt.Errorf("bare loop: %w", err)
 	}
+	bareSim1, _ := ReadCPU(s.sim.pid())
+	r.Info(sc, "simulator CPU (of a core) during the bare loop", fmt.Sprintf("%.0f%%", 100*CPUShare(bareSim1-bareSim0, time.Since(bareStart))))
 	r.Info(sc, fmt.Sprintf("bare loop msgs/s (%d × 1 KiB, %d posting)", o.TPBareMessages, o.TPConcurrency), fmt.Sprintf("%.0f", bare))
 	fmt.Fprintf(o.Log, "%s: bare loop %.0f msgs/s\n", sc, bare)
 

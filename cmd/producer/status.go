@@ -35,6 +35,10 @@ type robotStatus struct {
 	// Diagnoses are one-line explanations of what keeps the robot from
 	// delivering, most important first; empty when nothing looks wrong.
 	Diagnoses []string `json:"diagnoses"`
+	// Digest is set, with --redis and --config, for a digest robot.
+	Digest *digestStatus `json:"digest,omitempty"`
+	// Members are a pool's members (statuspools.go); empty for a robot.
+	Members []poolMember `json:"members,omitempty"`
 
 	// presence is the workers' registry (nil without --redis); oldestAge
 	// the age of the oldest queued message, read when a backlog has no
@@ -146,6 +150,9 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "warning: no limiter columns: the workers keep a robot's window and cool-off under its "+
 			"webhook's identity, which only robots.yaml gives; pass --config too")
 	}
+	if err := inspectPools(ctx, g, o, rows, cfg, withLimiter); err != nil && limErr == nil {
+		limErr = err
+	}
 	if o.redisAddr != "" {
 		if err := presenceRows(ctx, g, o, topo, rows); err != nil {
 			fmt.Fprintf(stderr, "warning: the workers' presence was not read, so unserved robots are not shown: %v\n", err)
@@ -173,6 +180,8 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 		}
 	} else {
 		writeStatus(stdout, rows, withLimiter)
+		writeDigests(stdout, rows) // status_digest.go
+		writePools(stdout, rows)
 		writeUsage(stdout, usage)
 	}
 	if limErr != nil {
@@ -192,7 +201,7 @@ func statusRows(queues map[string]stream.RobotQueue, cfg *config.Config, robot s
 			names[name] = true
 		}
 		if cfg != nil {
-			for _, name := range cfg.Names() {
+			for _, name := range append(cfg.Names(), poolNames(cfg)...) {
 				names[name] = true
 			}
 		}
@@ -292,6 +301,7 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 		if !ok {
 			continue // not configured: its limiter key (the webhook's identity) is unknown
 		}
+		readDigest(ictx, rdb, g.prefix, &rows[i], rb) // status_digest.go
 		key, insp := rb.LimitKey(), limiter.Inspector(lim)
 		if cli.IsPlaceholder(rb.Webhook) {
 			key, insp = rb.Name, keyed
@@ -327,6 +337,9 @@ func diagnose(topo stream.Topology, row robotStatus, cfg *config.Config, configP
 		Presence: row.presence, OldestAge: row.oldestAge, ScanInterval: row.scan}
 	if cfg != nil {
 		_, ok := cfg.Robot(row.Robot)
+		if _, pool := configPool(cfg, row.Robot); pool {
+			ok = true
+		}
 		in.Configured = &ok
 	}
 	if ls := row.Limiter; ls != nil && ls.Error == "" {
@@ -470,6 +483,10 @@ const statusUsage = `producer status: why isn't my robot delivering?
     NEXT-SLOT       when the limiter grants the next send (with --redis and
                     --config)
     DEAD-LETTERS    dead letters kept for the robot
+
+  With --config, each pool's members follow the diagnoses, with their
+  COOL-OFF, IN-WINDOW and NEXT-SLOT: the workers send each of the pool's
+  messages to the member whose next slot is earliest.
 
   --robot R         only robot R
   --redis ADDR      the workers' Redis (env BOTRELAY_REDIS_ADDR); without it,

@@ -363,13 +363,16 @@ func workerRobots(cfg *config.Config) []worker.Robot {
 		if rb.OnUnknownOutcome == config.UnknownDeadLetter {
 			robots[i].OnUnknownOutcome = worker.DeadLetter
 		}
+		if d := rb.Digest; d != nil {
+			robots[i].Digest = &worker.Digest{After: time.Duration(d.After), MaxItems: d.MaxItems, Title: d.Title}
+		}
 	}
 	for _, app := range cfg.Apps {
 		// The app's reply robot: replies go to each event's session webhook.
 		robots = append(robots, worker.Robot{Robot: delivery.Robot{Name: app.Name, Platform: app.Platform},
 			Limit: cfg.AppLimit(app), CoolOff: time.Duration(cfg.Platforms[app.Platform].CoolOff), Replies: true})
 	}
-	return robots
+	return append(robots, poolRobots(cfg)...)
 }
 
 // connectNATS connects to f.natsURL, trying again until f.natsConnectWait

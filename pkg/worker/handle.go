@@ -62,6 +62,8 @@ type job struct {
 	// res is the last request's result; lastReason its Reason.
 	res        delivery.Result
 	lastReason string
+	// digest, for a digest's job, holds its folded messages (digest.go).
+	digest []*dItem
 }
 
 func (j *job) id() string {
@@ -173,6 +175,9 @@ func (w *Worker) run(runCtx, ctx context.Context, j *job) action {
 // and, when all allow, the request. sent reports whether a request was
 // made (written or abandoned).
 func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeover bool) (a action, sent bool) {
+	if p := w.pools[j.rb.Name]; p != nil {
+		return w.poolAttempt(runCtx, ctx, j, p, takeover) // pool.go: a member makes this attempt
+	}
 	rb := j.rb
 	sem := w.sems[rb.Name]
 	select {
@@ -358,6 +363,10 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 		} else {
 			ev.Attempts++
 		}
+		if j.digest != nil { // digest.go
+			w.settleDigest(ctx, j, a)
+			return
+		}
 		w.observe(ev)
 		w.ack(ctx, msg, rb.Name, j.id())
 	case doRetry:
@@ -387,6 +396,10 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 		w.log.Debug("waiting in JetStream", "robot", rb.Name, "id", j.id(), "for", a.delay, "why", a.event)
 		w.nak(msg, rb.Name, a.delay+jitter(a.delay))
 	case doDeadLetter:
+		if j.digest != nil { // digest.go
+			w.deadLetterDigest(ctx, j, a)
+			return
+		}
 		j.rec.Reason, j.rec.Detail = a.reason, a.detail
 		if a.reason == deadletter.ReasonThrottled {
 			w.log.Error("platform keeps throttling robot; message dead-lettered", "robot", rb.Name, "id", j.id(),

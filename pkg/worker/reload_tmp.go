@@ -33,13 +33,16 @@ func (w *Worker) Reload(robots []Robot) error {
 		if _, dup := next[r.Name]; dup {
 			return fmt.Errorf("%w: robot %q configured twice", ErrInvalidConfig, r.Name)
 		}
-		if r.Limit.Max <= 0 || r.Limit.Window <= 0 {
+		if len(r.Pool) == 0 && (r.Limit.Max <= 0 || r.Limit.Window <= 0) {
 			return fmt.Errorf("%w: robot %q: limit needs Max > 0 and Window > 0", ErrInvalidConfig, r.Name)
 		}
 		next[r.Name] = &r
 	}
 	if len(next) == 0 {
 		return fmt.Errorf("%w: no robots", ErrInvalidConfig)
+	}
+	if _, err := buildPools(robots, next); err != nil { // pool.go
+		return err
 	}
 	byHost := map[string]chan struct{}{}
 	for name, sem := range w.sems {
@@ -65,6 +68,8 @@ func (w *Worker) Reload(robots []Robot) error {
 		added = append(added, r)
 	}
 	w.sems, w.robots = sems, robotsMap
+	pools, _ := buildPools(robots, robotsMap) // checked above
+	w.setPools(pools)
 	for _, r := range added {
 		w.log.Info("robot added: starting its lane", "robot", r.Name)
 		go w.lane(context.Background(), r, nil)

@@ -40,6 +40,7 @@ import (
 
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/robotsim/simconfig"
 )
 
 // maxListed is the most robots whose webhooks are printed at start.
@@ -131,7 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *configFile != "" {
-		fromFile, err := robotsim.LoadConfig(*configFile, nil)
+		fromFile, err := simconfig.LoadConfig(*configFile, nil)
 		if err != nil {
 			return fmt.Errorf("-config: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/robotsim/simconfig"
 )
 
 // The fleet's file is a valid worker configuration, and the simulator
@@ -37,7 +38,7 @@ func TestFleetConfig(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "bsx", c.Prefix)
 			require.Len(t, c.Robots, f.Robots+len(f.Extra))
-			robots, err := robotsim.FromConfig(c)
+			robots, err := simconfig.FromConfig(c)
 			require.NoError(t, err)
 			for i := range f.Robots {
 				name, want := f.Robot(i)

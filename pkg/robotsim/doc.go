@@ -80,7 +80,7 @@
 //
 // # Fleets
 //
-// [LoadConfig] (or [FromConfig]) reads a worker configuration file and
+// [simconfig.LoadConfig] (or [simconfig.FromConfig]) reads a worker configuration file and
 // returns a [Robot] for each of its robots, so one file drives the workers
 // and the simulator. With [Config.CountOnly] a Sim keeps counters only, no
 // message and no request log: tens of thousands of robots and millions of

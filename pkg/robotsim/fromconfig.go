@@ -4,12 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path"
 	"strings"
 	"time"
-
-	"github.com/botrelay/botrelay/pkg/config"
 )
 
 // ErrNoToken is returned by [TokenFromWebhook] for a webhook that carries
@@ -42,56 +39,6 @@ func TokenFromWebhook(platform, webhook string) (string, error) {
 		return "", fmt.Errorf("%w (%s)", ErrNoToken, platform)
 	}
 	return tok, nil
-}
-
-// FromConfig returns a simulated robot for every robot of a worker
-// configuration, so that one file drives the workers and the simulator:
-// the token from the webhook ([TokenFromWebhook]), the secret and
-// keywords as configured, and the limit and window of the robot's
-// platform in the file (its platforms section, the platform's published
-// limits by default): the simulator enforces what the platform enforces,
-// not the lower rate a robot may be given. Feishu's per-second limit is
-// the platform's first further window. Errors name the robot, never its
-// webhook or secret.
-func FromConfig(c *config.Config) ([]Robot, error) {
-	out := make([]Robot, 0, len(c.Robots))
-	var errs []error
-	for i, rb := range c.Robots {
-		tok, err := TokenFromWebhook(rb.Platform, rb.Webhook)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("robots[%d] %q: %w", i, rb.Name, err))
-			continue
-		}
-		pl := c.Platforms[rb.Platform]
-		r := Robot{Platform: rb.Platform, Token: tok, Secret: rb.Secret, Keywords: rb.Keywords,
-			Limit: pl.Limit, Window: time.Duration(pl.Window)}
-		if rb.Platform == PlatformFeishu && len(pl.Windows) > 0 {
-			r.BurstLimit = pl.Windows[0].Limit
-		}
-		out = append(out, r)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
-}
-
-// LoadConfig reads a worker configuration file (see package config; ${NAME}
-// and secret_env are looked up with lookup, nil meaning os.LookupEnv) and
-// returns its robots as [FromConfig] does.
-func LoadConfig(file string, lookup func(string) (string, bool)) ([]Robot, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("robotsim: %w", err)
-	}
-	c, err := config.Parse(data, lookup)
-	if err != nil {
-		return nil, fmt.Errorf("robotsim: %s: %w", file, err)
-	}
-	return FromConfig(c)
 }
 
 // Totals sums the counters of every robot, as GET /_sim/stats serves them.

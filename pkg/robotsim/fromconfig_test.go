@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,41 +36,6 @@ func TestTokenFromWebhook(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
-}
-
-// One worker configuration file drives the simulator: every robot with its
-// token, secret (inline or from the environment) and keywords, at its
-// platform's limit and window in the file (defaults where not set), not
-// the lower rate a robot is given.
-func TestLoadConfig(t *testing.T) {
-	base := "http://127.0.0.1:1"
-	file := writeConfig(t, fmt.Sprintf(`
-platforms:
-  dingtalk: {limit: 7, window: 2s}
-  popo: {limit: 9, window: 3s}
-robots:
-  - {name: a, platform: dingtalk, webhook: %q, secret_env: A_SECRET, keywords: [alert], limit: 3}
-  - {name: b, platform: popo, webhook: %q, secret: popo-secret}
-  - {name: c, platform: feishu, webhook: %q}
-  - {name: d, platform: wecom, webhook: %q}
-`, robotsim.WebhookURL(base, robotsim.PlatformDingTalk, "dt"), robotsim.WebhookURL(base, robotsim.PlatformPOPO, "po"),
-		robotsim.WebhookURL(base, robotsim.PlatformFeishu, "fs"), robotsim.WebhookURL(base, robotsim.PlatformWeCom, "wc")))
-	env := map[string]string{"A_SECRET": "SECa"}
-	robots, err := robotsim.LoadConfig(file, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	require.NoError(t, err)
-	require.Equal(t, []robotsim.Robot{
-		{Platform: robotsim.PlatformDingTalk, Token: "dt", Secret: "SECa", Keywords: []string{"alert"}, Limit: 7, Window: 2 * time.Second},
-		{Platform: robotsim.PlatformPOPO, Token: "po", Secret: "popo-secret", Limit: 9, Window: 3 * time.Second},
-		{Platform: robotsim.PlatformFeishu, Token: "fs", Limit: 100, Window: time.Minute, BurstLimit: 5},
-		{Platform: robotsim.PlatformWeCom, Token: "wc", Limit: 20, Window: time.Minute},
-	}, robots)
-
-	_, err = robotsim.LoadConfig(filepath.Join(t.TempDir(), "missing.yaml"), nil)
-	require.ErrorIs(t, err, os.ErrNotExist)
-	bad := writeConfig(t, `robots: [{name: a, platform: dingtalk, webhook: "https://x/robot/send?other=SECRETVALUE"}]`)
-	_, err = robotsim.LoadConfig(bad, nil)
-	require.Error(t, err)
-	require.NotContains(t, err.Error(), "SECRETVALUE")
 }
 
 // A robot's own Window overrides the Sim's: 2 per 100ms admits a third
@@ -153,26 +115,17 @@ func TestCountOnlyCounters(t *testing.T) {
 	require.Nil(t, rs[1].FirstAccepted, "idle robot")
 }
 
-// A fleet of 20,000 robots from one worker configuration loads and serves:
-// the simulator of the fleet-scale benchmark.
-func TestLoadConfig20000Robots(t *testing.T) {
-	if testing.Short() {
-		t.Skip("20,000 robots")
-	}
-	const n = 20000
-	var b strings.Builder
-	b.WriteString("robots:\n")
-	for i := range n {
+// A count-only simulator holds 20,000 robots and counts each one's posts.
+func TestCountOnly20000Robots(t *testing.T) {
+	const n = 20_000
+	robots := make([]robotsim.Robot, n)
+	for i := range robots {
 		platform := robotsim.PlatformDingTalk
 		if i%2 == 1 {
 			platform = robotsim.PlatformPOPO
 		}
-		fmt.Fprintf(&b, "  - {name: r%05d, platform: %s, webhook: %q, secret: s%05d}\n", i, platform,
-			robotsim.WebhookURL("http://127.0.0.1:1", platform, fmt.Sprintf("t%05d", i)), i)
+		robots[i] = robotsim.Robot{Platform: platform, Token: fmt.Sprintf("t%05d", i), Secret: fmt.Sprintf("s%05d", i)}
 	}
-	robots, err := robotsim.LoadConfig(writeConfig(t, b.String()), nil)
-	require.NoError(t, err)
-	require.Len(t, robots, n)
 	srv := newServer(t, robotsim.Config{CountOnly: true}, robots...)
 	require.Zero(t, sendPOPO(t, srv, "t19999", "s19999", "last").ErrCode)
 	require.Zero(t, sendDingTalk(t, srv, "t00000", "s00000", textBody("first")).ErrCode)
@@ -180,11 +133,4 @@ func TestLoadConfig20000Robots(t *testing.T) {
 	require.Equal(t, n, tot.Robots)
 	require.Equal(t, 2, tot.Active)
 	require.Equal(t, 2, tot.Stats.Accepted)
-}
-
-func writeConfig(t *testing.T, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "worker.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
-	return p
 }

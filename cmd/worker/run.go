@@ -432,6 +432,15 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		}
 	}
 	led := ledger.NewRedis(rdb, cfg.Prefix, ledgerTTL(cfg)).WithDoneTTL(max(ledger.DefaultDoneTTL, 3*time.Duration(cfg.AckWait)))
+	if _, cluster := rdb.(*redis.ClusterClient); cluster {
+		// A message's entry shares its robot's limiter slot, so that the
+		// claim and the limiter's decision are one script (pkg/gate).
+		tags := make(map[string]string, len(cfg.Robots))
+		for _, rb := range cfg.Robots {
+			tags[rb.Name] = rb.LimitKey()
+		}
+		led.WithHashTag(ledger.TagByRobot(tags))
+	}
 	return lim, led, func() { _ = rdb.Close() }, nil
 }
 

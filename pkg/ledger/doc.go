@@ -18,6 +18,12 @@
 // worked on, [DefaultDoneTTL] once delivered), so Redis memory stays
 // proportional to the message rate; docs/limiter.md gives the figure.
 //
+// [Redis] keeps its scripts' Lua sources exported ([ClaimLua],
+// [RecordLua]) so that pkg/gate runs the claim and the limiter's decision
+// in one script; on a Redis Cluster it stores each entry under its robot's
+// limiter key as hash tag ([Redis.WithHashTag]), in the slot of the
+// robot's window.
+//
 // [Presence], implemented by both ledgers, records which robots the running
 // workers serve, so a robot removed from every worker's configuration can
 // be told from one whose worker is merely busy.

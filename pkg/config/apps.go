@@ -3,9 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/botrelay/botrelay/pkg/limiter"
@@ -99,14 +97,11 @@ func (app *App) loadSecret(lookup func(string) (string, bool)) error {
 		}
 		app.AppSecret = v
 	case app.AppSecretFile != "":
-		b, err := os.ReadFile(app.AppSecretFile)
+		v, err := readSecretFile("app_secret_file", app.AppSecretFile)
 		if err != nil {
-			return fmt.Errorf("app_secret_file: cannot read %s: %v", app.AppSecretFile, errors.Unwrap(err))
+			return err
 		}
-		app.AppSecret = strings.TrimSpace(string(b))
-		if app.AppSecret == "" {
-			return fmt.Errorf("app_secret_file: %s is empty", app.AppSecretFile)
-		}
+		app.AppSecret = v
 	}
 	return nil
 }

@@ -617,14 +617,11 @@ func (rb *Robot) loadSecret(lookup func(string) (string, bool)) error {
 		}
 		rb.Secret = v
 	case rb.SecretFile != "":
-		b, err := os.ReadFile(rb.SecretFile)
+		v, err := readSecretFile("secret_file", rb.SecretFile)
 		if err != nil {
-			return fmt.Errorf("secret_file: cannot read %s: %v", rb.SecretFile, errors.Unwrap(err))
+			return err
 		}
-		rb.Secret = strings.TrimSpace(string(b))
-		if rb.Secret == "" {
-			return fmt.Errorf("secret_file: %s is empty", rb.SecretFile)
-		}
+		rb.Secret = v
 	}
 	return nil
 }

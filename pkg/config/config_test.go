@@ -46,6 +46,8 @@ func TestParseInvalid(t *testing.T) {
 	emptyFile := filepath.Join(dir, "empty")
 	require.NoError(t, os.WriteFile(emptyFile, []byte(" \n"), 0o600))
 	missingFile := filepath.Join(dir, "nope")
+	hugeFile := filepath.Join(dir, "huge")
+	require.NoError(t, os.WriteFile(hugeFile, make([]byte, config.MaxSecretFile+1), 0o600))
 
 	tests := []struct {
 		name string
@@ -84,6 +86,8 @@ func TestParseInvalid(t *testing.T) {
 			want: []string{"secret_file: cannot read " + missingFile}},
 		{name: "secret_file empty", yaml: "robots:\n" + robotYAML("a", "secret_file: "+emptyFile),
 			want: []string{"secret_file: " + emptyFile + " is empty"}},
+		{name: "secret_file too large", yaml: "robots:\n" + robotYAML("a", "secret_file: "+hugeFile),
+			want: []string{"secret_file: " + hugeFile + " is larger than 65536 bytes: not a secret"}},
 		{name: "too many keywords", yaml: "robots:\n" + robotYAML("a", "keywords: [a, b, c, d, e, f, g, h, i, j, k]"),
 			want: []string{"keywords: at most 10 (the platforms' limit), got 11"}},
 		{name: "empty keyword", yaml: "robots:\n" + robotYAML("a", `keywords: [alert, " "]`),

@@ -19,6 +19,12 @@ import (
 // long ago).
 func stores(t *testing.T) (*redis.Client, *ledger.Redis, *limiter.Redis) {
 	t.Helper()
+	return storesB(t)
+}
+
+// storesB is [stores] for a benchmark too.
+func storesB(t testing.TB) (*redis.Client, *ledger.Redis, *limiter.Redis) {
+	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	require.NoError(t, rdb.Set(context.Background(), prefix+":epoch", "0", 0).Err())
 	led := ledger.NewRedis(rdb, prefix, time.Hour)

@@ -24,8 +24,13 @@
 //	--tls-cert F, --tls-key F  serve HTTPS (no terminating proxy)
 //	--metrics-addr ADDR      serve Prometheus metrics at GET /metrics (default: none)
 //	--robots a,b             accept only these robots (422 for others)
-//	--config FILE            take the accepted robots from the worker's config file
-//	                         (names only; excludes --robots)
+//	--config FILE            take the accepted robots and pools from the worker's config
+//	                         file (names, platforms, keywords; no secret needed; excludes
+//	                         --robots); its groups are expanded (one copy per member)
+//	--alertmanager-template F  Go text/template defining "title" and "text" for
+//	                         POST /v1/alertmanager/{target} (default: the built-in one);
+//	                         checked at start, and must carry each keyword robot's
+//	                         keyword ({{.Keyword}})
 //	--max-body N             largest request body in bytes (default 1 MiB)
 //	--shutdown-timeout D     how long requests in flight may take at shutdown (default 10s)
 //	--log-level L            debug, info, warn or error (default info)

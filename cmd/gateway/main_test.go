@@ -167,13 +167,13 @@ func TestAllowListFromExampleConfig(t *testing.T) {
 	// The repository's example, with none of its variables set, and with
 	// them set: the names are the same, and no secret is needed.
 	for _, vars := range []map[string]string{nil, {"DINGTALK_OPS_WEBHOOK": webhook, "DINGTALK_OPS_SECRET": secret}} {
-		robots, prefix, size, apps, err := allowList(flags{configPath: "../../examples/robots.yaml"}, testenv.LookupMap(vars))
-		require.NotNil(t, size, "size rules from the file")
+		acc, err := allowList(flags{configPath: "../../examples/robots.yaml"}, testenv.LookupMap(vars))
+		require.NotNil(t, acc.size, "size rules from the file")
 		require.NoError(t, err)
-		require.Empty(t, apps)
-		require.NotEmpty(t, robots)
-		require.Equal(t, stream.DefaultPrefix, prefix)
-		require.NotContains(t, strings.Join(robots, ","), "S3cret")
+		require.Empty(t, acc.apps)
+		require.NotEmpty(t, acc.robots)
+		require.Equal(t, stream.DefaultPrefix, acc.prefix)
+		require.NotContains(t, strings.Join(acc.robots, ","), "S3cret")
 	}
 }
 
@@ -301,9 +301,9 @@ func TestK8sManifest(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(cmData, &cm))
 	f.configPath = testenv.WriteFile(t, "robots.yaml", cm.Data["robots.yaml"])
-	robots, _, _, _, err := allowList(f, testenv.LookupMap(nil))
+	acc, err := allowList(f, testenv.LookupMap(nil))
 	require.NoError(t, err)
-	require.NotEmpty(t, robots)
+	require.NotEmpty(t, acc.robots)
 }
 
 // Unset variables get placeholders that pass the workers' validation (a
@@ -316,7 +316,7 @@ func TestAllowListPlaceholders(t *testing.T) {
   - {name: c, platform: dingtalk, webhook: "https://oapi.dingtalk.com/robot/send?access_token=${C_TOKEN}"}
   - {name: d, platform: popo, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/${D_HOOK}"}
 `)
-	robots, _, _, _, err := allowList(flags{configPath: path}, testenv.LookupMap(nil))
+	acc, err := allowList(flags{configPath: path}, testenv.LookupMap(nil))
 	require.NoError(t, err)
-	require.Equal(t, []string{"a", "b", "c", "d"}, robots)
+	require.Equal(t, []string{"a", "b", "c", "d"}, acc.robots)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/pkg/alertmanager"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/gateway"
 	"github.com/botrelay/botrelay/pkg/inbound"
@@ -47,6 +48,7 @@ type flags struct {
 	tlsKey          string
 	robots          string
 	configPath      string
+	alertTemplate   string
 	maxBody         int64
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
@@ -82,13 +84,16 @@ func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env, 
 	if len(tokens) == 0 && len(access) == 0 && !f.noAuth {
 		return cli.Usagef("no tokens: give --tokens-file or --token-env, or --no-auth to accept every request without authentication")
 	}
-	robots, cfgPrefix, size, apps, err := allowList(f, e.Lookup)
+	acc, err := allowList(f, e.Lookup)
 	if err != nil {
 		return err
 	}
+	if acc.alerts, err = readAlertTemplate(f.alertTemplate); err != nil {
+		return err
+	}
 	topo := stream.Topology{Prefix: f.prefix}
-	if !f.prefixSet && cfgPrefix != "" {
-		topo.Prefix = cfgPrefix
+	if !f.prefixSet && acc.prefix != "" {
+		topo.Prefix = acc.prefix
 	}
 	if err := topo.Validate(); err != nil {
 		return cli.Usagef("--prefix: %w", err)
@@ -97,7 +102,24 @@ func runEnv(ctx context.Context, args []string, _, stderr io.Writer, e cli.Env, 
 	if err != nil {
 		return err
 	}
-	return serve(ctx, f, topo, auth{tokens: tokens, access: access, apps: apps}, robots, size, log, e, reload)
+	return serve(ctx, f, topo, auth{tokens: tokens, access: access, apps: acc.apps}, acc, log, e, reload)
+}
+
+// readAlertTemplate reads and checks the --alertmanager-template file;
+// nil (the default template) without one.
+func readAlertTemplate(path string) (*alertmanager.Renderer, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--alertmanager-template: %w", err)
+	}
+	r, err := alertmanager.New(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("--alertmanager-template %s: %w", path, err)
+	}
+	return r, nil
 }
 
 // auth is the authentication the gateway starts with.
@@ -129,6 +151,7 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.StringVar(&f.robots, "robots", "", "comma-separated robots to accept (default: any)")
 	fs.StringVar(&f.configPath, "config", "", "worker config file to take the accepted robots from (names only)")
+	fs.StringVar(&f.alertTemplate, "alertmanager-template", "", "Go text/template file defining \"title\" and \"text\" for POST /v1/alertmanager/{target} (default: the built-in one)")
 	fs.Int64Var(&f.maxBody, "max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take at shutdown")
 	cli.AddLogFlags(fs, &f.logLevel, &f.logFormat)
@@ -190,11 +213,25 @@ func readTokensFile(path string, lookup func(string) (string, bool)) ([]gateway.
 	return tokens, nil
 }
 
-// allowList returns the accepted robots from --robots or --config (nil:
-// any), the config file's prefix ("" without --config) and, with
-// --config, each robot's platform size rules (nil: DingTalk's for all) and
-// its apps (with their secrets: the gateway verifies their callbacks).
-func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, func(string) envelope.Limits, []gateway.App, error) {
+// accepted is what the gateway takes from --robots or --config.
+type accepted struct {
+	// robots are the accepted robots and pools (nil: any name).
+	robots []string
+	// prefix is the config file's ("" without --config).
+	prefix string
+	// With --config: each target's platform size rules (nil: DingTalk's
+	// for all), groups, security keywords and apps (with their secrets:
+	// the gateway verifies their callbacks).
+	size     func(string) envelope.Limits
+	groups   func(string) ([]string, bool)
+	keywords func(string) []string
+	apps     []gateway.App
+	// alerts renders Alertmanager notifications (nil: the default).
+	alerts *alertmanager.Renderer
+}
+
+// allowList returns what the gateway accepts, from --robots or --config.
+func allowList(f flags, lookup func(string) (string, bool)) (accepted, error) {
 	if f.robots != "" {
 		var robots []string
 		for r := range strings.SplitSeq(f.robots, ",") {
@@ -202,38 +239,33 @@ func allowList(f flags, lookup func(string) (string, bool)) ([]string, string, f
 				robots = append(robots, r)
 			}
 		}
-		return robots, "", nil, nil, nil
+		return accepted{robots: robots}, nil
 	}
 	if f.configPath == "" {
-		return nil, "", nil, nil, nil
+		return accepted{}, nil
 	}
 	// The gateway needs the names only: secrets are dropped and a variable
 	// it does not have (a webhook) gets a placeholder.
 	cfg, err := cli.LoadWithoutSecrets(f.configPath, lookup)
 	if err != nil {
-		return nil, "", nil, nil, fmt.Errorf("--config: %w", err)
-	}
-	size := func(robot string) envelope.Limits {
-		if rb, ok := cfg.Robot(robot); ok {
-			return cfg.Size(rb)
-		}
-		return envelope.Limits{}
+		return accepted{}, fmt.Errorf("--config: %w", err)
 	}
 	var apps []gateway.App
 	for _, app := range cfg.Apps {
 		// LoadWithoutSecrets stands in for unset variables: an app secret
 		// must be real.
 		if _, ok := lookup(app.AppSecretEnv); app.AppSecretEnv != "" && !ok {
-			return nil, "", nil, nil, fmt.Errorf("--config: app %s: app_secret_env: environment variable %s is not set", app.Name, app.AppSecretEnv)
+			return accepted{}, fmt.Errorf("--config: app %s: app_secret_env: environment variable %s is not set", app.Name, app.AppSecretEnv)
 		}
 		apps = append(apps, gateway.App{Name: app.Name, Secret: app.AppSecret})
 	}
-	return cfg.Names(), cfg.Prefix, size, apps, nil
+	return accepted{robots: cfg.Targets(), prefix: cfg.Prefix, size: cfg.TargetSize, groups: cfg.GroupMembers,
+		keywords: cfg.TargetKeywords, apps: apps}, nil
 }
 
 // serve connects to NATS, serves the gateway until ctx is done, then shuts
 // the HTTP server down gracefully. A value on reload rereads the tokens file.
-func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []string, size func(string) envelope.Limits, log *slog.Logger, e cli.Env, reload <-chan os.Signal) error {
+func serve(ctx context.Context, f flags, topo stream.Topology, a auth, acc accepted, log *slog.Logger, e cli.Env, reload <-chan os.Signal) error {
 	nc, err := connectNATS(f.natsURL, log)
 	if err != nil {
 		return err
@@ -244,8 +276,11 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	var popts []publisher.Option
-	if size != nil {
-		popts = append(popts, publisher.WithSizeRules(size))
+	if acc.size != nil {
+		popts = append(popts, publisher.WithSizeRules(acc.size))
+	}
+	if acc.groups != nil {
+		popts = append(popts, publisher.WithGroups(acc.groups))
 	}
 	pub, err := publisher.New(js, topo, popts...)
 	if err != nil {
@@ -282,8 +317,10 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 		Access:       a.access,
 		NoAuth:       f.noAuth,
 		Limiter:      lim,
-		Robots:       robots,
-		Size:         size,
+		Robots:       acc.robots,
+		Size:         acc.size,
+		Alerts:       acc.alerts,
+		Keywords:     acc.keywords,
 		Apps:         a.apps,
 		Inbound: func(ctx context.Context, ev *inbound.Event) (uint64, error) {
 			return inbound.Publish(ctx, js, topo, ev)
@@ -319,8 +356,8 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, robots []
 	if f.noAuth {
 		log.Warn("--no-auth: the gateway accepts every request without authentication; expose it to trusted networks only")
 	}
-	if len(robots) > 0 {
-		log.Info("accepting only the listed robots", "robots", len(robots))
+	if len(acc.robots) > 0 {
+		log.Info("accepting only the listed robots and pools", "targets", len(acc.robots))
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "tls", f.tlsCert != "", "prefix", topo.Prefix, "tokens", len(a.tokens)+len(a.access))
 	if e.Listening != nil {

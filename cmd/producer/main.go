@@ -285,8 +285,11 @@ const sendUsage = `producer send: publish notifications.
   producer send -f FILE.ndjson          (or -f - for stdin)
 
 Message flags:
-  --robot NAME      robot to notify; repeat or comma-separate for fan-out
-                    (each robot gets its own copy with id <id>.<robot>)
+  --robot NAME      robot or pool to notify; repeat or comma-separate for
+                    fan-out (each robot gets its own copy with id <id>.<robot>);
+                    with --config also a group, sent to each member (a robot
+                    or pool) with id <id>.<member>; a robot named twice, or
+                    also through a group, gets one copy
   --text TEXT       plain text (or the description of a link card)
   --markdown-file F markdown body read from F ("-" for stdin); needs --title
   --title T         title of a markdown message or link card
@@ -300,8 +303,10 @@ Message flags:
   --ttl D           expire the message D after now (e.g. 10m): not posted later
   --config FILE     the workers' robots.yaml: check (and --split) each copy
                     under its robot's platform's size rules (WeCom: 2,048
-                    bytes of text, 4,096 of markdown, 8 links); without it,
-                    DingTalk's rules for every robot
+                    bytes of text, 4,096 of markdown, 8 links; a pool: its
+                    robots'); without it, DingTalk's rules for every robot.
+                    With it, groups are expanded (also in -f lines) and a
+                    name that is no robot, pool or group is refused
   --split           send a text or markdown message too long for one post
                     (20,000 bytes of JSON) as parts with ids <id>.p1, <id>.p2,
                     ..., each marked "(i/n)" (a markdown title too), in order;

@@ -33,8 +33,11 @@ const (
 // missing gets a fresh id and the current time before validation; an
 // invalid line is reported on stderr with its line number and not
 // published. It returns an error when any line failed.
-// With size (from --config) each robot gets its platform's size rules.
-func sendFile(ctx context.Context, g *globals, topo stream.Topology, name string, size func(string) envelope.Limits, stdin io.Reader, stdout, stderr io.Writer) error {
+// With size (from --config) each robot gets its platform's size rules; with
+// groups (from --config) a line addressed to a group is published as one
+// copy per member, ids "<id>.<member>".
+func sendFile(ctx context.Context, g *globals, topo stream.Topology, name string, size func(string) envelope.Limits,
+	groups func(string) ([]string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
 	var r io.Reader = stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -47,6 +50,9 @@ func sendFile(ctx context.Context, g *globals, topo stream.Topology, name string
 	var popts []publisher.Option
 	if size != nil {
 		popts = append(popts, publisher.WithSizeRules(size))
+	}
+	if groups != nil {
+		popts = append(popts, publisher.WithGroups(groups))
 	}
 	pub, closeConn, err := g.openPublisher(ctx, topo, popts...)
 	if err != nil {
@@ -165,11 +171,21 @@ func (b *bulk) fail(lineNo int, err error) {
 	fmt.Fprintf(b.stderr, "line %d: %v\n", lineNo, err)
 }
 
+// add queues env, or for a group each member's copy, under lineNo.
 func (b *bulk) add(ctx context.Context, lineNo int, env *envelope.Envelope) {
-	b.envs = append(b.envs, env)
-	b.lines = append(b.lines, lineNo)
-	if len(b.envs) >= batchSize {
-		b.flush(ctx)
+	envs := []*envelope.Envelope{env}
+	if b.pub.IsGroup(env.Robot) {
+		envs = envs[:0]
+		for _, m := range b.pub.Targets(env.Robot) {
+			envs = append(envs, env.ForRobot(m, 0))
+		}
+	}
+	for _, e := range envs {
+		b.envs = append(b.envs, e)
+		b.lines = append(b.lines, lineNo)
+		if len(b.envs) >= batchSize {
+			b.flush(ctx)
+		}
 	}
 }
 

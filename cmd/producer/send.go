@@ -61,15 +61,20 @@ type sendFlags struct {
 	split        bool
 	file         string
 	configPath   string
-	// size gives a robot's size rules (from --config); nil: the defaults.
+	// size gives a robot's (or a pool's) size rules (from --config); nil:
+	// the defaults.
 	size func(robot string) envelope.Limits
+	// groups gives a group's members and known tells a robot, pool or
+	// group of --config; both nil without it.
+	groups func(name string) ([]string, bool)
+	known  func(name string) bool
 
 	set map[string]bool // flags given on the command line
 }
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
 	f.labels = labelFlag{}
-	fs.Var(&f.robots, "robot", "robot name; repeat or comma-separate for fan-out")
+	fs.Var(&f.robots, "robot", "robot, pool or (with --config) group name; repeat or comma-separate for fan-out")
 	fs.StringVar(&f.text, "text", "", "plain text, or a link card's description")
 	fs.StringVar(&f.markdownFile, "markdown-file", "", "markdown body file (- for stdin)")
 	fs.StringVar(&f.title, "title", "", "title of a markdown message or link card")
@@ -83,7 +88,7 @@ func (f *sendFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.ttl, "ttl", 0, "expire the message this long after now")
 	fs.BoolVar(&f.split, "split", false, "send a text or markdown message too long for one post in parts")
 	fs.StringVar(&f.file, "f", "", "NDJSON file of envelopes (- for stdin)")
-	fs.StringVar(&f.configPath, "config", "", "the workers' robots.yaml, for each robot's platform size rules")
+	fs.StringVar(&f.configPath, "config", "", "the workers' robots.yaml: each robot's platform size rules, its pools and groups")
 }
 
 // messageFlags are the flags that describe one message; -f excludes them.
@@ -113,10 +118,8 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 		if err != nil {
 			return err
 		}
-		f.size = func(robot string) envelope.Limits {
-			rb, _ := cfg.Robot(robot)
-			return cfg.Size(rb)
-		}
+		f.size, f.groups = cfg.TargetSize, cfg.GroupMembers
+		f.known = func(name string) bool { _, err := cfg.Expand(name); return err == nil }
 	}
 	if f.set["f"] {
 		for _, name := range messageFlags {
@@ -127,7 +130,7 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 		if f.file == "" {
 			return cli.Usagef("send: -f needs a file name (or - for stdin)")
 		}
-		return sendFile(ctx, g, topo, f.file, f.size, stdin, stdout, stderr)
+		return sendFile(ctx, g, topo, f.file, f.size, f.groups, stdin, stdout, stderr)
 	}
 
 	base, robots, err := f.envelopes(stdin, time.Now)
@@ -137,6 +140,9 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 	var popts []publisher.Option
 	if f.size != nil {
 		popts = append(popts, publisher.WithSizeRules(f.size))
+	}
+	if f.groups != nil {
+		popts = append(popts, publisher.WithGroups(f.groups))
 	}
 	pub, closeConn, err := g.openPublisher(ctx, topo, popts...)
 	if err != nil {
@@ -150,9 +156,8 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 	switch {
 	case f.split:
 		results, partOf = publishSplit(pctx, pub, copiesFor(base, robots))
-	case len(robots) == 1:
-		ack, err := pub.Publish(pctx, base)
-		results = []publisher.Result{{ID: base.ID, Robot: base.Robot, Ack: ack, Err: err}}
+	case base.Robot != "":
+		results, _ = pub.Send(pctx, base) // a robot or a pool
 	default:
 		results, _ = pub.FanOut(pctx, base, robots)
 	}
@@ -179,11 +184,12 @@ func runSend(ctx context.Context, g *globals, args []string, stdin io.Reader, st
 	return nil
 }
 
-// copiesFor returns the envelopes to publish for robots: base itself for
-// one robot, else its [envelope.Envelope.ForRobot] copies, as
-// [publisher.Publisher.FanOut] makes them.
+// copiesFor returns the envelopes to publish for robots: base itself when
+// it names its robot (a single robot or pool was given), else its
+// [envelope.Envelope.ForRobot] copies, as [publisher.Publisher.FanOut]
+// makes them.
 func copiesFor(base *envelope.Envelope, robots []string) []*envelope.Envelope {
-	if len(robots) == 1 {
+	if base.Robot != "" {
 		return []*envelope.Envelope{base}
 	}
 	copies := make([]*envelope.Envelope, 0, len(robots))
@@ -273,10 +279,13 @@ func readFileOrStdin(name string, stdin io.Reader) ([]byte, error) {
 }
 
 // envelopes builds the message the flags describe and validates it for
-// every robot: for one robot it is the envelope itself; for several,
-// [publisher.Publisher.FanOut] publishes its [envelope.Envelope.ForRobot]
-// copies (ids "<id>.<robot>"), and each copy is validated here first, so
-// nothing is published when any is invalid. With --split a copy too large
+// every robot: for one robot (or pool) it is the envelope itself; for
+// several, or a group (--config), [publisher.Publisher.FanOut] publishes
+// its [envelope.Envelope.ForRobot] copies (ids "<id>.<member>") to the
+// robots returned (groups expanded, repeats dropped), and base.Robot is
+// "". Each copy is validated here first, so nothing is published when any
+// is invalid. With --config, a name that is no robot, pool or group of the
+// file is an error. With --split a copy too large
 // for one post is valid when [envelope.Split] can split it; without, the
 // error for a too-long text or markdown message suggests --split.
 func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) (base *envelope.Envelope, robots []string, err error) {
@@ -286,6 +295,32 @@ func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) (base *enve
 	}
 	if f.ttl < 0 {
 		return nil, nil, cli.Usagef("send: --ttl must not be negative, not %s", f.ttl)
+	}
+	var unknown []string
+	for _, r := range robots {
+		if f.known != nil && !f.known(r) {
+			unknown = append(unknown, fmt.Sprintf("robot %q: not a robot, pool or group of --config %s", r, f.configPath))
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, nil, fmt.Errorf("send: nothing published:\n  %s", strings.Join(unknown, "\n  "))
+	}
+	fanOut := len(robots) > 1
+	if f.groups != nil {
+		var expanded []string
+		for _, r := range robots {
+			members, isGroup := f.groups(r)
+			if !isGroup {
+				members = []string{r}
+			}
+			fanOut = fanOut || isGroup
+			for _, m := range members {
+				if !slices.Contains(expanded, m) {
+					expanded = append(expanded, m)
+				}
+			}
+		}
+		robots = expanded
 	}
 	msg, err := f.message(stdin)
 	if err != nil {
@@ -304,7 +339,11 @@ func (f *sendFlags) envelopes(stdin io.Reader, now func() time.Time) (base *enve
 	if f.ttl > 0 {
 		opts = append(opts, envelope.WithTTL(f.ttl))
 	}
-	base = envelope.New(robots[0], msg, opts...)
+	target := robots[0]
+	if fanOut {
+		target = "" // each copy is addressed to its robot
+	}
+	base = envelope.New(target, msg, opts...)
 	var probs []string
 	tooLarge := false
 	for _, env := range copiesFor(base, robots) {

@@ -13,11 +13,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/internal/fleet"
 	"github.com/botrelay/botrelay/pkg/config"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
@@ -33,6 +35,15 @@ type robotStatus struct {
 	// Diagnoses are one-line explanations of what keeps the robot from
 	// delivering, most important first; empty when nothing looks wrong.
 	Diagnoses []string `json:"diagnoses"`
+	// Members are a pool's members (statuspools.go); empty for a robot.
+	Members []poolMember `json:"members,omitempty"`
+
+	// presence is the workers' registry (nil without --redis); oldestAge
+	// the age of the oldest queued message, read when a backlog has no
+	// consumer or no pull (0 when not read).
+	presence  *ledger.Members
+	oldestAge time.Duration
+	scan      time.Duration // --scan-interval
 }
 
 // limiterStatus is the limiter's view of a robot. Durations are in
@@ -60,6 +71,7 @@ type statusOptions struct {
 	restartGuard     bool
 	configPath       string
 	asJSON           bool
+	scanInterval     time.Duration
 }
 
 func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io.Writer) error {
@@ -72,6 +84,8 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 	fs.BoolVar(&o.restartGuard, "restart-guard", true, "the workers run with the restart guard (as by default)")
 	fs.StringVar(&o.configPath, "config", "", "the workers' robots.yaml, for the robots' limits")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object per robot and line")
+	fs.DurationVar(&o.scanInterval, "scan-interval", fleet.DefaultScanInterval,
+		"the workers' scan interval: they create a robot's consumer within it of work arriving, so only an older backlog without one is diagnosed")
 	pos, done, err := parseSub(fs, args, stdout, statusUsage)
 	if done || err != nil {
 		return err
@@ -81,6 +95,9 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 	}
 	if o.robot != "" && strings.ContainsAny(o.robot, ".*> \t{}") {
 		return cli.Usagef("status: --robot %q is not a robot name", o.robot)
+	}
+	if o.scanInterval <= 0 {
+		return cli.Usagef("status: --scan-interval must be positive, not %s", o.scanInterval)
 	}
 	if o.redisDB < 0 {
 		return cli.Usagef("status: --redis-db must not be negative, not %d", o.redisDB)
@@ -131,6 +148,18 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "warning: no limiter columns: the workers keep a robot's window and cool-off under its "+
 			"webhook's identity, which only robots.yaml gives; pass --config too")
 	}
+	if err := inspectPools(ctx, g, o, rows, cfg, withLimiter); err != nil && limErr == nil {
+		limErr = err
+	}
+	if o.redisAddr != "" {
+		if err := presenceRows(ctx, g, o, topo, rows); err != nil {
+			fmt.Fprintf(stderr, "warning: the workers' presence was not read, so unserved robots are not shown: %v\n", err)
+		}
+	}
+	ageRows(ctx, g, js, topo, rows)
+	for i := range rows {
+		rows[i].scan = o.scanInterval
+	}
 	for i := range rows {
 		rows[i].Diagnoses = append(diagnose(topo, rows[i], cfg, o.configPath), nearRobotCap(rows[i], usage)...)
 	}
@@ -149,6 +178,7 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 		}
 	} else {
 		writeStatus(stdout, rows, withLimiter)
+		writePools(stdout, rows)
 		writeUsage(stdout, usage)
 	}
 	if limErr != nil {
@@ -168,7 +198,7 @@ func statusRows(queues map[string]stream.RobotQueue, cfg *config.Config, robot s
 			names[name] = true
 		}
 		if cfg != nil {
-			for _, name := range cfg.Names() {
+			for _, name := range append(cfg.Names(), poolNames(cfg)...) {
 				names[name] = true
 			}
 		}
@@ -181,18 +211,17 @@ func statusRows(queues map[string]stream.RobotQueue, cfg *config.Config, robot s
 	return rows
 }
 
-// inspectRows fills in each row's limiter view from the workers' Redis. It
-// returns the first error that left a row without one.
-func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotStatus, cfg *config.Config) error {
+// newStatusClient is the client of the workers' Redis that status reads.
+func newStatusClient(o statusOptions) (*redis.Client, error) {
 	var password string
 	if o.redisPasswordEnv != "" {
 		v, ok := os.LookupEnv(o.redisPasswordEnv)
 		if !ok || v == "" {
-			return fmt.Errorf("--redis-password-env: environment variable %s is not set", o.redisPasswordEnv)
+			return nil, fmt.Errorf("--redis-password-env: environment variable %s is not set", o.redisPasswordEnv)
 		}
 		password = v
 	}
-	rdb := redis.NewClient(&redis.Options{
+	return redis.NewClient(&redis.Options{
 		Addr:                  o.redisAddr,
 		Password:              password,
 		DB:                    o.redisDB,
@@ -203,7 +232,55 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 		MaxRetries:            1,
 		DialerRetries:         1,
 		ContextTimeoutEnabled: true,
-	})
+	}), nil
+}
+
+// presenceRows gives each row the workers' registry: which robots a live
+// worker has configured, and which one cannot serve.
+func presenceRows(ctx context.Context, g *globals, o statusOptions, topo stream.Topology, rows []robotStatus) error {
+	rdb, err := newStatusClient(o)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rdb.Close() }()
+	pctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	m, err := ledger.NewRedis(rdb, topo.Prefix, 0).Members(pctx)
+	if err != nil {
+		return fmt.Errorf("redis at %s: %w", o.redisAddr, err)
+	}
+	for i := range rows {
+		rows[i].presence = m
+	}
+	return nil
+}
+
+// ageRows reads the age of the oldest message of each row whose backlog
+// has no consumer or no pull: workers create consumers and lanes when
+// work arrives, so only an old such backlog is a problem. A failed read
+// leaves the age unknown.
+func ageRows(ctx context.Context, g *globals, js jetstream.JetStream, topo stream.Topology, rows []robotStatus) {
+	actx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	now := time.Now()
+	for i := range rows {
+		q := rows[i].RobotQueue
+		if q.Backlog == 0 || (q.Consumer && (q.Pending > 0 || q.Waiting > 0)) {
+			continue
+		}
+		if age, err := fleet.OldestAge(actx, js, topo, rows[i].Robot, now); err == nil {
+			rows[i].oldestAge = age
+		}
+	}
+}
+
+// inspectRows fills in each row's limiter view from the workers' Redis. It
+// returns the first error that left a row without one.
+func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotStatus, cfg *config.Config) error {
+	rdb, err := newStatusClient(o)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = rdb.Close() }()
 	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(g.prefix), limiter.WithRestartGuard(o.restartGuard),
 		limiter.WithRestartQuiet(cfg.LongestCoolOff())) // as the workers run it
@@ -252,9 +329,13 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 // delivering; nothing when all looks well. The console prints the same
 // lines (internal/fleet).
 func diagnose(topo stream.Topology, row robotStatus, cfg *config.Config, configPath string) []string {
-	in := fleet.Input{Topology: topo, Robot: row.Robot, Queue: row.RobotQueue, ConfigPath: configPath}
+	in := fleet.Input{Topology: topo, Robot: row.Robot, Queue: row.RobotQueue, ConfigPath: configPath,
+		Presence: row.presence, OldestAge: row.oldestAge, ScanInterval: row.scan}
 	if cfg != nil {
 		_, ok := cfg.Robot(row.Robot)
+		if _, pool := configPool(cfg, row.Robot); pool {
+			ok = true
+		}
 		in.Configured = &ok
 	}
 	if ls := row.Limiter; ls != nil && ls.Error == "" {
@@ -398,6 +479,10 @@ const statusUsage = `producer status: why isn't my robot delivering?
     NEXT-SLOT       when the limiter grants the next send (with --redis and
                     --config)
     DEAD-LETTERS    dead letters kept for the robot
+
+  With --config, each pool's members follow the diagnoses, with their
+  COOL-OFF, IN-WINDOW and NEXT-SLOT: the workers send each of the pool's
+  messages to the member whose next slot is earliest.
 
   --robot R         only robot R
   --redis ADDR      the workers' Redis (env BOTRELAY_REDIS_ADDR); without it,

@@ -14,6 +14,7 @@ import (
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/deadletter"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
@@ -136,13 +137,23 @@ func TestStatusQueuesOnly(t *testing.T) {
 		"dev": {"ROBOT": "dev", "BACKLOG": "2", "PENDING": "0", "REDELIVERED": "0", "WORKERS": "0", "DEAD-LETTERS": "1"},
 	}, st.rows)
 	require.Equal(t, map[string][]string{
-		"ops": {"3 messages waiting, and no worker has ever served this robot (no consumer robot_ops): is it configured on a worker, and are the workers running?"},
-		"dev": {
-			"no worker is pulling (is the robot configured on a worker? are the workers running?)",
-			"1 dead letter: producer dlq list --robot dev",
-		},
-	}, st.diagnoses)
+		"dev": {"1 dead letter: producer dlq list --robot dev"},
+	}, st.diagnoses, "a fresh backlog without consumer or pull is normal: workers create consumers when work arrives")
 	require.Empty(t, r.stderr)
+
+	// Older than the workers' scan interval, it is a problem.
+	time.Sleep(20 * time.Millisecond)
+	r = f.run(t, "", "status", "--scan-interval", "10ms")
+	require.NoError(t, r.err, r.stderr)
+	st = parseStatus(t, r.stdout)
+	require.Len(t, st.diagnoses["ops"], 1)
+	require.Regexp(t, `^3 messages waiting, the oldest for \d+s, and no worker took them up \(no consumer robot_ops; workers create it within 10ms of work arriving\): are the workers running\? see their logs$`, st.diagnoses["ops"][0])
+	require.Equal(t, []string{
+		"no worker is pulling (is the robot configured on a worker? are the workers running?)",
+		"1 dead letter: producer dlq list --robot dev",
+	}, st.diagnoses["dev"])
+	require.Empty(t, r.stderr)
+	require.Error(t, f.run(t, "", "status", "--scan-interval", "0s").err)
 
 	// --robot narrows to one row, even a robot nobody knows.
 	r = f.run(t, "", "status", "--robot", "dev")
@@ -396,7 +407,7 @@ func TestDiagnose(t *testing.T) {
 		{name: "healthy and idle", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Consumer: true, Waiting: 1}}},
 		{name: "delivering", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 5, Consumer: true, Pending: 1}}},
 		{name: "no consumer", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 1}},
-			want: []string{"1 message waiting, and no worker has ever served this robot (no consumer robot_ops): is it configured on a worker, and are the workers running?"}},
+			want: []string{"1 message waiting and no consumer robot_ops yet: normal for up to 30s (workers create it when work arrives); if it lasts, is the robot configured on a running worker?"}},
 		{name: "nobody pulls", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 2, Consumer: true}},
 			want: []string{"no worker is pulling (is the robot configured on a worker? are the workers running?)"}},
 		{name: "redelivered", row: robotStatus{Robot: "ops", RobotQueue: stream.RobotQueue{Backlog: 1, Consumer: true, Pending: 1, Redelivered: 1}},
@@ -423,4 +434,41 @@ func TestDiagnose(t *testing.T) {
 			require.Equal(t, tt.want, diagnose(topo, tt.row, tt.cfg, "robots.yaml"))
 		})
 	}
+}
+
+// With --redis, status reads the workers' presence: a robot a worker
+// cannot serve because a limit was reached says so, and a backlog of a
+// robot no live worker has configured is named, however fresh.
+func TestStatusPresence(t *testing.T) {
+	t.Setenv(cli.EnvRedisAddr, "")
+	ctx := context.Background()
+	f := newFixture(t)
+	seedStatus(t, f) // ops: 3 queued, no consumer; dev: 2 queued, a consumer nobody pulls
+	rdb, _ := statusRedis(t, f, true)
+	p := ledger.NewRedis(rdb, f.topo.Prefix, 0)
+	require.NoError(t, p.Announce(ctx, ledger.Announcement{Worker: "host-1/abc", Robots: []string{"ops", "quiet-one"}, TTL: time.Minute,
+		Unserved: map[string]string{"quiet-one": "nats: API error: code=400 err_code=10026 description=maximum consumers limit reached"}}))
+
+	r := f.run(t, "", "status", "--redis", testenv.RedisAddr())
+	require.NoError(t, r.err, r.stderr)
+	st := parseStatus(t, r.stdout)
+	require.Equal(t, map[string][]string{
+		"dev": {
+			"2 messages waiting, and no running worker has this robot configured: is it in a worker's configuration, and are the workers running?",
+			"1 dead letter: producer dlq list --robot dev",
+		},
+	}, st.diagnoses, "ops is served (its consumer comes with the scan); quiet-one has no row without --config")
+
+	r = f.run(t, "", "status", "--redis", testenv.RedisAddr(), "--robot", "quiet-one")
+	require.NoError(t, r.err, r.stderr)
+	st = parseStatus(t, r.stdout)
+	require.Equal(t, map[string][]string{
+		"quiet-one": {"not served: worker host-1/abc reached a limit creating its consumer (nats: API error: code=400 err_code=10026 description=maximum consumers limit reached): " +
+			"raise the limit; its log names the robots, botrelay_unserved_robots counts them"},
+	}, st.diagnoses)
+
+	// Presence unreadable: a warning, and the queue diagnoses alone.
+	r = f.run(t, "", "status", "--redis", testenv.ClosedAddr(t), "--robot", "dev")
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stderr, "warning: the workers' presence was not read")
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/reload"
+	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/worker"
 )
 
@@ -47,6 +49,8 @@ func workerMetricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	rec := &recorder{Registry: prometheus.NewRegistry(), names: map[string]bool{}}
 	worker.NewMetrics(rec)
+	_, err := reload.New(reload.Config{Apply: func(*config.Config) error { return nil }, Registerer: rec}, &config.Config{})
+	require.NoError(t, err)
 	names := map[string]bool{}
 	for n := range rec.names {
 		names[n] = true
@@ -131,7 +135,7 @@ func TestAlertRulesNameWorkerMetrics(t *testing.T) {
 	for i, tr := range so.Spec.Triggers {
 		exprs["trigger "+string(rune('0'+i))] = tr.Metadata["query"]
 	}
-	require.Len(t, exprs, 7)
+	require.Len(t, exprs, 9)
 	for what, e := range exprs {
 		used := botrelayMetric.FindAllString(e, -1)
 		if strings.Contains(e, "kube_deployment_status_replicas_ready") {

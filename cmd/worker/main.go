@@ -9,6 +9,8 @@
 //
 //	--config FILE            robot configuration (YAML, see examples/robots.yaml); required
 //	--check-config           validate the file, print a summary and exit (1 with every problem)
+//	--config-poll D          how often the file is checked for changes (default 2s; 0: only
+//	                         on SIGHUP)
 //	--nats URL               NATS server(s), comma-separated; env BOTRELAY_NATS_URL,
 //	                         default nats://127.0.0.1:4222
 //	--nats-connect-wait D    how long to keep trying NATS at start (default 30s)
@@ -31,6 +33,14 @@
 //	--log-level L            debug, info, warn or error (default info)
 //	--log-format F           text or json (default text)
 //	--name NAME              this worker's name in dead letters (default host-pid)
+//
+// The robots are reloaded, without a restart, when the file's content
+// changes (an edit, a rename over it, a Kubernetes ConfigMap update) and
+// on SIGHUP. The new file is validated completely first: a file with any
+// problem changes nothing, each problem is logged, and
+// botrelay_config_reload_failures_total counts it. Settings read only at
+// start (prefix, concurrency, ack_wait, hold_max, replicas, retry, streams,
+// errcode rules, and every flag) are logged as needing a restart and kept.
 //
 // SIGINT or SIGTERM drains: messages being delivered are finished and
 // acknowledged, the others are handed back, and the process exits 0.

@@ -55,6 +55,7 @@ func TestParseFlags(t *testing.T) {
 		require.Equal(t, ":9090", f.metricsAddr)
 		require.Equal(t, "text", f.logFormat)
 		require.True(t, f.restartGuard)
+		require.Equal(t, 2*time.Second, f.configPoll)
 	})
 	t.Run("environment", func(t *testing.T) {
 		f, err := parseFlags([]string{"--config", "c.yaml"}, io.Discard, testenv.LookupMap(map[string]string{
@@ -89,6 +90,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "stray argument", args: []string{"--config", "c", "extra"}, want: "unexpected arguments"},
 		{name: "limiter state with redis", args: []string{"--config", "c", "--limiter-state", "s.json"}, want: "--limiter-state needs --limiter memory"},
 		{name: "unknown flag", args: []string{"--config", "c", "--bogus"}, want: "bogus"},
+		{name: "negative config poll", args: []string{"--config", "c", "--config-poll", "-1s"}, want: "--config-poll must not be negative"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,14 +308,13 @@ robots:
 			require.Contains(t, ready, "nats: ok")
 			if lim == "redis" {
 				require.Contains(t, ready, "redis: ok")
-				// The worker announces the robots it serves, for the sweeps
-				// of other workers.
-				for _, robot := range []string{"ding", "popo"} {
-					testenv.Eventually(t, 10*time.Second, func() bool {
-						n, err := rdb.Exists(context.Background(), topo.Prefix+":served:{"+robot+"}").Result()
-						return err == nil && n == 1
-					}, "%s announced as served", robot)
-				}
+				// The worker announces itself and the robots it serves, for
+				// the sweeps of other workers and their share of the robots.
+				testenv.Eventually(t, 10*time.Second, func() bool {
+					m, err := ledger.NewRedis(rdb, topo.Prefix, 0).Members(context.Background())
+					return err == nil && len(m.Workers) == 1 && m.Served("ding") && m.Served("popo") &&
+						strings.HasPrefix(m.Workers[0].Worker, "test-worker/")
+				}, "the worker announced ding and popo")
 			}
 
 			pub, err := publisher.New(js, topo)
@@ -551,7 +552,7 @@ robots:
 	tags, err := limiter.LookupKeys(context.Background(), cluster.Client(t), topo.Prefix)
 	require.NoError(t, err)
 	require.NotEmpty(t, tags["popo"])
-	led := ledger.NewRedis(cluster.Client(t), topo.Prefix, time.Hour).WithHashTag(ledger.TagByRobot(tags))
+	led := ledger.NewRedis(cluster.Client(t), topo.Prefix, time.Hour).WithHashTag(ledger.NewRobotTags(tags).Tag)
 	testenv.Eventually(t, 5*time.Second, func() bool {
 		st, err := led.Get(context.Background(), stream.MsgID("popo", env.ID))
 		return err == nil && st.Delivered

@@ -12,9 +12,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/botrelay/botrelay/internal/cli"
+	"github.com/botrelay/botrelay/internal/reload"
 	"github.com/botrelay/botrelay/pkg/config"
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/ledger"
@@ -43,6 +46,7 @@ const (
 type flags struct {
 	configPath       string
 	checkConfig      bool
+	configPoll       time.Duration
 	natsURL          string
 	natsConnectWait  time.Duration
 	redisAddr        string
@@ -72,7 +76,7 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e cli.
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(f.configPath, e.Lookup)
+	cfg, data, err := loadConfig(f.configPath, e.Lookup)
 	if err != nil {
 		return err
 	}
@@ -90,7 +94,7 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, e cli.
 	for _, w := range cfg.Warnings() {
 		log.Warn("config: " + w)
 	}
-	return serve(ctx, f, cfg, log, e)
+	return serve(ctx, f, cfg, data, log, e)
 }
 
 func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bool)) (flags, error) {
@@ -99,6 +103,8 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.configPath, "config", "", "robot configuration file (YAML); required")
 	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration, print a summary and exit")
+	fs.DurationVar(&f.configPoll, "config-poll", config.DefaultPollInterval, "how often the configuration file is checked for "+
+		"changes, which are then reloaded (0: only on SIGHUP)")
 	fs.StringVar(&f.natsURL, "nats", cli.EnvOr(lookup, cli.EnvNATSURL, cli.DefaultNATSURL), "NATS server URL(s), comma-separated (env "+cli.EnvNATSURL+")")
 	fs.DurationVar(&f.natsConnectWait, "nats-connect-wait", 30*time.Second, "how long to keep trying to reach NATS at start")
 	fs.StringVar(&f.redisAddr, "redis", cli.EnvOr(lookup, cli.EnvRedisAddr, defaultRedisAddr), "Redis host:port, or a Redis Cluster's nodes comma-separated (env "+cli.EnvRedisAddr+")")
@@ -132,6 +138,9 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	if err := cli.CheckLogFormat(f.logFormat); err != nil {
 		return f, err
 	}
+	if f.configPoll < 0 {
+		return f, cli.Usagef("--config-poll must not be negative")
+	}
 	if f.natsConnectWait <= 0 {
 		return f, cli.Usagef("--nats-connect-wait must be positive")
 	}
@@ -141,17 +150,18 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	return f, nil
 }
 
-// loadConfig is config.Load with the environment taken from lookup.
-func loadConfig(path string, lookup func(string) (string, bool)) (*config.Config, error) {
+// loadConfig is config.Load with the environment taken from lookup; it
+// also returns the file's content.
+func loadConfig(path string, lookup func(string) (string, bool)) (*config.Config, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	cfg, err := config.Parse(data, lookup)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return cfg, nil
+	return cfg, data, nil
 }
 
 // printSummary describes cfg without its webhooks and secrets.
@@ -194,8 +204,16 @@ func secretSource(rb config.Robot) string {
 	}
 }
 
-// serve connects, runs the worker until ctx is done and drains.
-func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e cli.Env) (err error) {
+// serve connects, runs the worker until ctx is done and drains. data is
+// the content cfg was loaded from: the file's changes from it, and SIGHUP,
+// reload the robots.
+func serve(ctx context.Context, f flags, cfg *config.Config, data []byte, log *slog.Logger, e cli.Env) (err error) {
+	// From now on SIGHUP reloads the configuration (by default it would
+	// end the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := worker.NewMetrics(reg)
@@ -236,7 +254,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		return fmt.Errorf("jetstream: %w", err)
 	}
 
-	lim, led, closeStore, err := newStore(ctx, f, cfg, log, e.Lookup, h)
+	lim, led, publishKeys, closeStore, err := newStore(ctx, f, cfg, log, e.Lookup, h)
 	if err != nil {
 		return err
 	}
@@ -251,22 +269,10 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}
-	robots := make([]worker.Robot, len(cfg.Robots))
-	for i, rb := range cfg.Robots {
-		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb), LimitKey: rb.LimitKey()}
-		if rb.OnUnknownOutcome == config.UnknownDeadLetter {
-			robots[i].OnUnknownOutcome = worker.DeadLetter
-		}
-	}
-	for _, app := range cfg.Apps {
-		// The app's reply robot: replies go to each event's session webhook.
-		robots = append(robots, worker.Robot{Robot: delivery.Robot{Name: app.Name, Platform: app.Platform},
-			Limit: cfg.AppLimit(app), CoolOff: time.Duration(cfg.Platforms[app.Platform].CoolOff), Replies: true})
-	}
 	w, err := worker.New(js, worker.Config{
 		Topology:     stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
 		HoldMax:      time.Duration(cfg.HoldMax),
-		Robots:       robots,
+		Robots:       workerRobots(cfg),
 		Sender:       snd,
 		Limiter:      lim,
 		Ledger:       led,
@@ -299,6 +305,22 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 			"webhook", delivery.Redact(rb.Webhook), "limit_key", rb.LimitKey(), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
 	}
 
+	rl, err := reload.New(reload.Config{Path: f.configPath, Lookup: e.Lookup, Logger: log, Registerer: reg,
+		Apply: func(next *config.Config) error {
+			if err := w.Reload(workerRobots(next)); err != nil {
+				return err
+			}
+			publishKeys(ctx, next)
+			return nil
+		}}, cfg)
+	if err != nil {
+		return err
+	}
+	watcher, err := config.NewWatcher(f.configPath, config.WithBaseline(data), config.WithPollInterval(f.configPoll))
+	if err != nil {
+		return err
+	}
+
 	h.running.Store(true)
 	defer h.draining.Store(true)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -307,6 +329,21 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 		<-runCtx.Done()
 		h.draining.Store(true)
 	}()
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer cancel()
+	bg.Go(func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading the configuration", "file", f.configPath)
+				watcher.Trigger()
+			}
+		}
+	})
+	bg.Go(func() { rl.Run(runCtx, watcher) })
 	if err := w.Run(runCtx); err != nil {
 		return err
 	}
@@ -315,6 +352,24 @@ func serve(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, e
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// workerRobots are the worker's robots of cfg: its robots, and each app's
+// reply robot.
+func workerRobots(cfg *config.Config) []worker.Robot {
+	robots := make([]worker.Robot, len(cfg.Robots))
+	for i, rb := range cfg.Robots {
+		robots[i] = worker.Robot{Robot: rb.Delivery(), Limit: cfg.Limit(rb), CoolOff: cfg.CoolOff(rb), LimitKey: rb.LimitKey()}
+		if rb.OnUnknownOutcome == config.UnknownDeadLetter {
+			robots[i].OnUnknownOutcome = worker.DeadLetter
+		}
+	}
+	for _, app := range cfg.Apps {
+		// The app's reply robot: replies go to each event's session webhook.
+		robots = append(robots, worker.Robot{Robot: delivery.Robot{Name: app.Name, Platform: app.Platform},
+			Limit: cfg.AppLimit(app), CoolOff: time.Duration(cfg.Platforms[app.Platform].CoolOff), Replies: true})
+	}
+	return append(robots, poolRobots(cfg)...)
 }
 
 // connectNATS connects to f.natsURL, trying again until f.natsConnectWait
@@ -359,20 +414,23 @@ func presence(led ledger.Ledger) ledger.Presence {
 }
 
 // newStore returns the limiter and the ledger: shared in Redis, or held in
-// this process with --limiter memory.
-func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, lookup func(string) (string, bool), h *health) (limiter.Limiter, ledger.Ledger, func(), error) {
+// this process with --limiter memory; the function that publishes a
+// reloaded configuration's limiter keys (for the tools that read the
+// limiter); and the function that closes the store.
+func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger, lookup func(string) (string, bool), h *health) (
+	limiter.Limiter, ledger.Ledger, func(context.Context, *config.Config), func(), error) {
 	if f.limiter == "memory" {
 		log.Warn("--limiter memory: rate limits, cool-offs and the delivery ledger live in this process only; " +
 			"run exactly one worker, or robots will exceed their limits and messages may be posted twice")
 		h.redisPing = nil
 		lim, save := newMemoryLimiter(f, cfg, log)
-		return lim, ledger.NewMemory(), save, nil
+		return lim, ledger.NewMemory(), func(context.Context, *config.Config) {}, save, nil
 	}
 	var password string
 	if f.redisPasswordEnv != "" {
 		v, ok := lookup(f.redisPasswordEnv)
 		if !ok || v == "" {
-			return nil, nil, nil, fmt.Errorf("--redis-password-env: environment variable %s is not set", f.redisPasswordEnv)
+			return nil, nil, nil, nil, fmt.Errorf("--redis-password-env: environment variable %s is not set", f.redisPasswordEnv)
 		}
 		password = v
 	}
@@ -395,7 +453,7 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	})
 	if _, cluster := rdb.(*redis.ClusterClient); cluster && f.redisDB != 0 {
 		_ = rdb.Close()
-		return nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
+		return nil, nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
 	}
 	// A robot banned just before Redis lost its state has lost its cool-off
 	// too: the guard's quiet time covers the longest cool-off configured.
@@ -404,7 +462,7 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		limiter.WithRestartQuiet(quiet))
 	if err != nil {
 		_ = rdb.Close()
-		return nil, nil, nil, fmt.Errorf("limiter: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("limiter: %w", err)
 	}
 	h.redisPing = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -414,34 +472,49 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	case errors.Is(err, limiter.ErrEvictionPolicy):
 		// Fatal: Redis would silently drop windows and cool-offs.
 		_ = rdb.Close()
-		return nil, nil, nil, fmt.Errorf("redis at %s: %w", f.redisAddr, err)
+		return nil, nil, nil, nil, fmt.Errorf("redis at %s: %w", f.redisAddr, err)
 	case err != nil:
 		// Not fatal: the worker holds every message (fails closed) and
 		// resumes by itself once Redis answers.
 		log.Error("Redis unreachable at start; holding all messages until it answers", "redis", f.redisAddr, "err", err)
 	default:
 		log.Info("connected to Redis", "redis", f.redisAddr, "restart_guard", f.restartGuard, "restart_quiet", quiet)
-		// The tools that read the limiter without the webhooks (console,
-		// producer status) find each robot's key here.
-		keys := make(map[string]string, len(cfg.Robots))
-		for _, rb := range cfg.Robots {
-			keys[rb.Name] = rb.LimitKey()
-		}
-		if err := limiter.PublishKeys(lctx, rdb, cfg.Prefix, keys); err != nil {
-			log.Warn("could not publish the robots' limiter keys (console and producer status show no limiter state for them)", "err", err)
-		}
+		publishKeys(lctx, rdb, cfg.Prefix, cfg, log)
 	}
 	led := ledger.NewRedis(rdb, cfg.Prefix, ledgerTTL(cfg)).WithDoneTTL(max(ledger.DefaultDoneTTL, 3*time.Duration(cfg.AckWait)))
+	var tags *ledger.RobotTags
 	if _, cluster := rdb.(*redis.ClusterClient); cluster {
 		// A message's entry shares its robot's limiter slot, so that the
 		// claim and the limiter's decision are one script (pkg/gate).
-		tags := make(map[string]string, len(cfg.Robots))
-		for _, rb := range cfg.Robots {
-			tags[rb.Name] = rb.LimitKey()
-		}
-		led.WithHashTag(ledger.TagByRobot(tags))
+		tags = ledger.NewRobotTags(limitKeys(cfg))
+		led.WithHashTag(tags.Tag)
 	}
-	return lim, led, func() { _ = rdb.Close() }, nil
+	publish := func(ctx context.Context, next *config.Config) {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		publishKeys(pctx, rdb, cfg.Prefix, next, log) // under the prefix in force (it needs a restart)
+		if tags != nil {
+			tags.Set(limitKeys(next)) // the robots added or changed share their new slots
+		}
+	}
+	return lim, led, publish, func() { _ = rdb.Close() }, nil
+}
+
+// publishKeys tells the tools that read the limiter without the webhooks
+// (console, producer status) each robot's key.
+func publishKeys(ctx context.Context, rdb redis.UniversalClient, prefix string, cfg *config.Config, log *slog.Logger) {
+	if err := limiter.PublishKeys(ctx, rdb, prefix, limitKeys(cfg)); err != nil {
+		log.Warn("could not publish the robots' limiter keys (console and producer status show no limiter state for them)", "err", err)
+	}
+}
+
+// limitKeys returns each robot's limiter key by name.
+func limitKeys(cfg *config.Config) map[string]string {
+	keys := make(map[string]string, len(cfg.Robots))
+	for _, rb := range cfg.Robots {
+		keys[rb.Name] = rb.LimitKey()
+	}
+	return keys
 }
 
 // newMemoryLimiter returns the in-process limiter and the function that

@@ -321,12 +321,27 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: yaml: %s", ErrInvalid, yamlQuoted.ReplaceAllString(err.Error(), "a value"))
+		return nil, yamlError(err)
 	}
 	if err := c.resolve(lookup); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// yamlError is a decoding error with every problem yaml.v3 found (it
+// goes on after a wrong type or an unknown key), the values it quotes
+// removed: they may hold secrets.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) < 2 {
+		return fmt.Errorf("%w: yaml: %s", ErrInvalid, yamlQuoted.ReplaceAllString(err.Error(), "a value"))
+	}
+	errs := make([]error, len(te.Errors))
+	for i, e := range te.Errors {
+		errs[i] = errors.New("yaml: " + yamlQuoted.ReplaceAllString(e, "a value"))
+	}
+	return fmt.Errorf("%w:\n  %w", ErrInvalid, joinIndented(errs))
 }
 
 // expand replaces ${NAME} with lookup(NAME) everywhere but in whole-line
@@ -549,6 +564,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		}
 	}
 	errs = append(errs, c.resolveApps(lookup, seen)...)
+	errs = append(errs, c.resolveTargets(seen)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w:\n  %w", ErrInvalid, joinIndented(errs))
 	}
@@ -567,12 +583,40 @@ func withinPlatform(l limiter.Limit, pl WindowLimit) bool {
 	return int64(l.Max)*windows <= int64(pl.Limit)
 }
 
-func joinIndented(errs []error) error {
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
+// joinIndented joins errs like errors.Join (each stays reachable by
+// errors.Is, errors.As and [Problems]), one per line, indented.
+func joinIndented(errs []error) error { return problemList(errs) }
+
+// problemList is every problem of one file.
+type problemList []error
+
+func (p problemList) Error() string {
+	msgs := make([]string, len(p))
+	for i, e := range p {
 		msgs[i] = e.Error()
 	}
-	return errors.New(strings.Join(msgs, "\n  "))
+	return strings.Join(msgs, "\n  ")
+}
+
+func (p problemList) Unwrap() []error { return p }
+
+// Problems returns each problem an error of [Parse] or [Load] reports, in
+// file order ("robots[2] \"ops\": webhook: required"), without the
+// file's name; an error that lists no problems (a file that cannot be
+// read) is returned as its only problem, nil as none.
+func Problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var p problemList
+	if !errors.As(err, &p) {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(p))
+	for i, e := range p {
+		out[i] = e.Error()
+	}
+	return out
 }
 
 func setDur(d *Duration, def time.Duration) {

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/botrelay/botrelay/pkg/config"
 )
@@ -89,4 +91,63 @@ func ExampleRobotIdentity() {
 	// dingtalk-58f801d866d3d6305a08073d <nil>
 	// dingtalk-58f801d866d3d6305a08073d <nil>
 	// no hook id in the path (want https://open.popo.netease.com/open-apis/robots/v1/hook/{id})
+}
+
+func ExampleCompare() {
+	old, _ := config.Parse([]byte(`
+robots:
+  - {name: ops, platform: popo, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/a1"}
+  - {name: dev, platform: popo, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/b2"}
+`), nil)
+	next, _ := config.Parse([]byte(`
+concurrency: 8
+robots:
+  - {name: ops, platform: popo, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/a1", limit: 30}
+  - {name: qa, platform: popo, webhook: "https://open.popo.netease.com/open-apis/robots/v1/hook/c3"}
+`), nil)
+	d := config.Compare(old, next)
+	fmt.Println("added", d.Added, "changed", d.Changed, "removed", d.Removed)
+	fmt.Println("needs a restart", d.Restart)
+	// Output:
+	// added [qa] changed [ops] removed [dev]
+	// needs a restart [concurrency]
+}
+
+func ExampleWatcher() {
+	dir, _ := os.MkdirTemp("", "watch")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "robots.yaml")
+	_ = os.WriteFile(path, []byte("v1"), 0o644)
+
+	w, _ := config.NewWatcher(path) // Run polls every 2s; Check polls once
+	_, changed := w.Check(false)
+	fmt.Println("changed:", changed)
+
+	_ = os.WriteFile(path+".new", []byte("v2"), 0o644)
+	_ = os.Rename(path+".new", path) // an editor's save
+	c, changed := w.Check(false)
+	fmt.Println("changed:", changed, string(c.Data))
+
+	// A forced check is what Trigger (on SIGHUP) makes Run do: the
+	// content is reported, changed or not.
+	c, _ = w.Check(true)
+	fmt.Println("forced:", c.Forced, string(c.Data))
+	// Output:
+	// changed: false
+	// changed: true v2
+	// forced: true v2
+}
+
+func ExampleProblems() {
+	_, err := config.Parse([]byte(`
+concurrency: -1
+robots:
+  - {name: ops, platform: slack, webhook: "https://example.com/hook"}
+`), nil)
+	for _, p := range config.Problems(err) {
+		fmt.Println(p)
+	}
+	// Output:
+	// concurrency: must be positive, got -1
+	// robots[0] "ops": platform: not supported (want dingtalk, popo, feishu, wecom)
 }

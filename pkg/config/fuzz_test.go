@@ -55,6 +55,8 @@ robots:
 	f.Add([]byte("# ${COMMENTED}\nrobots:\n  - name: \"${NAME}\"\n    platform: popo\n    webhook: https://h/hook/${HOOK}\n"))
 	f.Add([]byte("platforms:\n  popo:\n    errcodes:\n      - {codes: [0], outcome: wait}\n      - {outcome: maybe, retry_after: -1s}\n"))
 	f.Add([]byte("robots:\n  - {name: a, platform: dingtalk, webhook: 'https://h/?access_token=t', limit: 21}\n  - {name: a}\n"))
+	f.Add([]byte("robots:\n  - {name: a, platform: dingtalk, webhook: 'https://h/?access_token=t'}\n  - {name: b, platform: dingtalk, webhook: 'https://h/?access_token=u'}\n" +
+		"pools:\n  - {name: p, robots: [a, b]}\ngroups:\n  - {name: g, members: [p]}\n  - {name: h, members: [g, a, a, p]}\n"))
 	f.Add([]byte("{{{"))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -115,6 +117,17 @@ robots:
 			}
 			if got, ok := c.Robot(rb.Name); !ok || got.Name != rb.Name {
 				t.Fatalf("robot %q not found by name", rb.Name)
+			}
+		}
+		for _, g := range c.Groups {
+			members, err := c.Expand(g.Name)
+			if err != nil || len(members) == 0 {
+				t.Fatalf("group %q: %v %v", g.Name, members, err)
+			}
+			for _, m := range members {
+				if _, ok := c.TargetPlatform(m); !ok {
+					t.Fatalf("group %q: member %q has no platform", g.Name, m)
+				}
 			}
 		}
 		if c.Concurrency <= 0 || c.Replicas < 1 || c.Replicas > 5 || c.Retry.MaxAttempts < 1 {

@@ -42,7 +42,7 @@ func TestClusterOneSlot(t *testing.T) {
 	lim := limiter.Limit{Max: 2, Window: time.Minute}
 
 	t.Run("tagged entries: one script per message", func(t *testing.T) {
-		led := ledger.NewRedis(rdb, prefix+":a", time.Hour).WithHashTag(ledger.TagByRobot(tags))
+		led := ledger.NewRedis(rdb, prefix+":a", time.Hour).WithHashTag(ledger.NewRobotTags(tags).Tag)
 		l, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix+":a"), limiter.WithRestartGuard(false))
 		require.NoError(t, err)
 		g := gate.New(led, l)
@@ -71,7 +71,7 @@ func TestClusterOneSlot(t *testing.T) {
 	})
 
 	t.Run("restart guard's epoch in the slot too", func(t *testing.T) {
-		led := ledger.NewRedis(rdb, prefix+":b", time.Hour).WithHashTag(ledger.TagByRobot(tags))
+		led := ledger.NewRedis(rdb, prefix+":b", time.Hour).WithHashTag(ledger.NewRobotTags(tags).Tag)
 		l, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix+":b"))
 		require.NoError(t, err)
 		g := gate.New(led, l)

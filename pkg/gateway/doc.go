@@ -5,9 +5,22 @@
 // # Endpoints
 //
 //   - POST /v1/messages — one message (body below) → 202 with a [Result].
+//     "robot" may name a pool (addressed like a robot) or, with
+//     [publisher.WithGroups], a group: a copy per member with ids
+//     "<id>.<member>" → a [MultiResponse].
 //   - POST /v1/fanout — the same body with "robots": [...] instead of
 //     "robot": a copy per robot, with ids "<id>.<robot>" (see
-//     [publisher.Publisher.FanOut]) → a [MultiResponse].
+//     [publisher.Publisher.FanOut]) → a [MultiResponse]. A group stands
+//     for its members; a robot named twice, directly or through groups,
+//     gets one copy.
+//   - POST /v1/alertmanager/{target} — Prometheus Alertmanager's webhook
+//     (payload version 4) for a robot, pool or group: one markdown
+//     message per notification (per member), rendered by
+//     [Options.Alerts] (see package alertmanager) within the platform's
+//     size, id "am-<hash>" of the groupKey and the alerts, so a retried
+//     notification is stored once. 5xx exactly when not stored (also over
+//     the token's rate or quota: 503, as Alertmanager retries only 5xx);
+//     404 for an unknown target, 400/422 for a payload never acceptable.
 //   - POST /v1/messages:batch — NDJSON, one message body per line (each
 //     with its robot); blank lines are skipped → a [MultiResponse]. The
 //     whole batch is validated first: one bad line refuses it all (422,
@@ -81,7 +94,7 @@
 //   - 503 with Retry-After: NATS did not store the message (down, the
 //     stream full, or no stream listens for the robot), or the rate limiter
 //     (Redis) is unavailable; retry, ideally with an Idempotency-Key.
-//   - Fan-out, batch and split: 202 when every item (part) was stored;
+//   - Fan-out, batch, split and a group: 202 when every item (part) was stored;
 //     503 when none was; 502 Bad Gateway when only some were (a split
 //     stops at the first part not stored). 502 and 503 carry
 //     Retry-After and the per-item results, each stored one with its

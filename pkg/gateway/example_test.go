@@ -101,7 +101,7 @@ func ExampleOpenAPI() {
 		log.Fatal(err)
 	}
 	fmt.Println(doc.OpenAPI, len(doc.Paths), "paths")
-	// Output: 3.0.3 8 paths
+	// Output: 3.0.3 9 paths
 }
 
 // Reloading the tokens file (the command does it on SIGHUP). (Compiled,

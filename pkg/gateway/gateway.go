@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/botrelay/botrelay/pkg/alertmanager"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/publisher"
 )
@@ -81,9 +82,11 @@ type Options struct {
 	// Metrics, when not nil, count requests and stored messages per token
 	// name (see [NewMetrics]).
 	Metrics *Metrics
-	// Robots, when not empty, is the allow-list of robot names: a message
-	// for any other robot is refused with 422 at once instead of being
-	// dead-lettered by the worker later.
+	// Robots, when not empty, is the allow-list of robot and pool names
+	// (config's Targets): a message for any other robot is refused with
+	// 422 at once instead of being dead-lettered by the worker later.
+	// Groups (publisher.WithGroups) are accepted besides, their members
+	// checked against it.
 	Robots []string
 	// Size returns the size rules of a robot's platform (config's Size);
 	// nil means DingTalk's for every robot. A message that does not fit
@@ -103,6 +106,15 @@ type Options struct {
 	// Now is the gateway's clock: created_at for messages without one,
 	// and the rates' and quotas' time; nil means time.Now.
 	Now func() time.Time
+	// Alerts renders the Alertmanager notifications of
+	// POST /v1/alertmanager/{target}; nil means alertmanager's default
+	// template.
+	Alerts *alertmanager.Renderer
+	// Keywords returns a robot's (or pool's) security keywords: a
+	// notification for it is rendered with the first one as the
+	// template's .Keyword. [New] checks that Alerts carries them for
+	// each of [Options.Robots]. nil means none.
+	Keywords func(target string) []string
 }
 
 // Gateway is the HTTP front of a [publisher.Publisher]; it is an
@@ -125,6 +137,9 @@ type Gateway struct {
 	inbound InboundPublisher
 	events  EventLookup
 	mux     *http.ServeMux
+
+	alerts, defaultAlerts *alertmanager.Renderer
+	keywords              func(target string) []string
 }
 
 // New returns a gateway publishing with pub. It fails, matching
@@ -196,6 +211,17 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 	if len(g.apps) > 0 && g.inbound == nil {
 		return nil, fmt.Errorf("%w: Apps without Inbound", ErrInvalidOption)
 	}
+	def, err := alertmanager.New("")
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err) // the default template: cannot happen
+	}
+	g.alerts, g.defaultAlerts, g.keywords = opts.Alerts, def, opts.Keywords
+	if g.alerts == nil {
+		g.alerts = def
+	}
+	if err := checkAlertTemplate(g.alerts, g.robots, g.keywords); err != nil {
+		return nil, fmt.Errorf("%w: Alerts: %w", ErrInvalidOption, err)
+	}
 
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("POST /v1/callbacks/dingtalk/{app}", g.postCallback)
@@ -206,6 +232,7 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 	g.mux.Handle("POST /v1/messages:batch", g.auth(g.postBatch))
 	g.mux.Handle("POST /v1/fanout", g.auth(g.postFanOut))
 	g.mux.Handle("POST /v1/replies", g.auth(g.postReply))
+	g.mux.Handle("POST /v1/alertmanager/{target}", retryable(g.auth(g.postAlertmanager)))
 	return g, nil
 }
 
@@ -285,7 +312,7 @@ func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
 			if tok != nil {
 				name = tok.Name
 			}
-			g.metrics.observe(name, r.URL.Path, w.status)
+			g.metrics.observe(name, endpointOf(r), w.status)
 		}()
 		tokens := *g.access.Load()
 		if len(tokens) == 0 && g.noAuth {
@@ -326,6 +353,15 @@ func (g *Gateway) auth(h http.HandlerFunc) http.Handler {
 	})
 }
 
+// endpointOf is the endpoint label of r: its path, with a path
+// parameter's value replaced by its name (bounded label values).
+func endpointOf(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, "/v1/alertmanager/") {
+		return "/v1/alertmanager/{target}"
+	}
+	return r.URL.Path
+}
+
 // reserve takes n messages of the request's token's quota. It answers the
 // request (413, 429 or 503) and returns false when they may not be stored.
 func (g *Gateway) reserve(w http.ResponseWriter, r *http.Request, n int) bool {
@@ -362,10 +398,11 @@ func (g *Gateway) refund(r *http.Request, n int) {
 	}
 }
 
-// tooMany answers 429 with Retry-After (whole seconds, rounded up).
+// tooMany answers 429 (503 where the caller retries only 5xx, see
+// retryable) with Retry-After (whole seconds, rounded up).
 func (g *Gateway) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-	g.fail(w, r, &requestError{status: http.StatusTooManyRequests, msg: msg + ": retry later"})
+	g.fail(w, r, &requestError{status: throttleStatus(r), msg: msg + ": retry later"})
 }
 
 // limiterFailed answers 503: without Redis no rate can be checked, and the

@@ -62,6 +62,14 @@ func (g *Gateway) postMessage(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, forbidden(ps))
 		return
 	}
+	if g.pub.IsGroup(req.Robot) {
+		var problems []string
+		if req.Robots != nil {
+			problems = append(problems, "robots: only for POST /v1/fanout: set robot")
+		}
+		g.fanOut(w, r, req, g.expand("robot", req.Robot), problems)
+		return
+	}
 	env, parts, problems := g.buildOne(req, r.Header.Get(idempotencyKey))
 	if len(problems) > 0 {
 		g.fail(w, r, invalid(problems...))
@@ -128,7 +136,7 @@ func (g *Gateway) buildOne(req *request, idemKey string) (*envelope.Envelope, in
 	if req.Robots != nil {
 		problems = append(problems, "robots: only for POST /v1/fanout: set robot")
 	}
-	if req.Robot != "" && len(g.robots) > 0 {
+	if req.Robot != "" && len(g.robots) > 0 && !g.pub.IsGroup(req.Robot) {
 		if p := robotProblem(req.Robot, g.robots); p != "" && !hasField(problems, "robot") {
 			problems = append(problems, "robot: "+p)
 		}
@@ -196,14 +204,12 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, rerr)
 		return
 	}
-	robots := req.Robots[:min(len(req.Robots), MaxFanOut)]
-	if ps := scopeProblems(tokenOf(r), robots, func(i int) string { return fmt.Sprintf("robots[%d]", i) }); len(ps) > 0 {
+	listed := req.Robots[:min(len(req.Robots), MaxFanOut)]
+	if ps := scopeProblems(tokenOf(r), listed, func(i int) string { return fmt.Sprintf("robots[%d]", i) }); len(ps) > 0 {
 		g.fail(w, r, forbidden(ps))
 		return
 	}
-	// Validate the message once, addressed to a stand-in robot, then each
-	// robot name on its own.
-	env, parts, problems := build(req, "_", r.Header.Get(idempotencyKey), g.now(), g.sizeOf(firstOf(robots)))
+	var problems []string
 	if req.Robot != "" {
 		problems = append(problems, "robot: not used by a fan-out: list the robots in robots")
 	}
@@ -213,25 +219,86 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 	case len(req.Robots) > MaxFanOut:
 		problems = append(problems, fmt.Sprintf("robots: %d robots, limit %d", len(req.Robots), MaxFanOut))
 	}
-	seen := make(map[string]int, len(req.Robots))
-	if n := len(req.Robots) * parts; parts > 1 && n > MaxFanOutSplit {
-		problems = append(problems, fmt.Sprintf("split: %d robots × %d parts = %d messages, limit %d", len(req.Robots), parts, n, MaxFanOutSplit))
-	}
-	for i, rb := range robots {
+	seen := make(map[string]int, len(listed))
+	var targets []fanTarget
+	for i, rb := range listed {
 		if j, dup := seen[rb]; dup {
 			problems = append(problems, fmt.Sprintf("robots[%d]: duplicate of robots[%d]", i, j))
 			continue
 		}
 		seen[rb] = i
-		if p := robotProblem(rb, g.robots); p != "" {
+		if p := g.targetProblem(rb); p != "" {
 			problems = append(problems, fmt.Sprintf("robots[%d]: %s", i, p))
+			continue
+		}
+		targets = append(targets, g.expand(fmt.Sprintf("robots[%d]", i), rb)...)
+	}
+	g.fanOut(w, r, req, dedupTargets(targets), problems)
+}
+
+// fanTarget is one robot (or pool) of a fan-out, with the label its
+// problems are reported under.
+type fanTarget struct {
+	name, label string
+}
+
+// expand returns the targets a name addressed at field stands for: a
+// group's members (each labelled with the group), else the name itself.
+func (g *Gateway) expand(field, name string) []fanTarget {
+	if !g.pub.IsGroup(name) {
+		return []fanTarget{{name: name, label: fmt.Sprintf("%s %q", field, name)}}
+	}
+	var out []fanTarget
+	for _, m := range g.pub.Targets(name) {
+		out = append(out, fanTarget{name: m, label: fmt.Sprintf("%s %q: member %q", field, name, m)})
+	}
+	return out
+}
+
+// dedupTargets drops every target after its first occurrence (a robot
+// named directly and through a group gets one copy).
+func dedupTargets(ts []fanTarget) []fanTarget {
+	seen := make(map[string]bool, len(ts))
+	out := ts[:0]
+	for _, t := range ts {
+		if !seen[t.name] {
+			seen[t.name] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// fanOut validates req for each target (under its platform's size rules)
+// and publishes a copy to each, ids "<id>.<target>", answering with a
+// [MultiResponse]; problems are those found already.
+func (g *Gateway) fanOut(w http.ResponseWriter, r *http.Request, req *request, targets []fanTarget, problems []string) {
+	first := ""
+	if len(targets) > 0 {
+		first = targets[0].name
+	}
+	// Validate the message once, addressed to a stand-in robot, then for
+	// each target on its own.
+	env, parts, ps := build(req, "_", r.Header.Get(idempotencyKey), g.now(), g.sizeOf(first))
+	problems = append(problems, ps...)
+	if len(targets) > MaxMessagesPerRequest {
+		problems = append(problems, fmt.Sprintf("robots: %d robots once groups are expanded, limit %d", len(targets), MaxMessagesPerRequest))
+	}
+	if n := len(targets) * parts; parts > 1 && n > MaxFanOutSplit {
+		problems = append(problems, fmt.Sprintf("split: %d robots × %d parts = %d messages, limit %d", len(targets), parts, n, MaxFanOutSplit))
+	}
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.name
+		if p := robotProblem(t.name, g.robots); p != "" {
+			problems = append(problems, fmt.Sprintf("%s: %s", t.label, p))
 			continue
 		}
 		if env != nil && len(problems) == 0 {
 			// Validated under the first robot's platform: each other robot
 			// under its own (a message that fits DingTalk may not fit WeCom).
-			if _, _, ps := build(req, rb, r.Header.Get(idempotencyKey), g.now(), g.sizeOf(rb)); len(ps) > 0 {
-				problems = append(problems, fmt.Sprintf("robots[%d] %q: %s", i, rb, strings.Join(ps, "; ")))
+			if _, _, ps := build(req, t.name, r.Header.Get(idempotencyKey), g.now(), g.sizeOf(t.name)); len(ps) > 0 {
+				problems = append(problems, fmt.Sprintf("%s: %s", t.label, strings.Join(ps, "; ")))
 			}
 		}
 	}
@@ -239,19 +306,28 @@ func (g *Gateway) postFanOut(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, invalid(problems...))
 		return
 	}
-	if !g.reserve(w, r, len(req.Robots)*parts) {
+	if !g.reserve(w, r, len(targets)*parts) {
 		return
 	}
 	if req.Split {
-		copies := make([]*envelope.Envelope, len(req.Robots))
-		for i, rb := range req.Robots {
+		copies := make([]*envelope.Envelope, len(names))
+		for i, rb := range names {
 			copies[i] = env.ForRobot(rb, 0)
 		}
 		g.publishSplit(w, r, env, copies)
 		return
 	}
-	results, err := g.pub.FanOut(r.Context(), env, req.Robots)
+	results, err := g.pub.FanOut(r.Context(), env, names)
 	g.respondMulti(w, r, MultiResponse{ID: env.ID}, results, err)
+}
+
+// targetProblem checks a name a request addresses: a group (see
+// [publisher.WithGroups]) or, as [robotProblem] does, a robot or pool.
+func (g *Gateway) targetProblem(name string) string {
+	if g.pub.IsGroup(name) {
+		return robotProblem(name, nil)
+	}
+	return robotProblem(name, g.robots)
 }
 
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
@@ -289,6 +365,9 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		outside = append(outside, scopeProblems(tok, []string{req.Robot}, func(int) string { return fmt.Sprintf("line %d: robot", n+1) })...)
 		env, _, ps := g.buildOne(req, "")
+		if g.pub.IsGroup(req.Robot) {
+			ps = append(ps, fmt.Sprintf("robot: %q is a group: send it with POST /v1/messages or POST /v1/fanout", req.Robot))
+		}
 		if req.Split {
 			ps = append(ps, "split: only for POST /v1/messages and POST /v1/fanout")
 		}
@@ -367,11 +446,4 @@ func (g *Gateway) sizeOf(robot string) envelope.Limits {
 		return envelope.Limits{}
 	}
 	return g.size(robot)
-}
-
-func firstOf(robots []string) string {
-	if len(robots) == 0 {
-		return ""
-	}
-	return robots[0]
 }

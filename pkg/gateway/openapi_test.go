@@ -244,7 +244,12 @@ func TestOpenAPI(t *testing.T) {
 			return inbound.Publish(ctx, js, topo, e)
 		},
 		Events: func(ctx context.Context, id string) (*inbound.Event, error) { return inbound.Get(ctx, js, topo, id) },
-	}, publisher.WithDefaultTimeout(2*time.Second))
+	}, publisher.WithDefaultTimeout(2*time.Second), publisher.WithGroups(func(name string) ([]string, bool) {
+		if name == "am-grp" {
+			return []string{"r11", "full"}, true
+		}
+		return nil, false
+	}))
 	ctx := context.Background()
 	fill := func(robot string, n int) {
 		for i := range n {
@@ -262,6 +267,7 @@ func TestOpenAPI(t *testing.T) {
 	require.NoError(t, json.Unmarshal(r.body, &doc.root))
 	require.Equal(t, "3.0.3", doc.root["openapi"])
 
+	firing, amDoc := amPayload(t, "firing.json"), "/v1/alertmanager/{target}"
 	split := jsonBody(t, map[string]any{"robot": "part-full", "text": longLines(300), "split": true})
 	type call struct {
 		method, path, body, token string
@@ -321,6 +327,16 @@ func TestOpenAPI(t *testing.T) {
 		"POST /v1/fanout 429": {path: "/v1/fanout", token: "tok-slow", body: `{"robots":["ops"],"text":"hi"}`},
 		"POST /v1/fanout 502": {path: "/v1/fanout", token: all, body: `{"robots":["r6","full"],"text":"hi"}`},
 		"POST /v1/fanout 503": {path: "/v1/fanout", token: all, body: `{"robots":["full"],"text":"hi"}`},
+
+		"POST /v1/alertmanager/{target} 202": {path: "/v1/alertmanager/r10", docPath: amDoc, token: all, body: firing},
+		"POST /v1/alertmanager/{target} 400": {path: "/v1/alertmanager/r10", docPath: amDoc, token: all, body: `{"version":`},
+		"POST /v1/alertmanager/{target} 401": {path: "/v1/alertmanager/r10", docPath: amDoc, body: firing},
+		"POST /v1/alertmanager/{target} 403": {path: "/v1/alertmanager/ops", docPath: amDoc, token: "tok-scoped", body: firing},
+		"POST /v1/alertmanager/{target} 404": {path: "/v1/alertmanager/a.b", docPath: amDoc, token: all, body: firing},
+		"POST /v1/alertmanager/{target} 413": {path: "/v1/alertmanager/r10", docPath: amDoc, token: all, body: strings.Repeat("x", 300<<10)},
+		"POST /v1/alertmanager/{target} 422": {path: "/v1/alertmanager/r10", docPath: amDoc, token: all, body: strings.Replace(firing, `"version": "4"`, `"version": "3"`, 1)},
+		"POST /v1/alertmanager/{target} 502": {path: "/v1/alertmanager/am-grp", docPath: amDoc, token: all, body: firing},
+		"POST /v1/alertmanager/{target} 503": {path: "/v1/alertmanager/full", docPath: amDoc, token: all, body: firing},
 
 		"POST /v1/messages:batch 202": {path: "/v1/messages:batch", token: all, body: `{"robot":"r4","text":"1"}` + "\n" + `{"robot":"r5","text":"2"}`},
 		"POST /v1/messages:batch 400": {path: "/v1/messages:batch", token: all, body: `{"robot":"ops","text":"1"}` + "\n" + `{`},

@@ -95,14 +95,20 @@ func TestRedisCluster(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, workers*each, s.Failures)
 
-	// Presence: one pipeline of keys in many slots.
-	require.NoError(t, l.Announce(ctx, ids, time.Minute), "no CROSSSLOT")
-	for _, id := range ids {
-		served, err := l.Served(ctx, id)
-		require.NoError(t, err)
-		require.True(t, served, id)
+	// Presence: the registry's keys share a slot, each robot set's
+	// write (chunks, then a rename) shares another; a second ledger (another
+	// worker) reads both workers' sets.
+	require.NoError(t, l.Announce(ctx, ledger.Announcement{Worker: "w1", Robots: ids, TTL: time.Minute}), "no CROSSSLOT")
+	other := ledger.NewRedis(cluster.Client(t), prefix, time.Minute)
+	require.NoError(t, other.Announce(ctx, ledger.Announcement{Worker: "w2", Robots: []string{"solo"}, TTL: time.Minute}), "no CROSSSLOT")
+	for _, reader := range []*ledger.Redis{l, other, ledger.NewRedis(cluster.Client(t), prefix, time.Minute)} {
+		m, err := reader.Members(ctx)
+		require.NoError(t, err, "no CROSSSLOT")
+		require.Len(t, m.Workers, 2)
+		for _, id := range ids {
+			require.Equal(t, []string{"w1"}, m.ServedBy(id), id)
+		}
+		require.Equal(t, []string{"w2"}, m.ServedBy("solo"))
+		require.False(t, m.Served("nobody"))
 	}
-	served, err := l.Served(ctx, "nobody")
-	require.NoError(t, err)
-	require.False(t, served)
 }

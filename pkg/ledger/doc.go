@@ -24,7 +24,15 @@
 // limiter key as hash tag ([Redis.WithHashTag]), in the slot of the
 // robot's window.
 //
-// [Presence], implemented by both ledgers, records which robots the running
-// workers serve, so a robot removed from every worker's configuration can
-// be told from one whose worker is merely busy.
+// [Presence], implemented by both ledgers, is the registry of the running
+// workers: each announces itself (an id and the [Digest] of its robot set)
+// with a TTL, and a robot set is stored once per digest and kept in memory
+// by the workers that read it, so announcing costs two Redis round trips
+// whatever the number of robots. From a [Members] view a worker tells a
+// robot removed from every worker's configuration from one whose worker
+// is merely busy or has no consumer yet, spreads the robots among the
+// workers that serve them, and "producer status" learns which robots a
+// worker cannot serve because a limit was reached. Its keys are cluster
+// safe: the registry is one hash, and each set is written under its own
+// hash tag.
 package ledger

@@ -32,18 +32,25 @@ func ExampleMemory() {
 	// redelivered: delivered platform-id-42
 }
 
-// Workers announce the robots they serve; a robot announced by nobody
-// within the ttl is configured on no running worker.
-func ExampleMemory_Served() {
+// Workers announce themselves and their robot sets; a robot in no live
+// worker's set is configured on no running worker, and each robot is
+// shared among the workers that serve it.
+func ExampleMemory_Members() {
 	ctx := context.Background()
 	var p ledger.Presence = ledger.NewMemory() // ledger.NewRedis(rdb, "botrelay", 0) in production
 
-	_ = p.Announce(ctx, []string{"ops-alerts"}, 90*time.Second)
-	served, _ := p.Served(ctx, "ops-alerts")
-	fmt.Println("ops-alerts served:", served)
-	served, _ = p.Served(ctx, "retired")
-	fmt.Println("retired served:", served)
+	_ = p.Announce(ctx, ledger.Announcement{Worker: "w1", Robots: []string{"ops-alerts", "sre"}, TTL: 90 * time.Second})
+	_ = p.Announce(ctx, ledger.Announcement{Worker: "w2", Robots: []string{"sre"}, TTL: 90 * time.Second,
+		Unserved: map[string]string{"sre": "maximum consumers limit reached"}})
+	m, _ := p.Members(ctx)
+	fmt.Println("ops-alerts served:", m.Served("ops-alerts"))
+	fmt.Println("retired served:", m.Served("retired"))
+	fmt.Println("sre served by:", m.ServedBy("sre"))
+	w, why, _ := m.Unserved("sre")
+	fmt.Println("sre unserved on", w+":", why)
 	// Output:
 	// ops-alerts served: true
 	// retired served: false
+	// sre served by: [w1 w2]
+	// sre unserved on w2: maximum consumers limit reached
 }

@@ -128,17 +128,6 @@ type Ledger interface {
 	MarkPermanent(ctx context.Context, key, holder, outcome string) error
 }
 
-// Presence is a registry of the robots the running workers serve, an
-// optional capability of a ledger that [Memory] and [Redis] implement.
-// Each worker announces its robots periodically; a robot nobody announced
-// within the ttl is served by no running worker. Safe for concurrent use.
-type Presence interface {
-	// Announce records that robots are served, for ttl from now.
-	Announce(ctx context.Context, robots []string, ttl time.Duration) error
-	// Served reports whether some worker announced robot within its ttl.
-	Served(ctx context.Context, robot string) (bool, error)
-}
-
 // decideClaim is the claim rule shared by both ledgers.
 func decideClaim(s State, holder string, now time.Time, takeover bool) Claim {
 	switch {

@@ -10,7 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/ledger"
 )
 
@@ -229,51 +228,9 @@ func TestRedisUnavailable(t *testing.T) {
 	require.ErrorIs(t, err, ledger.ErrUnavailable)
 	require.ErrorIs(t, l.MarkDelivered(context.Background(), "id", "w", ""), ledger.ErrUnavailable)
 	require.ErrorIs(t, l.MarkPermanent(context.Background(), "id", "w", "x"), ledger.ErrUnavailable)
-	require.ErrorIs(t, l.Announce(context.Background(), []string{"ops"}, time.Minute), ledger.ErrUnavailable)
-	_, err = l.Served(context.Background(), "ops")
+	require.ErrorIs(t, l.Announce(context.Background(), ledger.Announcement{Worker: "w", Robots: []string{"ops"}, TTL: time.Minute}), ledger.ErrUnavailable)
+	_, err = l.Members(context.Background())
 	require.ErrorIs(t, err, ledger.ErrUnavailable)
-}
-
-func TestPresence(t *testing.T) {
-	impls := map[string]func(t *testing.T) ledger.Presence{
-		"memory": func(*testing.T) ledger.Presence { return ledger.NewMemory() },
-		"redis": func(t *testing.T) ledger.Presence {
-			l, _, _ := newRedis(t)
-			return l
-		},
-	}
-	for name, mk := range impls {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			p := mk(t)
-			served := func(robot string) bool {
-				t.Helper()
-				ok, err := p.Served(ctx, robot)
-				require.NoError(t, err)
-				return ok
-			}
-			require.False(t, served("ops"), "nobody announced it")
-			require.NoError(t, p.Announce(ctx, nil, time.Minute), "nothing to announce")
-			require.NoError(t, p.Announce(ctx, []string{"ops", "dev"}, 300*time.Millisecond))
-			require.True(t, served("ops"))
-			require.True(t, served("dev"))
-			require.False(t, served("qa"))
-			// Announced again by another worker: the later ttl counts.
-			require.NoError(t, p.Announce(ctx, []string{"dev"}, time.Minute))
-			testenv.Eventually(t, 5*time.Second, func() bool { return !served("ops") }, "ops: announcement expires")
-			require.True(t, served("dev"))
-		})
-	}
-}
-
-func TestRedisPresenceKeys(t *testing.T) {
-	ctx := context.Background()
-	l, rdb, prefix := newRedis(t)
-	require.NoError(t, l.Announce(ctx, []string{"ops"}, time.Minute))
-	ttl, err := rdb.PTTL(ctx, prefix+":served:{ops}").Result()
-	require.NoError(t, err)
-	require.Greater(t, ttl, 50*time.Second)
-	require.LessOrEqual(t, ttl, time.Minute)
 }
 
 // The memory ledger forgets entries as the Redis one does: DefaultTTL after

@@ -16,7 +16,7 @@ type Memory struct {
 	m       map[string]State
 	expires map[string]time.Time
 	ops     int
-	served  map[string]time.Time // robot -> announcement expiry
+	members map[string]memMember // presence: worker -> its announcement
 }
 
 // NewMemory returns an empty in-process ledger on the system clock.
@@ -24,25 +24,7 @@ func NewMemory() *Memory { return NewMemoryClock(time.Now) }
 
 // NewMemoryClock returns an empty in-process ledger whose leases follow now.
 func NewMemoryClock(now func() time.Time) *Memory {
-	return &Memory{now: now, m: make(map[string]State), expires: make(map[string]time.Time), served: make(map[string]time.Time)}
-}
-
-// Announce implements [Presence].
-func (l *Memory) Announce(_ context.Context, robots []string, ttl time.Duration) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	until := l.now().Add(ttl)
-	for _, r := range robots {
-		l.served[r] = until
-	}
-	return nil
-}
-
-// Served implements [Presence].
-func (l *Memory) Served(_ context.Context, robot string) (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.now().Before(l.served[robot]), nil
+	return &Memory{now: now, m: make(map[string]State), expires: make(map[string]time.Time), members: make(map[string]memMember)}
 }
 
 // Get implements [Ledger].

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,7 +14,7 @@ import (
 // Redis is a [Ledger] shared by every worker, one small hash per message
 // ("<prefix>:l:{<key>}", or with [Redis.WithHashTag]
 // "<prefix>:l:{<tag>}<key>"; one-letter fields) expiring a TTL after its last
-// change, and a [Presence]. Every call is one round trip; Claim and the
+// change, and a [Presence]. Every ledger call is one round trip; Claim and the
 // recording calls are Lua scripts, so they are atomic and the in-flight
 // lease is timed by the Redis server's clock.
 type Redis struct {
@@ -21,6 +22,7 @@ type Redis struct {
 	prefix  string
 	ttl     time.Duration
 	doneTTL time.Duration
+	sets    setCache // presence: robot sets by digest
 	// tag, when set, gives an entry's hash tag ([Redis.WithHashTag]).
 	tag func(key string) string
 }
@@ -52,7 +54,7 @@ func (l *Redis) WithDoneTTL(d time.Duration) *Redis {
 // own: ledger key k is stored as "<prefix>:l:{<tag(k)>}<k>" when tag(k) is
 // neither empty nor holds '{' or '}' (else as without it), so that it lives
 // in the slot of other keys carrying that tag. The worker tags a message's
-// entry with its robot's limiter key ([TagByRobot]), so that the claim and
+// entry with its robot's limiter key ([RobotTags]), so that the claim and
 // the limiter's decision run in one script on a cluster (pkg/gate). tag
 // must answer the same for a key for the entry's whole life. It returns l.
 func (l *Redis) WithHashTag(tag func(key string) string) *Redis {
@@ -60,18 +62,33 @@ func (l *Redis) WithHashTag(tag func(key string) string) *Redis {
 	return l
 }
 
-// TagByRobot returns a tag function for [Redis.WithHashTag] over keys
-// scoped by robot ("<robot>/<id>", as the worker makes them): the tag of
-// a key is tags[robot] ("" for a robot not in tags). The function reads
-// tags on every call: the caller must not change it while it is in use.
-func TagByRobot(tags map[string]string) func(key string) string {
-	return func(key string) string {
-		robot, _, ok := strings.Cut(key, "/")
-		if !ok {
-			return ""
-		}
-		return tags[robot]
+// RobotTags gives the hash tags of keys scoped by robot ("<robot>/<id>",
+// as the worker makes them) from a robot → tag map that may be replaced
+// while in use (a configuration reload): pass its [RobotTags.Tag] to
+// [Redis.WithHashTag]. A robot not in the map has no tag. Safe for
+// concurrent use.
+type RobotTags struct {
+	m atomic.Pointer[map[string]string]
+}
+
+// NewRobotTags returns the [RobotTags] of tags (robot name → tag).
+func NewRobotTags(tags map[string]string) *RobotTags {
+	t := &RobotTags{}
+	t.Set(tags)
+	return t
+}
+
+// Set replaces the map (the caller must not change tags afterwards).
+func (t *RobotTags) Set(tags map[string]string) { t.m.Store(&tags) }
+
+// Tag returns the tag of key: its robot's, "" for a key without a robot
+// or a robot not in the map.
+func (t *RobotTags) Tag(key string) string {
+	robot, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return ""
 	}
+	return (*t.m.Load())[robot]
 }
 
 // Key returns the Redis key of ledger key k (for tests and operators):
@@ -83,36 +100,6 @@ func (l *Redis) Key(k string) string {
 		}
 	}
 	return l.prefix + ":l:{" + k + "}"
-}
-
-func (l *Redis) servedKey(robot string) string { return l.prefix + ":served:{" + robot + "}" }
-
-// Announce implements [Presence]: one key per robot
-// ("<prefix>:served:{<robot>}") set with a ttl, in one pipeline.
-func (l *Redis) Announce(ctx context.Context, robots []string, ttl time.Duration) error {
-	if len(robots) == 0 {
-		return nil
-	}
-	// Not a transaction: on a cluster the keys live in different slots.
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, r := range robots {
-			p.Set(ctx, l.servedKey(r), "1", ttl)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: announce %d robots: %w", ErrUnavailable, len(robots), err)
-	}
-	return nil
-}
-
-// Served implements [Presence].
-func (l *Redis) Served(ctx context.Context, robot string) (bool, error) {
-	n, err := l.rdb.Exists(ctx, l.servedKey(robot)).Result()
-	if err != nil {
-		return false, fmt.Errorf("%w: served %s: %w", ErrUnavailable, robot, err)
-	}
-	return n == 1, nil
 }
 
 // Fields of an entry: kept to one letter, as there is one entry per message.

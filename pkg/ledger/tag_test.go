@@ -16,7 +16,7 @@ import (
 // TestKeyHashTag pins the Redis key of an entry with and without a hash
 // tag: a tag that is empty or holds a brace leaves the untagged form.
 func TestKeyHashTag(t *testing.T) {
-	tags := ledger.TagByRobot(map[string]string{"alerts": "dingtalk:abc", "odd": "a}b"})
+	tags := ledger.NewRobotTags(map[string]string{"alerts": "dingtalk:abc", "odd": "a}b"}).Tag
 	l := ledger.NewRedis(nil, "p", time.Minute)
 	tagged := ledger.NewRedis(nil, "p", time.Minute).WithHashTag(tags)
 	tests := []struct {
@@ -49,7 +49,7 @@ func TestRedisClusterHashTag(t *testing.T) {
 		masters[cluster.MasterOf(t, "{"+tags[fmt.Sprintf("r%d", i)]+"}")] = true
 	}
 	require.GreaterOrEqual(t, len(masters), 2)
-	l := ledger.NewRedis(cluster.Client(t), "test-ledger-tag-"+testenv.Unique(), time.Minute).WithHashTag(ledger.TagByRobot(tags))
+	l := ledger.NewRedis(cluster.Client(t), "test-ledger-tag-"+testenv.Unique(), time.Minute).WithHashTag(ledger.NewRobotTags(tags).Tag)
 	t0 := time.UnixMilli(1_700_000_000_000)
 	for robot, tag := range tags {
 		key := robot + "/m1"

@@ -9,7 +9,9 @@
 // and [Publisher.FanOut] for one notification to many robots, the last two
 // with a [Result] per envelope plus the joined error of those that failed.
 // [Publisher.PublishSplit] publishes a text or markdown message too long for
-// one post as parts (see [envelope.Split]), in order.
+// one post as parts (see [envelope.Split]), in order. With [WithGroups],
+// [Publisher.Send] addresses a robot, a pool or a named group alike (a
+// group is expanded into one envelope per member, ids "<id>.<member>").
 // A context without a deadline gets a default timeout ([DefaultTimeout],
 // or [WithDefaultTimeout]).
 package publisher

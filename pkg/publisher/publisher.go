@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,12 +32,20 @@ var ErrNoStream = errors.New("publisher: no stream stored the message")
 // once the workers have drained the backlog.
 var ErrStreamFull = errors.New("publisher: stream full")
 
+// ErrGroup is returned for an envelope addressed to a group (see
+// [WithGroups]) by a call that publishes one envelope per target
+// ([Publisher.Publish], [Publisher.PublishAll], [Publisher.PublishSplit]):
+// a group has no subject of its own; [Publisher.Send] and
+// [Publisher.FanOut] expand it.
+var ErrGroup = errors.New("publisher: a group: publish it with Send or FanOut")
+
 // Publisher publishes envelopes. It is safe for concurrent use.
 type Publisher struct {
 	js      jetstream.JetStream
 	topo    stream.Topology
 	timeout time.Duration
 	size    func(robot string) envelope.Limits
+	groups  func(name string) ([]string, bool)
 }
 
 // Option configures a [Publisher].
@@ -45,11 +54,30 @@ type Option func(*options) error
 type options struct {
 	timeout time.Duration
 	size    func(robot string) envelope.Limits
+	groups  func(name string) ([]string, bool)
+}
+
+// WithGroups makes the publisher expand named groups: members returns the
+// members (robots or pools) of the group name, and false when name is not
+// a group (config.Config.GroupMembers gives them from robots.yaml).
+// [Publisher.Send] and [Publisher.FanOut] then publish one copy per
+// member, with ids "<id>.<member>", as a fan-out does; the calls that
+// publish one envelope per target refuse a group with [ErrGroup]. Robots
+// and pools are published to as they are.
+func WithGroups(members func(name string) ([]string, bool)) Option {
+	return func(o *options) error {
+		if members == nil {
+			return fmt.Errorf("%w: nil group members", ErrInvalidOption)
+		}
+		o.groups = members
+		return nil
+	}
 }
 
 // WithSizeRules makes the publisher check (and [Publisher.PublishSplit]
 // split) each envelope under the size rules of its robot's platform, as
-// size returns them (config.Config.Size gives them from robots.yaml;
+// size returns them (config.Config.TargetSize gives them from robots.yaml,
+// a pool's being its robots'; config.Config.Size those of one robot;
 // delivery.LookupPlatform(name).Size for a known platform): a message that
 // fits DingTalk but not WeCom's 2,048 bytes of text is refused, or split,
 // for a WeCom robot, here, instead of being dead-lettered by the worker.
@@ -77,7 +105,8 @@ func WithDefaultTimeout(d time.Duration) Option {
 }
 
 // New returns a publisher on js for the deployment topo (the zero Topology
-// is production's). Options: [WithDefaultTimeout], [WithSizeRules].
+// is production's). Options: [WithDefaultTimeout], [WithSizeRules],
+// [WithGroups].
 func New(js jetstream.JetStream, topo stream.Topology, opts ...Option) (*Publisher, error) {
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
@@ -88,7 +117,7 @@ func New(js jetstream.JetStream, topo stream.Topology, opts ...Option) (*Publish
 			return nil, err
 		}
 	}
-	return &Publisher{js: js, topo: topo, timeout: o.timeout, size: o.size}, nil
+	return &Publisher{js: js, topo: topo, timeout: o.timeout, size: o.size, groups: o.groups}, nil
 }
 
 // Ack is the stream's acknowledgement of one publish.
@@ -129,6 +158,9 @@ func (p *Publisher) withDefaultTimeout(ctx context.Context) (context.Context, co
 func (p *Publisher) encode(env *envelope.Envelope) ([]byte, error) {
 	if env == nil {
 		return nil, fmt.Errorf("publisher: %w: nil envelope", envelope.ErrInvalid)
+	}
+	if p.IsGroup(env.Robot) {
+		return nil, fmt.Errorf("publisher: envelope %q for %q: %w", env.ID, env.Robot, ErrGroup)
 	}
 	data, err := envelope.Encode(env)
 	if err == nil && p.size != nil {
@@ -243,16 +275,71 @@ func joinErrors(results []Result) error {
 // groups, each copy rate-limited and retried on its own. Because the ids
 // are deterministic, repeating a fan-out stores nothing new (each result's
 // [Ack.Duplicate] is set). It returns one [Result] per robot, in the order
-// given, like [Publisher.PublishAll].
+// given, like [Publisher.PublishAll], a robot named more than once counted
+// at its first place only. With [WithGroups], a group among robots stands
+// for its members, in their order (see [Publisher.Targets]).
 func (p *Publisher) FanOut(ctx context.Context, env *envelope.Envelope, robots []string) ([]Result, error) {
 	if env == nil {
 		return nil, fmt.Errorf("publisher: fan-out: %w: nil envelope", envelope.ErrInvalid)
 	}
+	robots = p.Targets(robots...)
 	envs := make([]*envelope.Envelope, len(robots))
 	for i, r := range robots {
 		envs[i] = env.ForRobot(r, 0)
 	}
 	return p.PublishAll(ctx, envs)
+}
+
+// IsGroup reports whether name is a group (see [WithGroups]).
+func (p *Publisher) IsGroup(name string) bool {
+	if p.groups == nil {
+		return false
+	}
+	_, ok := p.groups(name)
+	return ok
+}
+
+// Targets returns names with each group (see [WithGroups]) replaced by its
+// members, in order, and every name after its first occurrence dropped: a
+// robot named directly and through a group gets one copy.
+func (p *Publisher) Targets(names ...string) []string {
+	out := make([]string, 0, len(names))
+	add := func(n string) {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, n := range names {
+		members, ok := []string(nil), false
+		if p.groups != nil {
+			members, ok = p.groups(n)
+		}
+		if !ok {
+			add(n)
+			continue
+		}
+		for _, m := range members {
+			add(m)
+		}
+	}
+	return out
+}
+
+// Send publishes env to its target: for a robot or a pool, env itself, as
+// [Publisher.Publish] does (one [Result]); for a group (see [WithGroups]),
+// one copy per member with ids "<id>.<member>", as [Publisher.FanOut]
+// does. It returns the results and the join of their errors, like
+// [Publisher.PublishAll].
+func (p *Publisher) Send(ctx context.Context, env *envelope.Envelope) ([]Result, error) {
+	if env == nil {
+		return nil, fmt.Errorf("publisher: %w: nil envelope", envelope.ErrInvalid)
+	}
+	if p.IsGroup(env.Robot) {
+		return p.FanOut(ctx, env, []string{env.Robot})
+	}
+	ack, err := p.Publish(ctx, env)
+	res := []Result{{ID: env.ID, Robot: env.Robot, Ack: ack, Err: err}}
+	return res, joinErrors(res)
 }
 
 // PublishSplit publishes env, split first with [envelope.SplitFor] when it
@@ -279,6 +366,9 @@ func (p *Publisher) FanOut(ctx context.Context, env *envelope.Envelope, robots [
 func (p *Publisher) PublishSplit(ctx context.Context, env *envelope.Envelope) ([]Result, error) {
 	if env == nil {
 		return nil, fmt.Errorf("publisher: split: %w: nil envelope", envelope.ErrInvalid)
+	}
+	if p.IsGroup(env.Robot) {
+		return nil, fmt.Errorf("publisher: split envelope %q for %q: %w", env.ID, env.Robot, ErrGroup)
 	}
 	parts, err := envelope.SplitFor(env, p.limits(env.Robot))
 	if err != nil {

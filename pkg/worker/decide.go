@@ -58,6 +58,9 @@ type action struct {
 	event  string
 	// takeover, with doAgain, claims the message over a dead holder.
 	takeover bool
+	// memberOut, with doAgain, takes the pool member that made the request
+	// out of rotation: it failed for a reason of its own (see pool.go).
+	memberOut bool
 }
 
 // policy is what decisions depend on besides the message: the robot's
@@ -72,6 +75,9 @@ type policy struct {
 	holdMax      time.Duration // the longest wait slept through holding the message
 	unknown      UnknownOutcomePolicy
 	backoff      func(failures int) time.Duration
+	// pool: the request went to a member of a robot pool, which has other
+	// members to go to (see pool.go).
+	pool bool
 }
 
 // before decides, from the ledger's answer to the claim made just before
@@ -126,9 +132,10 @@ func (p policy) after(res delivery.Result, st ledger.State, at time.Time, notSen
 			return action{verb: doDeadLetter, reason: deadletter.ReasonThrottled, event: "dead_letter",
 				detail: fmt.Sprintf("throttled %d times, last: %s", st.Throttles, res.Reason)}
 		}
-		if res.Outcome == delivery.Throttled && p.coolOff <= p.holdMax {
+		if res.Outcome == delivery.Throttled && (p.coolOff <= p.holdMax || p.pool) {
 			// A short cool-off is waited out in the lane: the limiter
-			// holds the next pass until it ends.
+			// holds the next pass until it ends. A pool's next pass goes
+			// to the member with the earliest slot, skipping this one.
 			return action{verb: doAgain, event: "throttled"}
 		}
 		return action{verb: doWait, delay: p.waitFor(res), event: "throttled"}
@@ -136,6 +143,11 @@ func (p policy) after(res delivery.Result, st ledger.State, at time.Time, notSen
 		return p.failed(res, st, at)
 	}
 	// delivery.Permanent and anything unclassified.
+	if p.pool && res.Fault() == delivery.FaultRobot {
+		// The member's own failure: another member takes the message, no
+		// attempt of the message spent.
+		return action{verb: doAgain, memberOut: true, event: "member_out"}
+	}
 	return action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: res.Reason, event: "dead_letter"}
 }
 
@@ -226,4 +238,12 @@ func parseOutcome(s string) outcomeRecord {
 		return outcomeRecord{Reason: deadletter.ReasonPermanent, Detail: s}
 	}
 	return o
+}
+
+// poolEmpty decides for a pool's message when no member is left in
+// rotation (each failed for a reason of its own): dead-letter it with the
+// reason of the member taken out last.
+func poolEmpty(pool, last, reason string) action {
+	return action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, event: "dead_letter",
+		detail: fmt.Sprintf("pool %s: no member left in rotation; last out, %s: %s", pool, last, reason)}
 }

@@ -23,6 +23,8 @@ func testPolicy() policy {
 	}
 }
 
+func inPool(p *policy) { p.pool = true }
+
 // The whole outcome → action table of one request, on one screen.
 func TestDecideAfter(t *testing.T) {
 	t0 := time.UnixMilli(1_700_000_000_000)
@@ -69,6 +71,33 @@ func TestDecideAfter(t *testing.T) {
 			want: action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: "sign not match", event: "dead_letter"}},
 		{name: "unclassified is permanent", res: delivery.Result{Reason: "?"},
 			want: action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: "?", event: "dead_letter"}},
+		// A request to a member of a robot pool.
+		{name: "pool: success acks", pol: inPool, res: delivery.Result{Outcome: delivery.Success},
+			want: action{verb: doAck, event: "delivered"}},
+		{name: "pool: the member's own failure takes it out, another member goes next", pol: inPool,
+			res:  delivery.Result{Outcome: delivery.Permanent, Reason: "robot disabled", ErrCode: 400102},
+			want: action{verb: doAgain, memberOut: true, event: "member_out"}},
+		{name: "pool: sign not match is the member's", pol: inPool,
+			res:  delivery.Result{Outcome: delivery.Permanent, Reason: "sign not match", ErrCode: 310000},
+			want: action{verb: doAgain, memberOut: true, event: "member_out"}},
+		{name: "pool: the message's failure dead-letters", pol: inPool,
+			res:  delivery.Result{Outcome: delivery.Permanent, Reason: "keywords not in content", ErrCode: 310000},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: "keywords not in content", event: "dead_letter"}},
+		{name: "pool: too long dead-letters", pol: inPool,
+			res:  delivery.Result{Outcome: delivery.Permanent, Reason: "message too long", ErrCode: 460101},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: "message too long", event: "dead_letter"}},
+		{name: "pool: throttled with a long cool-off goes to another member at once", pol: inPool,
+			res: delivery.Result{Outcome: delivery.Throttled}, st: ledger.State{Throttles: 1},
+			want: action{verb: doAgain, event: "throttled"}},
+		{name: "pool: throttled too often still dead-letters", pol: inPool,
+			res: delivery.Result{Outcome: delivery.Throttled, Reason: "send too fast"}, st: ledger.State{Throttles: 2},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonThrottled, detail: "throttled 2 times, last: send too fast", event: "dead_letter"}},
+		{name: "pool: platform wait waits", pol: inPool, res: delivery.Result{Outcome: delivery.Wait, RetryAfter: 7 * time.Second},
+			st: ledger.State{Throttles: 1}, want: action{verb: doWait, delay: 7 * time.Second, event: "throttled"}},
+		{name: "pool: retryable backs off", pol: inPool, res: delivery.Result{Outcome: delivery.Retryable},
+			st: ledger.State{Failures: 1, FirstAttempt: t0}, want: action{verb: doRetry, delay: time.Second, event: "retry"}},
+		{name: "not a pool: a robot's own failure dead-letters", res: delivery.Result{Outcome: delivery.Permanent, Reason: "robot disabled", ErrCode: 400102},
+			want: action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, detail: "robot disabled", event: "dead_letter"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,4 +189,12 @@ func TestHealthForgetsOldFailures(t *testing.T) {
 	require.ErrorContains(t, w.Healthy(), "dead-letter stream unavailable")
 	w.health.ok(componentDeadLetters)
 	require.NoError(t, w.Healthy())
+}
+
+// A pool with no member left in rotation dead-letters its message with the
+// last member's reason.
+func TestDecidePoolEmpty(t *testing.T) {
+	require.Equal(t, action{verb: doDeadLetter, reason: deadletter.ReasonPermanent, event: "dead_letter",
+		detail: "pool oncall: no member left in rotation; last out, oncall-3: robot disabled"},
+		poolEmpty("oncall", "oncall-3", "robot disabled"))
 }

@@ -52,7 +52,10 @@
 //
 // Messages for a robot no worker is configured for are dead-lettered as
 // unknown_robot by a periodic sweep. With Config.Presence every worker
-// announces the robots it serves, and a robot whose consumer is left behind
-// (it was removed from every worker's config) is recognised by nobody
-// announcing it, even with a message still pending on that consumer.
+// announces itself and its robot set (see package ledger), and a robot no
+// live worker has configured, seen so by two sweeps in a row, is swept,
+// its leftover consumer removed, even with a message still pending on it;
+// a robot configured on a live worker is never swept, whether or not it
+// has a consumer now. The same registry spreads the robots over the live
+// workers that serve them by rendezvous hashing (owner.go).
 package worker

@@ -174,6 +174,9 @@ func (w *Worker) run(runCtx, ctx context.Context, j *job) action {
 // and, when all allow, the request. sent reports whether a request was
 // made (written or abandoned).
 func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeover bool) (a action, sent bool) {
+	if p := w.pools[j.rb.Name]; p != nil {
+		return w.poolAttempt(runCtx, ctx, j, p, takeover) // pool.go: a member makes this attempt
+	}
 	rb := j.rb
 	sem := w.sems[rb.Name]
 	select {

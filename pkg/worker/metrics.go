@@ -17,6 +17,7 @@ type Metrics struct {
 	latency          *prometheus.HistogramVec
 	backlog          *prometheus.GaugeVec
 	unserved         prometheus.Gauge
+	poolMembers      *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -56,13 +57,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		unserved: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "botrelay_unserved_robots", Help: "Configured robots this worker cannot serve: their consumer could not be created (e.g. the server's consumer limit).",
 		}),
+		poolMembers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "botrelay_pool_member_state", Help: "Whether a robot pool's member is in rotation (1) or out after a failure of its own, such as a token not found or a disabled robot (0).",
+		}, []string{"pool", "robot"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "botrelay_delivery_seconds", Help: "Duration of one HTTP delivery attempt.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"robot"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.ledgerErrors, m.deadLetterErrors, m.panics, m.coolOffs, m.duplicates, m.latency, m.backlog, m.unserved)
+		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.ledgerErrors, m.deadLetterErrors, m.panics, m.coolOffs, m.duplicates, m.latency, m.backlog, m.unserved, m.poolMembers)
 	}
 	return m
 }

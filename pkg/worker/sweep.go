@@ -11,22 +11,29 @@ import (
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
 
-// sweepLoop periodically announces this worker's robots (with a
-// Presence) and dead-letters messages published for robots this worker
-// does not know (unless the sweep is disabled), so they are never stuck in
-// the stream unseen.
+// sweepLoop periodically announces this worker (with a Presence),
+// refreshing its view of the live workers and so its share of the robots
+// ([owner]), and dead-letters messages published for robots no worker
+// serves (unless the sweep is disabled), so they are never stuck in the
+// stream unseen. When ctx ends it announces that it leaves, so the other
+// workers take over its robots at once.
 func (w *Worker) sweepLoop(ctx context.Context) {
 	idle := map[string]int{}
 	interval := w.presenceInterval()
+	if w.cfg.Presence != nil {
+		defer w.leave(ctx)
+	}
 	for {
+		var m *ledger.Members
 		if w.cfg.Presence != nil {
-			w.announce(ctx)
+			m = w.announce(ctx)
 		}
 		if w.cfg.SweepInterval > 0 {
-			if err := w.sweep(ctx, idle); err != nil && ctx.Err() == nil {
+			if err := w.sweep(ctx, idle, m); err != nil && ctx.Err() == nil {
 				w.log.Warn("unknown-robot sweep failed", "err", err)
 			}
 		}
@@ -36,8 +43,8 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 	}
 }
 
-// presenceInterval is how often the robots are announced: every sweep, or
-// every 30s with the sweep disabled.
+// presenceInterval is how often the worker announces itself: every sweep,
+// or every 30s with the sweep disabled.
 func (w *Worker) presenceInterval() time.Duration {
 	if w.cfg.SweepInterval > 0 {
 		return w.cfg.SweepInterval
@@ -45,95 +52,130 @@ func (w *Worker) presenceInterval() time.Duration {
 	return 30 * time.Second
 }
 
-// announce tells the Presence that this worker serves its robots, for
-// three announcement intervals.
-func (w *Worker) announce(ctx context.Context) {
-	robots := make([]string, 0, len(w.robots))
-	for name := range w.robots {
-		robots = append(robots, name)
+// announcement is what this worker tells the Presence: its robots and
+// those it cannot serve, for three announcement intervals.
+func (w *Worker) announcement(leaving bool) ledger.Announcement {
+	return ledger.Announcement{Worker: w.holder, Robots: w.robotNames(), Unserved: w.noConsumer.reasons(),
+		Leaving: leaving, TTL: 3 * w.presenceInterval()}
+}
+
+// announce tells the Presence that this worker runs and serves its
+// robots, and returns the live workers (nil when the Presence could not be
+// reached: nobody can tell then which robots are served).
+func (w *Worker) announce(ctx context.Context) *ledger.Members {
+	o, _ := w.owner.(*owner)
+	if o == nil { // Run sets it; a worker used before Run
+		o = &owner{self: w.holder, rescan: func() {}}
 	}
-	if err := w.cfg.Presence.Announce(ctx, robots, 3*w.presenceInterval()); err != nil && ctx.Err() == nil {
-		w.log.Warn("could not announce the robots this worker serves", "err", err)
+	m, err := o.refresh(ctx, w.cfg.Presence, w.announcement(false))
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("could not announce this worker or read the others", "err", err)
+		}
+		return nil
+	}
+	return m
+}
+
+// leave announces that this worker drains: its robots stay served (by it,
+// until its announcement expires) but the others take over their lanes.
+func (w *Worker) leave(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := w.cfg.Presence.Announce(lctx, w.announcement(true)); err != nil {
+		w.log.Warn("could not announce that this worker leaves", "err", err)
 	}
 }
 
-// sweep drains the subjects of unconfigured robots into the dead-letter
-// stream.
+// sweep drains the subjects of robots configured on no live worker into
+// the dead-letter stream.
 //
-// A subject that still has a robot consumer is left alone while any worker
-// serves it (the robot is configured there, e.g. during a rolling deploy):
-// the work-queue stream refuses a second consumer on it. A robot consumer
-// seen unserved by two sweeps in a row belongs to a robot removed from
-// every worker's config: it is deleted and its messages dead-lettered,
-// never left in the stream unseen. Unserved is announced by no worker
-// with a Presence, else abandoned (no pull waiting, nothing pending). idle
-// counts those sightings per robot across sweeps.
-func (w *Worker) sweep(ctx context.Context, idle map[string]int) error {
+// With a Presence (m is its view; nil when it could not be read, and then
+// nothing is swept), a robot with messages that no live worker serves,
+// seen so by two sweeps in a row, is taken as removed (or never
+// configured): its consumer, if one was left behind, is deleted and its
+// messages dead-lettered as unknown_robot. A robot in some worker's robot
+// set is never swept, whether or not it has a consumer now (workers create
+// consumers only while a robot has work). Two sightings, not one, so that
+// a worker that just added the robot (a reload) has announced it.
+//
+// Without a Presence only this worker's configuration is known: a subject
+// of an unconfigured robot that no consumer holds is swept at once, and a
+// robot consumer seen [Worker.abandoned] by two sweeps in a row is
+// deleted first. idle counts the sightings per robot across sweeps.
+func (w *Worker) sweep(ctx context.Context, idle map[string]int, m *ledger.Members) error {
 	pending, err := w.cfg.Topology.PendingRobots(ctx, w.js)
 	if err != nil {
 		return err
 	}
-	for name := range w.robots {
+	mine := map[string]bool{}
+	for _, name := range w.robotNames() {
+		mine[name] = true
 		w.m.backlog.WithLabelValues(name).Set(float64(pending[name]))
 	}
 	for robot := range idle {
-		if _, ok := pending[robot]; !ok {
+		if _, ok := pending[robot]; !ok || mine[robot] {
 			delete(idle, robot)
 		}
 	}
+	if w.cfg.Presence != nil && m == nil {
+		clear(idle) // not two sightings in a row
+		return nil
+	}
 	var errs []error
 	for robot := range pending {
-		if _, ok := w.robots[robot]; ok {
+		if mine[robot] {
 			continue
 		}
-		swept, err := w.sweepRobot(ctx, robot)
-		if err != nil {
-			// One subject's trouble must not keep the others unswept.
-			errs = append(errs, err)
-			continue
-		}
-		if swept {
-			delete(idle, robot)
-			continue
-		}
-		if w.unserved(ctx, robot) {
-			idle[robot]++
-		} else {
-			delete(idle, robot)
-		}
-		if idle[robot] >= 2 {
-			w.log.Warn("robot is configured on no worker; removing its idle consumer and dead-lettering its messages", "robot", robot)
-			err := w.js.DeleteConsumer(ctx, w.cfg.Topology.OutStream(), w.cfg.Topology.ConsumerName(robot))
-			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				errs = append(errs, fmt.Errorf("worker: delete abandoned consumer of %s: %w", robot, err))
+		if m != nil {
+			if m.Served(robot) {
+				delete(idle, robot)
 				continue
 			}
-			delete(idle, robot)
-			if _, err := w.sweepRobot(ctx, robot); err != nil {
-				errs = append(errs, err)
+			if idle[robot]++; idle[robot] < 2 {
+				continue
 			}
+		} else {
+			swept, err := w.sweepRobot(ctx, robot)
+			if err != nil {
+				// One subject's trouble must not keep the others unswept.
+				errs = append(errs, err)
+				continue
+			}
+			if swept {
+				delete(idle, robot)
+				continue
+			}
+			if !w.abandoned(ctx, robot) {
+				delete(idle, robot)
+				continue
+			}
+			if idle[robot]++; idle[robot] < 2 {
+				continue
+			}
+		}
+		delete(idle, robot)
+		if err := w.sweepRemoved(ctx, robot); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// unserved reports whether robot's consumer exists and no worker serves
-// it: announced by nobody with a Presence, else [Worker.abandoned]. An
-// error counts as served.
-func (w *Worker) unserved(ctx context.Context, robot string) bool {
-	if w.cfg.Presence == nil {
-		return w.abandoned(ctx, robot)
+// sweepRemoved dead-letters the messages of robot, taken as configured on
+// no worker, deleting its robot consumer first if one holds the subject.
+func (w *Worker) sweepRemoved(ctx context.Context, robot string) error {
+	swept, err := w.sweepRobot(ctx, robot)
+	if err != nil || swept {
+		return err
 	}
-	served, err := w.cfg.Presence.Served(ctx, robot)
-	if err != nil {
-		w.log.Warn("could not tell whether a robot is served", "robot", robot, "err", err)
-		return false
+	w.log.Warn("robot is configured on no worker; removing its idle consumer and dead-lettering its messages", "robot", robot)
+	err = w.js.DeleteConsumer(ctx, w.cfg.Topology.OutStream(), w.cfg.Topology.ConsumerName(robot))
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("worker: delete abandoned consumer of %s: %w", robot, err)
 	}
-	if served {
-		return false
-	}
-	_, err = w.js.Consumer(ctx, w.cfg.Topology.OutStream(), w.cfg.Topology.ConsumerName(robot))
-	return err == nil
+	_, err = w.sweepRobot(ctx, robot)
+	return err
 }
 
 // abandoned reports whether robot's consumer exists with no pull waiting

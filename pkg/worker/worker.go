@@ -51,6 +51,13 @@ type Robot struct {
 	// posted to each event's session webhook, limited per conversation
 	// (see reply.go). Webhook and Secret are not used.
 	Replies bool
+	// Pool makes the robot a robot pool (Name is the pool's): the names of
+	// configured robots of one platform and one chat group, its members.
+	// The pool has its own subject, consumer and ledger keys, and each
+	// request goes to the member whose next slot is earliest, with the
+	// member's webhook, secret, keywords, limit and cool-off (see pool.go).
+	// Limit, CoolOff, LimitKey, Webhook and Secret of the pool are not used.
+	Pool []string
 }
 
 // UnknownOutcomePolicy is a robot's [Robot.OnUnknownOutcome].
@@ -164,6 +171,11 @@ type Config struct {
 	Metrics *Metrics
 	// Observe, when set, is called with every outcome (tests, the demo).
 	Observe func(Event)
+	// PoolRetry is how long a pool member that failed for a reason of its
+	// own (token not found, robot disabled, sign not match) stays out of
+	// its pools' rotation before one message is tried on it again; default
+	// 1h. A reload or restart puts every member back at once.
+	PoolRetry time.Duration
 }
 
 // Event reports what happened to one message.
@@ -172,7 +184,9 @@ type Event struct {
 	EnvelopeID string
 	// Kind is "delivered", "retry", "throttled" (the platform throttled it
 	// or asked it to wait), "deferred" (handed back to wait for a slot),
-	// "held" (another worker holds it in flight), "not_sent" (abandoned
+	// "held" (another worker holds it in flight), "member_out" (a pool
+	// member failed for a reason of its own and left the rotation; the
+	// message goes to another member), "not_sent" (abandoned
 	// unwritten at its write deadline, tried again), "dead_letter",
 	// "duplicate" or "handed_back" (returned at shutdown).
 	Kind     string
@@ -200,6 +214,9 @@ type Worker struct {
 	// noConsumer holds the robots whose consumer could not be created (a
 	// server limit such as 10026 "maximum consumers limit reached").
 	noConsumer unservedSet
+	// pools holds the rotation of each robot pool, by pool name (pool.go).
+	pools map[string]*pool
+	owner      ownership // nil: owns every robot; set by Run (owner.go)
 }
 
 // ErrInvalidConfig is matched by errors from [New].
@@ -228,6 +245,7 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	setDefault(&cfg.AckWait, 30*time.Second)
 	setDefault(&cfg.FetchWait, 2*time.Second)
 	setDefault(&cfg.SweepInterval, 30*time.Second)
+	setDefault(&cfg.PoolRetry, time.Hour)
 	setDefault(&cfg.Backoff.Initial, time.Second)
 	setDefault(&cfg.Backoff.Max, 5*time.Minute)
 	setDefault(&cfg.Backoff.Multiplier, 2)
@@ -254,7 +272,7 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 		if _, dup := w.robots[r.Name]; dup {
 			return nil, fmt.Errorf("%w: robot %q configured twice", ErrInvalidConfig, r.Name)
 		}
-		if r.Limit.Max <= 0 || r.Limit.Window <= 0 {
+		if len(r.Pool) == 0 && (r.Limit.Max <= 0 || r.Limit.Window <= 0) {
 			return nil, fmt.Errorf("%w: robot %q: limit needs Max > 0 and Window > 0", ErrInvalidConfig, r.Name)
 		}
 		w.robots[r.Name] = r
@@ -266,6 +284,9 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	}
 	if len(w.robots) == 0 {
 		return nil, fmt.Errorf("%w: no robots", ErrInvalidConfig)
+	}
+	if err := w.initPools(); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
@@ -283,6 +304,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.cfg.Topology.Ensure(ctx, w.js); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	w.owner = w.newOwner()
 	if w.cfg.Presence != nil {
 		// Before the consumers exist, so no other worker's sweep sees one
 		// of them unannounced.

@@ -36,6 +36,16 @@ func TestKeyHashTag(t *testing.T) {
 	}
 }
 
+// TestRobotTagsReload: a replaced map (a configuration reload) gives the
+// keys of robots added or changed their new tags at once.
+func TestRobotTagsReload(t *testing.T) {
+	tags := ledger.NewRobotTags(map[string]string{"a": "ka"})
+	l := ledger.NewRedis(nil, "p", time.Minute).WithHashTag(tags.Tag)
+	require.Equal(t, []string{"p:l:{ka}a/1", "p:l:{b/1}"}, []string{l.Key("a/1"), l.Key("b/1")})
+	tags.Set(map[string]string{"a": "ka2", "b": "kb"})
+	require.Equal(t, []string{"p:l:{ka2}a/1", "p:l:{kb}b/1"}, []string{l.Key("a/1"), l.Key("b/1")})
+}
+
 // TestRedisClusterHashTag runs every call of a tagged ledger on a real
 // Redis Cluster: each entry lives on the master of its robot's tag, and
 // Get, Claim, the recording calls and the marks all find it there.

@@ -35,6 +35,8 @@ type robotStatus struct {
 	// Diagnoses are one-line explanations of what keeps the robot from
 	// delivering, most important first; empty when nothing looks wrong.
 	Diagnoses []string `json:"diagnoses"`
+	// Digest is set, with --redis and --config, for a digest robot.
+	Digest *digestStatus `json:"digest,omitempty"`
 	// Members are a pool's members (statuspools.go); empty for a robot.
 	Members []poolMember `json:"members,omitempty"`
 
@@ -178,6 +180,7 @@ func runStatus(ctx context.Context, g *globals, args []string, stdout, stderr io
 		}
 	} else {
 		writeStatus(stdout, rows, withLimiter)
+		writeDigests(stdout, rows) // status_digest.go
 		writePools(stdout, rows)
 		writeUsage(stdout, usage)
 	}
@@ -298,6 +301,7 @@ func inspectRows(ctx context.Context, g *globals, o statusOptions, rows []robotS
 		if !ok {
 			continue // not configured: its limiter key (the webhook's identity) is unknown
 		}
+		readDigest(ictx, rdb, g.prefix, &rows[i], rb) // status_digest.go
 		key, insp := rb.LimitKey(), limiter.Inspector(lim)
 		if cli.IsPlaceholder(rb.Webhook) {
 			key, insp = rb.Name, keyed

@@ -363,6 +363,9 @@ func workerRobots(cfg *config.Config) []worker.Robot {
 		if rb.OnUnknownOutcome == config.UnknownDeadLetter {
 			robots[i].OnUnknownOutcome = worker.DeadLetter
 		}
+		if d := rb.Digest; d != nil {
+			robots[i].Digest = &worker.Digest{After: time.Duration(d.After), MaxItems: d.MaxItems, Title: d.Title}
+		}
 	}
 	for _, app := range cfg.Apps {
 		// The app's reply robot: replies go to each event's session webhook.

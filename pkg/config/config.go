@@ -545,6 +545,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 		default:
 			bad("%s: on_unknown_outcome: must be %s or %s", at, UnknownRepost, UnknownDeadLetter)
 		}
+		errs = append(errs, checkDigest(at, rb)...) // digest.go
 		if rb.Limit < 0 || rb.Window < 0 {
 			bad("%s: limit and window must not be negative", at)
 		}

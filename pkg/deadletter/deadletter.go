@@ -33,6 +33,7 @@ const (
 	ReasonPanic          Reason = "panic"           // handling it crashed the worker's code (the stack is in the worker log)
 	ReasonUnknownOutcome Reason = "unknown_outcome" // a worker died posting it; the robot's on_unknown_outcome is dead_letter
 	ReasonNoEvent        Reason = "no_event"        // a reply whose inbound event is not (or no longer) stored, or is another app's
+	ReasonDigest         Reason = "digest"          // folded into a digest that was dead-lettered (the digest's errcode is kept)
 )
 
 // Record is one dead letter.

@@ -339,14 +339,16 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 // botrelay's sweep consumer of robot ([Topology.SweepConsumerName]) holds
 // the subject, it is deleted and the creation tried again; any other
 // consumer on the subject gives an error that [IsSubjectTaken] matches.
-func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait time.Duration) (jetstream.Consumer, error) {
+// A robot whose messages are folded into digests sees its backlog: its
+// consumer is given maxAckPending (when set and above 1) instead.
+func (t Topology) EnsureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait time.Duration, maxAckPending ...int) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       t.ConsumerName(robot),
 		Description:   "botrelay deliveries to robot " + robot,
 		FilterSubject: t.OutSubject(robot),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
-		MaxAckPending: 1,
+		MaxAckPending: slices.Max(append(maxAckPending, 1)),
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		MaxWaiting:    512,

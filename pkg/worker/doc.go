@@ -50,6 +50,14 @@
 // fetching, in-flight deliveries finish and are acked, messages still waiting
 // for a rate slot are handed back (NAK) for another worker, and Run returns.
 //
+// A robot with a [Digest] policy has a lane of its own kind (digest.go):
+// it holds its backlog (up to [MaxDigestPending] messages, heartbeating
+// them), one worker at a time, and once the robot's budget cannot post the
+// waiting messages one by one before each has waited Digest.After, folds
+// them into one markdown post ([envelope.FoldDigest]) that goes through
+// the same attempt, decisions and Worker.apply as a message, its items
+// acked, or dead-lettered (reason digest), together.
+//
 // Messages for a robot no worker is configured for are dead-lettered as
 // unknown_robot by a periodic sweep. With Config.Presence every worker
 // announces itself and its robot set (see package ledger), and a robot no

@@ -63,6 +63,8 @@ type job struct {
 	// res is the last request's result; lastReason its Reason.
 	res        delivery.Result
 	lastReason string
+	// digest, for a digest's job, holds its folded messages (digest.go).
+	digest []*dItem
 }
 
 func (j *job) id() string {
@@ -442,6 +444,10 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 		} else {
 			ev.Attempts++
 		}
+		if j.digest != nil { // digest.go
+			w.settleDigest(ctx, j, a)
+			return
+		}
 		w.observe(ev)
 		w.ack(ctx, msg, rb.Name, j.id())
 	case doRetry:
@@ -471,6 +477,10 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 		w.log.Debug("waiting in JetStream", "robot", rb.Name, "id", j.id(), "for", a.delay, "why", a.event)
 		w.nak(msg, rb.Name, a.delay+jitter(a.delay))
 	case doDeadLetter:
+		if j.digest != nil { // digest.go
+			w.deadLetterDigest(ctx, j, a)
+			return
+		}
 		j.rec.Reason, j.rec.Detail = a.reason, a.detail
 		if a.reason == deadletter.ReasonThrottled {
 			w.log.Error("platform keeps throttling robot; message dead-lettered", "robot", rb.Name, "id", j.id(),

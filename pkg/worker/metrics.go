@@ -17,6 +17,8 @@ type Metrics struct {
 	latency          *prometheus.HistogramVec
 	backlog          *prometheus.GaugeVec
 	unserved         prometheus.Gauge
+	digestItems      *prometheus.CounterVec // digest.go
+	digests          *prometheus.CounterVec
 	poolMembers      *prometheus.GaugeVec
 }
 
@@ -65,6 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"robot"}),
 	}
+	m.digestItems, m.digests = newDigestMetrics(reg)
 	if reg != nil {
 		reg.MustRegister(m.deliveries, m.deadLetters, m.limiterWaits, m.limiterErrors, m.ledgerErrors, m.deadLetterErrors, m.panics, m.coolOffs, m.duplicates, m.latency, m.backlog, m.unserved, m.poolMembers)
 	}

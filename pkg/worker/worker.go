@@ -51,6 +51,10 @@ type Robot struct {
 	// posted to each event's session webhook, limited per conversation
 	// (see reply.go). Webhook and Secret are not used.
 	Replies bool
+	// Digest, when set, folds the robot's waiting messages into summary
+	// posts once its budget cannot post them one by one in time (see
+	// [Digest]).
+	Digest *Digest
 	// Pool makes the robot a robot pool (Name is the pool's): the names of
 	// configured robots of one platform and one chat group, its members.
 	// The pool has its own subject, consumer and ledger keys, and each
@@ -216,7 +220,7 @@ type Worker struct {
 	noConsumer unservedSet
 	// pools holds the rotation of each robot pool, by pool name (pool.go).
 	pools map[string]*pool
-	owner      ownership // nil: owns every robot; set by Run (owner.go)
+	owner ownership // nil: owns every robot; set by Run (owner.go)
 }
 
 // ErrInvalidConfig is matched by errors from [New].
@@ -339,6 +343,10 @@ func (w *Worker) Run(ctx context.Context) error {
 // A nil c (or one deleted meanwhile) is created first, retried with a
 // growing pause.
 func (w *Worker) lane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
+	if rb.Digest != nil { // a digest robot's lane holds its backlog: digest.go
+		w.digestLane(ctx, rb, c)
+		return
+	}
 	errWait := time.Second
 	refreshed := time.Now() // of c's cached info
 	for ctx.Err() == nil {

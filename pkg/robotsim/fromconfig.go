@@ -1,0 +1,153 @@
+package robotsim
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/botrelay/botrelay/pkg/config"
+)
+
+// ErrNoToken is returned by [TokenFromWebhook] for a webhook that carries
+// no token where its platform puts one.
+var ErrNoToken = errors.New("robotsim: no token in webhook")
+
+// TokenFromWebhook returns the token the simulator knows a robot by, read
+// from its webhook URL the way the platform reads it: DingTalk's
+// access_token and WeCom's key query parameters, the last path segment
+// of POPO's and Feishu's hook. The error never quotes the webhook.
+func TokenFromWebhook(platform, webhook string) (string, error) {
+	u, err := url.Parse(webhook)
+	if err != nil {
+		return "", fmt.Errorf("%w: not a URL", ErrNoToken)
+	}
+	var tok string
+	switch platform {
+	case PlatformDingTalk:
+		tok = u.Query().Get("access_token")
+	case PlatformWeCom:
+		tok = u.Query().Get("key")
+	case PlatformPOPO, PlatformFeishu:
+		if strings.Contains(u.Path, "/hook/") {
+			tok = path.Base(strings.TrimRight(u.Path, "/"))
+		}
+	default:
+		return "", fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, platform)
+	}
+	if tok == "" || tok == "hook" {
+		return "", fmt.Errorf("%w (%s)", ErrNoToken, platform)
+	}
+	return tok, nil
+}
+
+// FromConfig returns a simulated robot for every robot of a worker
+// configuration, so that one file drives the workers and the simulator:
+// the token from the webhook ([TokenFromWebhook]), the secret and
+// keywords as configured, and the limit and window of the robot's
+// platform in the file (its platforms section, the platform's published
+// limits by default): the simulator enforces what the platform enforces,
+// not the lower rate a robot may be given. Feishu's per-second limit is
+// the platform's first further window. Errors name the robot, never its
+// webhook or secret.
+func FromConfig(c *config.Config) ([]Robot, error) {
+	out := make([]Robot, 0, len(c.Robots))
+	var errs []error
+	for i, rb := range c.Robots {
+		tok, err := TokenFromWebhook(rb.Platform, rb.Webhook)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("robots[%d] %q: %w", i, rb.Name, err))
+			continue
+		}
+		pl := c.Platforms[rb.Platform]
+		r := Robot{Platform: rb.Platform, Token: tok, Secret: rb.Secret, Keywords: rb.Keywords,
+			Limit: pl.Limit, Window: time.Duration(pl.Window)}
+		if rb.Platform == PlatformFeishu && len(pl.Windows) > 0 {
+			r.BurstLimit = pl.Windows[0].Limit
+		}
+		out = append(out, r)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// LoadConfig reads a worker configuration file (see package config; ${NAME}
+// and secret_env are looked up with lookup, nil meaning os.LookupEnv) and
+// returns its robots as [FromConfig] does.
+func LoadConfig(file string, lookup func(string) (string, bool)) ([]Robot, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("robotsim: %w", err)
+	}
+	c, err := config.Parse(data, lookup)
+	if err != nil {
+		return nil, fmt.Errorf("robotsim: %s: %w", file, err)
+	}
+	return FromConfig(c)
+}
+
+// Totals sums the counters of every robot, as GET /_sim/stats serves them.
+type Totals struct {
+	// Robots is the number of robots; Active those that received a request.
+	Robots int `json:"robots"`
+	Active int `json:"active"`
+	// Stats sums every robot's counters.
+	Stats Stats `json:"stats"`
+	// FirstAccepted and LastAccepted span every acceptance; nil before the first.
+	FirstAccepted *time.Time `json:"firstAccepted,omitempty"`
+	LastAccepted  *time.Time `json:"lastAccepted,omitempty"`
+	// Anomalies lists (up to 100, sorted) the tokens of robots with a
+	// breach, a duplicate, a repeated content or a signature failure.
+	Anomalies []string `json:"anomalies,omitempty"`
+}
+
+// maxAnomalies bounds [Totals.Anomalies].
+const maxAnomalies = 100
+
+// Totals returns the counters of every robot summed.
+func (s *Sim) Totals() Totals {
+	var t Totals
+	var first, last time.Time
+	for _, rs := range s.Robots() {
+		t.Robots++
+		st := rs.Stats
+		if st.Requests > 0 {
+			t.Active++
+		}
+		t.Stats.add(st)
+		if rs.FirstAccepted != nil && (first.IsZero() || rs.FirstAccepted.Before(first)) {
+			first = *rs.FirstAccepted
+		}
+		if rs.LastAccepted != nil && rs.LastAccepted.After(last) {
+			last = *rs.LastAccepted
+		}
+		if (st.Breaches > 0 || st.Duplicates > 0 || st.RepeatedContent > 0 || st.SignatureFailures > 0) &&
+			len(t.Anomalies) < maxAnomalies {
+			t.Anomalies = append(t.Anomalies, rs.Token)
+		}
+	}
+	if !first.IsZero() {
+		t.FirstAccepted, t.LastAccepted = &first, &last
+	}
+	return t
+}
+
+func (st *Stats) add(o Stats) {
+	st.Requests += o.Requests
+	st.Accepted += o.Accepted
+	st.Rejected += o.Rejected
+	st.Breaches += o.Breaches
+	st.DuringBan += o.DuringBan
+	st.Duplicates += o.Duplicates
+	st.SignatureFailures += o.SignatureFailures
+	st.Faulted += o.Faulted
+	st.RepeatedContent += o.RepeatedContent
+}

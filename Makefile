@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      ?= ./...
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build test test-short test-race lint vet fmt bench fuzz demo clean
+.PHONY: all build test test-short test-race lint vet fmt bench bench-scale fuzz demo clean
 
 all: build
 
@@ -38,6 +38,16 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./pkg/limiter/
 	$(GO) test -run '^$$' -bench DeliveryThroughput -benchtime 5000x ./pkg/worker/
 	$(GO) test -run '^$$' -bench HeadOfLine -benchtime 100x ./pkg/worker/
+
+## bench-scale: the fleet-scale figures (#7) as separate processes:
+## nats-server built from go.mod, worker binaries, the simulator serving
+## the workers' own config file, against the real Redis. Each figure is
+## printed beside its target; see docs/benchmarks.md. Select scenarios and
+## shorten the idle window with BENCHSCALE_FLAGS, e.g.
+##   make bench-scale BENCHSCALE_FLAGS='-scenario idle,fanout -idle-window 20s'
+BENCHSCALE_FLAGS ?=
+bench-scale:
+	$(GO) run ./cmd/benchscale $(BENCHSCALE_FLAGS)
 
 ## fuzz: every parser of outside input, 30s each (seeds run in make test):
 ## envelopes, dead-letter records, platform answers, signatures, the config,

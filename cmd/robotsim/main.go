@@ -8,6 +8,17 @@
 //	    -wecom 'key' \
 //	    -window 1m -ban 10m
 //
+// or, for a whole fleet, from a worker configuration file:
+//
+//	robotsim -addr 127.0.0.1:8089 -config worker.yaml -count-only
+//
+// serves every robot of the file (token from the webhook, secret and
+// keywords as configured, the platform's limit and window of the file;
+// the webhooks must point at -addr). -count-only keeps counters only, so
+// that tens of thousands of robots and millions of messages fit;
+// GET /_sim/stats serves the totals (breaches, duplicates, repeated
+// contents, bad signatures) as JSON.
+//
 // A robot is written token[:secret[:keyword1,keyword2[:limit]]]; an empty
 // secret means no signature check, no keywords means no keyword check and
 // no limit the platform default. Tokens and secrets cannot contain ':'.
@@ -29,7 +40,11 @@ import (
 
 	"github.com/botrelay/botrelay/internal/cli"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/robotsim/simconfig"
 )
+
+// maxListed is the most robots whose webhooks are printed at start.
+const maxListed = 20
 
 func main() {
 	// -h prints the usage and exits 2.
@@ -84,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	window := fs.Duration("window", time.Minute, "rolling rate window")
 	ban := fs.Duration("ban", 10*time.Minute, "ban after a breach")
 	verbose := fs.Bool("v", false, "log every refused request")
+	configFile := fs.String("config", "", "serve every robot of this worker configuration file (YAML)")
+	countOnly := fs.Bool("count-only", false, "keep counters only, no messages or request logs (for large fleets)")
 	fs.Var(&dingtalk, "dingtalk",
 		"DingTalk robot token[:secret[:kw1,kw2[:limit]]] (repeatable)")
 	fs.Var(&popo, "popo",
@@ -114,6 +131,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			robots = append(robots, r)
 		}
 	}
+	if *configFile != "" {
+		fromFile, err := simconfig.LoadConfig(*configFile, nil)
+		if err != nil {
+			return fmt.Errorf("-config: %w", err)
+		}
+		robots = append(robots, fromFile...)
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -123,6 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Ban:       *ban,
 		FeishuBan: *feishuBan,
 		WeComBan:  *wecomBan,
+		CountOnly: *countOnly,
 		Logger:    slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	for _, r := range robots {
@@ -139,6 +164,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer srv.Close()
 
 	fmt.Fprintf(stdout, "robotsim listening on %s (window %s, ban %s)\n", srv.URL, *window, *ban)
+	if len(robots) > maxListed {
+		fmt.Fprintf(stdout, "%d robots (not listed)\n", len(robots))
+		robots = nil
+	}
 	for _, r := range robots {
 		desc := []string{"unsigned"}
 		if r.Secret != "" {
@@ -153,6 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%-8s %s (%s)\n", r.Platform, srv.WebhookURL(r.Token), strings.Join(desc, ", "))
 	}
 	fmt.Fprintf(stdout, "inspect  %s/_sim/robots\n", srv.URL)
+	fmt.Fprintf(stdout, "totals   %s/_sim/stats\n", srv.URL)
 
 	<-ctx.Done()
 	return nil

@@ -4,9 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,4 +112,83 @@ func TestRunServesRobots(t *testing.T) {
 
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// -config serves every robot of a worker configuration file; -count-only
+// keeps counters, served at /_sim/stats.
+func TestRunServesConfigFile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	base := "http://" + addr
+	var cfg strings.Builder
+	cfg.WriteString("robots:\n")
+	for i := range 25 {
+		fmt.Fprintf(&cfg, "  - {name: r%d, platform: popo, webhook: %q, secret_env: POPO_SECRET}\n", i,
+			robotsim.WebhookURL(base, robotsim.PlatformPOPO, fmt.Sprintf("h%d", i)))
+	}
+	file := filepath.Join(t.TempDir(), "worker.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(cfg.String()), 0o600))
+	t.Setenv("POPO_SECRET", "SECpopo")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuf
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-addr", addr, "-config", file, "-count-only"}, &out, io.Discard) }()
+	var a struct {
+		ErrCode int `json:"errcode"`
+	}
+	post := func(id string) int {
+		ts, sign := signer.POPO("SECpopo", time.Now())
+		body := fmt.Sprintf(`{"message":"hi","timestamp":%q,"signData":%q}`, ts, sign)
+		resp, err := http.Post(robotsim.WebhookURL(base, robotsim.PlatformPOPO, id), "application/json", strings.NewReader(body))
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&a))
+		return a.ErrCode
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for post("h24") == -1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, 0, a.ErrCode)
+	require.Equal(t, 0, post("h0"))
+	require.Equal(t, robotsim.POPOErrRobotNotFound, post("h25"))
+
+	resp, err := http.Get(base + "/_sim/stats")
+	require.NoError(t, err)
+	var tot robotsim.Totals
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tot))
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, 25, tot.Robots)
+	require.Equal(t, 2, tot.Active)
+	require.Equal(t, robotsim.Stats{Requests: 2, Accepted: 2, RepeatedContent: 0}, tot.Stats)
+	cancel()
+	require.NoError(t, <-done)
+	require.Contains(t, out.String(), "25 robots (not listed)")
+	require.NotContains(t, out.String(), "SECpopo")
+
+	require.ErrorContains(t, run(context.Background(), []string{"-config", filepath.Join(t.TempDir(), "none.yaml")}, io.Discard, io.Discard), "-config")
+}
+
+// syncBuf is a strings.Builder safe for a writer and a reader goroutine.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

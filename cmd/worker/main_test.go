@@ -547,7 +547,12 @@ robots:
 	testenv.Eventually(t, 20*time.Second, func() bool { return len(sim.Received(popoHook)) == 1 },
 		"not delivered; logs:\n%s", in.stderr.String())
 
-	led := ledger.NewRedis(cluster.Client(t), topo.Prefix, time.Hour)
+	// On a cluster an entry carries its robot's limiter key as hash tag:
+	// a reader finds the keys where the workers publish them.
+	tags, err := limiter.LookupKeys(context.Background(), cluster.Client(t), topo.Prefix)
+	require.NoError(t, err)
+	require.NotEmpty(t, tags["popo"])
+	led := ledger.NewRedis(cluster.Client(t), topo.Prefix, time.Hour).WithHashTag(ledger.NewRobotTags(tags).Tag)
 	testenv.Eventually(t, 5*time.Second, func() bool {
 		st, err := led.Get(context.Background(), stream.MsgID("popo", env.ID))
 		return err == nil && st.Delivered

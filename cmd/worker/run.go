@@ -485,10 +485,20 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		publishKeys(lctx, rdb, cfg.Prefix, cfg, log)
 	}
 	led := ledger.NewRedis(rdb, cfg.Prefix, ledgerTTL(cfg)).WithDoneTTL(max(ledger.DefaultDoneTTL, 3*time.Duration(cfg.AckWait)))
+	var tags *ledger.RobotTags
+	if _, cluster := rdb.(*redis.ClusterClient); cluster {
+		// A message's entry shares its robot's limiter slot, so that the
+		// claim and the limiter's decision are one script (pkg/gate).
+		tags = ledger.NewRobotTags(limitKeys(cfg))
+		led.WithHashTag(tags.Tag)
+	}
 	publish := func(ctx context.Context, next *config.Config) {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		publishKeys(pctx, rdb, cfg.Prefix, next, log) // under the prefix in force (it needs a restart)
+		if tags != nil {
+			tags.Set(limitKeys(next)) // the robots added or changed share their new slots
+		}
 	}
 	return lim, led, publish, func() { _ = rdb.Close() }, nil
 }
@@ -496,13 +506,18 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 // publishKeys tells the tools that read the limiter without the webhooks
 // (console, producer status) each robot's key.
 func publishKeys(ctx context.Context, rdb redis.UniversalClient, prefix string, cfg *config.Config, log *slog.Logger) {
+	if err := limiter.PublishKeys(ctx, rdb, prefix, limitKeys(cfg)); err != nil {
+		log.Warn("could not publish the robots' limiter keys (console and producer status show no limiter state for them)", "err", err)
+	}
+}
+
+// limitKeys returns each robot's limiter key by name.
+func limitKeys(cfg *config.Config) map[string]string {
 	keys := make(map[string]string, len(cfg.Robots))
 	for _, rb := range cfg.Robots {
 		keys[rb.Name] = rb.LimitKey()
 	}
-	if err := limiter.PublishKeys(ctx, rdb, prefix, keys); err != nil {
-		log.Warn("could not publish the robots' limiter keys (console and producer status show no limiter state for them)", "err", err)
-	}
+	return keys
 }
 
 // newMemoryLimiter returns the in-process limiter and the function that

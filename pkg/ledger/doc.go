@@ -18,6 +18,12 @@
 // worked on, [DefaultDoneTTL] once delivered), so Redis memory stays
 // proportional to the message rate; docs/limiter.md gives the figure.
 //
+// [Redis] keeps its scripts' Lua sources exported ([ClaimLua],
+// [RecordLua]) so that pkg/gate runs the claim and the limiter's decision
+// in one script; on a Redis Cluster it stores each entry under its robot's
+// limiter key as hash tag ([Redis.WithHashTag]), in the slot of the
+// robot's window.
+//
 // [Presence], implemented by both ledgers, is the registry of the running
 // workers: each announces itself (an id and the [Digest] of its robot set)
 // with a TTL, and a robot set is stored once per digest and kept in memory

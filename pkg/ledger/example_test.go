@@ -54,3 +54,16 @@ func ExampleMemory_Members() {
 	// sre served by: [w1 w2]
 	// sre unserved on w2: maximum consumers limit reached
 }
+
+// On a Redis Cluster a message's entry carries its robot's limiter key as
+// hash tag, so it lives in the slot of the robot's window; a reload
+// replaces the map.
+func ExampleRedis_WithHashTag() {
+	tags := ledger.NewRobotTags(map[string]string{"alerts": "dingtalk:3f9a"})
+	l := ledger.NewRedis(nil, "botrelay", 0).WithHashTag(tags.Tag)
+	fmt.Println(l.Key("alerts/msg-1"))
+	fmt.Println(l.Key("other/msg-1"))
+	// Output:
+	// botrelay:l:{dingtalk:3f9a}alerts/msg-1
+	// botrelay:l:{other/msg-1}
+}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // Redis is a [Ledger] shared by every worker, one small hash per message
-// ("<prefix>:l:{<key>}", one-letter fields) expiring a TTL after its last
+// ("<prefix>:l:{<key>}", or with [Redis.WithHashTag]
+// "<prefix>:l:{<tag>}<key>"; one-letter fields) expiring a TTL after its last
 // change, and a [Presence]. Every ledger call is one round trip; Claim and the
 // recording calls are Lua scripts, so they are atomic and the in-flight
 // lease is timed by the Redis server's clock.
@@ -20,6 +23,8 @@ type Redis struct {
 	ttl     time.Duration
 	doneTTL time.Duration
 	sets    setCache // presence: robot sets by digest
+	// tag, when set, gives an entry's hash tag ([Redis.WithHashTag]).
+	tag func(key string) string
 }
 
 // NewRedis returns a ledger on rdb with keys under prefix ("botrelay" when
@@ -45,8 +50,57 @@ func (l *Redis) WithDoneTTL(d time.Duration) *Redis {
 	return l
 }
 
-// Key returns the Redis key of ledger key k (for tests and operators).
-func (l *Redis) Key(k string) string { return l.prefix + ":l:{" + k + "}" }
+// WithHashTag has entries stored under a Redis Cluster hash tag of their
+// own: ledger key k is stored as "<prefix>:l:{<tag(k)>}<k>" when tag(k) is
+// neither empty nor holds '{' or '}' (else as without it), so that it lives
+// in the slot of other keys carrying that tag. The worker tags a message's
+// entry with its robot's limiter key ([RobotTags]), so that the claim and
+// the limiter's decision run in one script on a cluster (pkg/gate). tag
+// must answer the same for a key for the entry's whole life. It returns l.
+func (l *Redis) WithHashTag(tag func(key string) string) *Redis {
+	l.tag = tag
+	return l
+}
+
+// RobotTags gives the hash tags of keys scoped by robot ("<robot>/<id>",
+// as the worker makes them) from a robot → tag map that may be replaced
+// while in use (a configuration reload): pass its [RobotTags.Tag] to
+// [Redis.WithHashTag]. A robot not in the map has no tag. Safe for
+// concurrent use.
+type RobotTags struct {
+	m atomic.Pointer[map[string]string]
+}
+
+// NewRobotTags returns the [RobotTags] of tags (robot name → tag).
+func NewRobotTags(tags map[string]string) *RobotTags {
+	t := &RobotTags{}
+	t.Set(tags)
+	return t
+}
+
+// Set replaces the map (the caller must not change tags afterwards).
+func (t *RobotTags) Set(tags map[string]string) { t.m.Store(&tags) }
+
+// Tag returns the tag of key: its robot's, "" for a key without a robot
+// or a robot not in the map.
+func (t *RobotTags) Tag(key string) string {
+	robot, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return ""
+	}
+	return (*t.m.Load())[robot]
+}
+
+// Key returns the Redis key of ledger key k (for tests and operators):
+// "<prefix>:l:{<k>}", or "<prefix>:l:{<tag>}<k>" with [Redis.WithHashTag].
+func (l *Redis) Key(k string) string {
+	if l.tag != nil {
+		if t := l.tag(k); t != "" && !strings.ContainsAny(t, "{}") {
+			return l.prefix + ":l:{" + t + "}" + k
+		}
+	}
+	return l.prefix + ":l:{" + k + "}"
+}
 
 // Fields of an entry: kept to one letter, as there is one entry per message.
 const (
@@ -62,56 +116,83 @@ const (
 	fUntil     = "u" // end of the holder's lease, unix ms (Redis clock)
 )
 
-// claimScript marks KEYS[1] in flight unless the claim rule says no (the
-// same rule as decideClaim; TestClaimRule holds both to it).
+// ClaimLua is the Lua source of the claim, for scripts composed from it
+// (pkg/gate runs it with the limiter's decision in one EVALSHA). It
+// defines
+//
+//	local function ledger_claim(k, holder, lease_ms, takeover, ttl_ms, t)
+//
+// which marks entry k in flight by holder for lease_ms unless the claim
+// rule says no (the same rule as decideClaim; TestClaimRule holds both to
+// it), refreshing its TTL to ttl_ms on a mark. takeover is "1" or "0"; t
+// is the answer of redis.call('TIME'). It returns {code, entry as HGETALL
+// before the mark, the time in ms} (code follows [Claim]'s order) and the
+// entry before the mark as a table of fields.
+const ClaimLua = `
+local function ledger_claim(k, holder, lease, takeover, ttl, t)
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local all = redis.call('HGETALL', k)
+  local e = {}
+  for i = 1, #all, 2 do e[all[i]] = all[i + 1] end
+  local code = 1
+  local foreign = e['h'] and e['h'] ~= holder
+  if e['d'] == '1' then code = 2
+  elseif e['p'] then code = 3
+  elseif foreign and tonumber(e['u'] or '0') > now then code = 4
+  elseif foreign and takeover ~= '1' then code = 5
+  end
+  if code == 1 then
+    redis.call('HSET', k, 'h', holder, 'u', string.format('%.0f', now + tonumber(lease)))
+    redis.call('PEXPIRE', k, ttl)
+  end
+  return {code, all, now}, e
+end
+`
+
+// RecordLua is the Lua source of the recording operations, for scripts
+// composed from it. It defines
+//
+//	local function ledger_record(k, holder, op, arg, ttl_ms, want)
+//
+// which applies op to entry k (op "fail" with arg the attempt's unix ms,
+// "wait" or "throttle" with arg ms, "done" with arg the platform's message
+// id, "perm" with arg the outcome, "release" with arg "-"), clears the
+// in-flight mark when holder holds it, and refreshes the TTL to ttl_ms. It
+// returns the entry as HGETALL when want is "1", else an empty table.
+const RecordLua = `
+local function ledger_record(k, holder, op, arg, ttl, want)
+  if op == 'fail' then
+    redis.call('HINCRBY', k, 'f', 1)
+    redis.call('HSETNX', k, 's', arg)
+  elseif op == 'wait' or op == 'throttle' then
+    if op == 'throttle' then redis.call('HINCRBY', k, 't', 1) else redis.call('HINCRBY', k, 'w', 1) end
+    if redis.call('HEXISTS', k, 's') == 1 then redis.call('HINCRBY', k, 'x', arg) end
+  elseif op == 'done' then
+    redis.call('HSET', k, 'd', '1')
+    if arg ~= '' then redis.call('HSET', k, 'm', arg) end
+  elseif op == 'perm' then
+    redis.call('HSET', k, 'p', arg)
+  end
+  if redis.call('HGET', k, 'h') == holder then redis.call('HDEL', k, 'h', 'u') end
+  if redis.call('EXISTS', k) == 1 then redis.call('PEXPIRE', k, ttl) end
+  if want == '1' then return redis.call('HGETALL', k) end
+  return {}
+end
+`
+
+// claimScript runs [ClaimLua] on KEYS[1].
 //
 // ARGV: holder, lease ms, takeover "1"/"0", ttl ms. Returns {code, entry as
-// HGETALL before the mark, the script's time in ms}; code follows
-// [Claim]'s order.
-var claimScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local all = redis.call('HGETALL', KEYS[1])
-local e = {}
-for i = 1, #all, 2 do e[all[i]] = all[i + 1] end
-local code = 1
-local foreign = e['h'] and e['h'] ~= ARGV[1]
-if e['d'] == '1' then code = 2
-elseif e['p'] then code = 3
-elseif foreign and tonumber(e['u'] or '0') > now then code = 4
-elseif foreign and ARGV[3] ~= '1' then code = 5
-end
-if code == 1 then
-  redis.call('HSET', KEYS[1], 'h', ARGV[1], 'u', string.format('%.0f', now + tonumber(ARGV[2])))
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-end
-return {code, all, now}
+// HGETALL before the mark, the script's time in ms}.
+var claimScript = redis.NewScript(ClaimLua + `
+return (ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], redis.call('TIME')))
 `)
 
-// recordScript applies one recording operation to KEYS[1], clears the
-// in-flight mark when ARGV[1] holds it, and refreshes the TTL.
+// recordScript runs [RecordLua] on KEYS[1].
 //
-// ARGV: holder, op ("fail" at-ms | "wait" ms | "throttle" ms | "done"
-// msg-id | "perm" outcome | "release" -), argument, ttl ms, "1" to return
-// the entry as HGETALL.
-var recordScript = redis.NewScript(`
-local k, op, arg = KEYS[1], ARGV[2], ARGV[3]
-if op == 'fail' then
-  redis.call('HINCRBY', k, 'f', 1)
-  redis.call('HSETNX', k, 's', arg)
-elseif op == 'wait' or op == 'throttle' then
-  if op == 'throttle' then redis.call('HINCRBY', k, 't', 1) else redis.call('HINCRBY', k, 'w', 1) end
-  if redis.call('HEXISTS', k, 's') == 1 then redis.call('HINCRBY', k, 'x', arg) end
-elseif op == 'done' then
-  redis.call('HSET', k, 'd', '1')
-  if arg ~= '' then redis.call('HSET', k, 'm', arg) end
-elseif op == 'perm' then
-  redis.call('HSET', k, 'p', arg)
-end
-if redis.call('HGET', k, 'h') == ARGV[1] then redis.call('HDEL', k, 'h', 'u') end
-if redis.call('EXISTS', k) == 1 then redis.call('PEXPIRE', k, ARGV[4]) end
-if ARGV[5] == '1' then return redis.call('HGETALL', k) end
-return {}
+// ARGV: holder, op, argument, ttl ms, "1" to return the entry as HGETALL.
+var recordScript = redis.NewScript(RecordLua + `
+return ledger_record(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `)
 
 // Load loads the scripts into Redis's script cache; optional (a missing
@@ -136,15 +217,29 @@ func (l *Redis) Get(ctx context.Context, key string) (State, error) {
 
 // Claim implements [Ledger].
 func (l *Redis) Claim(ctx context.Context, key, holder string, lease time.Duration, takeover bool) (Claim, State, error) {
+	rk, args := l.ClaimArgs(key, holder, lease, takeover)
+	v, err := claimScript.Run(ctx, l.rdb, []string{rk}, args...).Slice()
+	if err != nil {
+		return 0, State{}, fmt.Errorf("%w: claim %s: %w", ErrUnavailable, key, err)
+	}
+	return ParseClaim(key, v)
+}
+
+// ClaimArgs returns the Redis key of ledger key k and the arguments of
+// ledger_claim after it ([ClaimLua]: holder, lease ms, takeover, ttl ms),
+// for a script composed from [ClaimLua].
+func (l *Redis) ClaimArgs(key, holder string, lease time.Duration, takeover bool) (redisKey string, args []any) {
 	tk := "0"
 	if takeover {
 		tk = "1"
 	}
-	v, err := claimScript.Run(ctx, l.rdb, []string{l.Key(key)},
-		holder, max(lease.Milliseconds(), 1), tk, l.ttl.Milliseconds()).Slice()
-	if err != nil {
-		return 0, State{}, fmt.Errorf("%w: claim %s: %w", ErrUnavailable, key, err)
-	}
+	return l.Key(key), []any{holder, max(lease.Milliseconds(), 1), tk, l.ttl.Milliseconds()}
+}
+
+// ParseClaim reads ledger_claim's answer ([ClaimLua]) for key: {code,
+// entry, time in ms}. The lease in the state is converted to this
+// process's clock. Errors wrap [ErrUnavailable].
+func ParseClaim(key string, v []any) (Claim, State, error) {
 	if len(v) != 3 {
 		return 0, State{}, fmt.Errorf("%w: claim %s: script returned %d values", ErrUnavailable, key, len(v))
 	}
@@ -160,6 +255,16 @@ func (l *Redis) Claim(ctx context.Context, key, holder string, lease time.Durati
 	}
 	return Claim(code), st, nil
 }
+
+// ReleaseArgs returns the arguments of ledger_record ([RecordLua]) after
+// the key that release holder's in-flight mark, for a script composed
+// from [RecordLua]: holder, "release", "-", ttl ms, "0".
+func (l *Redis) ReleaseArgs(holder string) []any {
+	return []any{holder, "release", "-", l.ttl.Milliseconds(), "0"}
+}
+
+// Client returns the Redis client the ledger uses.
+func (l *Redis) Client() redis.Cmdable { return l.rdb }
 
 func (l *Redis) record(ctx context.Context, key, holder, op, arg string, ttl time.Duration, state bool) (State, error) {
 	want := "0"

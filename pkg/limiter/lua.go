@@ -2,7 +2,15 @@ package limiter
 
 import "github.com/redis/go-redis/v9"
 
-// reserveScript makes one decision for one robot, atomically.
+// ReserveLua is the Lua source of one decision for one robot, for scripts
+// composed from it (pkg/gate runs it with the ledger's claim in one
+// EVALSHA). It defines
+//
+//	local function limiter_reserve(kw, kc, ke, a, t)
+//
+// where kw, kc and ke are the keys KEYS[1..3] below, a is a table laid out
+// as ARGV below, and t is the answer of redis.call('TIME'); it returns what
+// the script returns. reserveScript is ReserveLua called with KEYS and ARGV.
 //
 // Times are microseconds of the Redis server's clock (TIME), so the clocks of
 // the workers do not matter. Redis >= 5 replicates scripts by effects, so
@@ -39,87 +47,93 @@ import "github.com/redis/go-redis/v9"
 // windows is answered. Order: the cool-off, then the windows, then the
 // restart guard, so that a decision the windows deny skips the guard's
 // INFO calls.
-var reserveScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+const ReserveLua = `
+local function limiter_reserve(kw, kc, ke, a, t)
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
-local cool = redis.call('GET', KEYS[2])
-if cool then
-  local left = tonumber(cool) - now
-  if left > 0 then
-    return {0, left, 1, now}
-  end
-end
-
-local max = tonumber(ARGV[1])
-local span = tonumber(ARGV[2])
-
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - span))
-local n = redis.call('ZCARD', KEYS[1])
--- The grants within a window are the newest c of the log; when c >= m,
--- the slot frees when the (c-m+1)-th oldest of them, index n-m of the
--- log, leaves the window. The longest wait of the full windows is answered.
-local retry = 0
-local function check(m, sp, c)
-  if c >= m then
-    local e = redis.call('ZRANGE', KEYS[1], n - m, n - m, 'WITHSCORES')
-    local r = tonumber(e[2]) + sp - now
-    if r < 1 then
-      r = 1
-    end
-    if r > retry then
-      retry = r
+  local cool = redis.call('GET', kc)
+  if cool then
+    local left = tonumber(cool) - now
+    if left > 0 then
+      return {0, left, 1, now}
     end
   end
-end
-check(max, span, n)
-for i = 7, #ARGV, 2 do
-  local sp = tonumber(ARGV[i + 1])
-  check(tonumber(ARGV[i]), sp, redis.call('ZCOUNT', KEYS[1], string.format('(%.0f', now - sp), '+inf'))
-end
-if retry > 0 then
-  return {0, retry, 0, now}
-end
 
--- Restart guard, asked only when the window has room (a full window denies
--- whatever the guard says, and its two INFO calls are the dearest part of
--- the script). The epoch is "<µs>:<run_id>:<evicted_keys>", when this
--- state began, on which server run, with how many keys evicted. A missing
--- epoch means the state is new (first start, or a Redis that restarted
--- empty); another run_id means a server that restarted from a snapshot or a
--- promoted replica, which may lack the latest grants; another evicted_keys
--- count means Redis evicted keys (a maxmemory-policy other than noeviction),
--- perhaps windows or cool-offs. Either way, grant nothing for the quiet time
--- from now. So does an epoch with a run_id but no eviction count, written
--- by a version that keyed robots by name: after that upgrade, the windows
--- and cool-offs kept under the names are not found under the identities.
--- An epoch without a run_id (set by an operator) is adopted as is.
-if ARGV[5] ~= '0' then
-  local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
-  local evicted = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or ''
-  local v = redis.call('GET', KEYS[3])
-  local ep, erid, eev
-  if v then
-    ep, erid, eev = string.match(v, '^(%d+):?(%x*):?(%d*)$')
-    ep = tonumber(ep)
+  local max = tonumber(a[1])
+  local span = tonumber(a[2])
+
+  redis.call('ZREMRANGEBYSCORE', kw, '-inf', string.format('%.0f', now - span))
+  local n = redis.call('ZCARD', kw)
+  -- The grants within a window are the newest c of the log; when c >= m,
+  -- the slot frees when the (c-m+1)-th oldest of them, index n-m of the
+  -- log, leaves the window. The longest wait of the full windows is answered.
+  local retry = 0
+  local function check(m, sp, c)
+    if c >= m then
+      local e = redis.call('ZRANGE', kw, n - m, n - m, 'WITHSCORES')
+      local r = tonumber(e[2]) + sp - now
+      if r < 1 then
+        r = 1
+      end
+      if r > retry then
+        retry = r
+      end
+    end
   end
-  if not ep or (erid ~= '' and (erid ~= rid or eev ~= evicted)) then
-    ep = now
-    redis.call('SET', KEYS[3], string.format('%.0f:%s:%s', now, rid, evicted))
-  elseif erid == '' then
-    redis.call('SET', KEYS[3], string.format('%.0f:%s:%s', ep, rid, evicted))
+  check(max, span, n)
+  for i = 7, #a, 2 do
+    local sp = tonumber(a[i + 1])
+    check(tonumber(a[i]), sp, redis.call('ZCOUNT', kw, string.format('(%.0f', now - sp), '+inf'))
   end
-  if ARGV[5] ~= '1' then
-    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  if retry > 0 then
+    return {0, retry, 0, now}
   end
-  local quiet = tonumber(ARGV[6])
-  if now - ep < quiet then
-    return {0, ep + quiet - now, 0, now}
+
+  -- Restart guard, asked only when the window has room (a full window denies
+  -- whatever the guard says, and its two INFO calls are the dearest part of
+  -- the script). The epoch is "<µs>:<run_id>:<evicted_keys>", when this
+  -- state began, on which server run, with how many keys evicted. A missing
+  -- epoch means the state is new (first start, or a Redis that restarted
+  -- empty); another run_id means a server that restarted from a snapshot or a
+  -- promoted replica, which may lack the latest grants; another evicted_keys
+  -- count means Redis evicted keys (a maxmemory-policy other than noeviction),
+  -- perhaps windows or cool-offs. Either way, grant nothing for the quiet time
+  -- from now. So does an epoch with a run_id but no eviction count, written
+  -- by a version that keyed robots by name: after that upgrade, the windows
+  -- and cool-offs kept under the names are not found under the identities.
+  -- An epoch without a run_id (set by an operator) is adopted as is.
+  if a[5] ~= '0' then
+    local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+    local evicted = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)') or ''
+    local v = redis.call('GET', ke)
+    local ep, erid, eev
+    if v then
+      ep, erid, eev = string.match(v, '^(%d+):?(%x*):?(%d*)$')
+      ep = tonumber(ep)
+    end
+    if not ep or (erid ~= '' and (erid ~= rid or eev ~= evicted)) then
+      ep = now
+      redis.call('SET', ke, string.format('%.0f:%s:%s', now, rid, evicted))
+    elseif erid == '' then
+      redis.call('SET', ke, string.format('%.0f:%s:%s', ep, rid, evicted))
+    end
+    if a[5] ~= '1' then
+      redis.call('PEXPIRE', ke, a[5])
+    end
+    local quiet = tonumber(a[6])
+    if now - ep < quiet then
+      return {0, ep + quiet - now, 0, now}
+    end
   end
+  redis.call('ZADD', kw, string.format('%.0f', now), string.format('%.0f:%s', now, a[4]))
+  redis.call('PEXPIRE', kw, a[3])
+  return {1, 0, 0, now}
 end
-redis.call('ZADD', KEYS[1], string.format('%.0f', now), string.format('%.0f:%s', now, ARGV[4]))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {1, 0, 0, now}
+`
+
+// reserveScript runs [ReserveLua] with KEYS and ARGV.
+var reserveScript = redis.NewScript(ReserveLua + `
+return limiter_reserve(KEYS[1], KEYS[2], KEYS[3], ARGV, redis.call('TIME'))
 `)
 
 // coolOffScript starts or extends a robot's cool-off, never shortening one.

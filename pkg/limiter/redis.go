@@ -177,27 +177,43 @@ func (r *Redis) scriptKeys(robot string) []string {
 // or [ErrInvalidRobot] for bad arguments and [ErrUnavailable] when Redis
 // cannot decide; with an error, the Decision is never Allowed.
 func (r *Redis) Reserve(ctx context.Context, robot string, l Limit) (Decision, error) {
-	span, err := checkLimit(l)
+	keys, args, err := r.ReserveArgs(robot, l)
 	if err != nil {
-		return Decision{}, fmt.Errorf("limiter: reserve %q: %w", robot, err)
+		return Decision{}, err
 	}
-	if err := checkRobot(robot); err != nil {
-		return Decision{}, fmt.Errorf("limiter: reserve: %w", err)
-	}
-	ws := l.windows() // the longest first: it trims the log and times the guard
-	span = ws[0].span
-	spanUS := ceilDiv(span, time.Microsecond)
-	spanMS := ceilDiv(span, time.Millisecond)
-	token := strconv.FormatUint(rand.Uint64(), 36)
-	args := []any{ws[0].max, spanUS, spanMS, token, r.guard, ceilDiv(r.quietFor(span), time.Microsecond)}
-	for _, w := range ws[1:] {
-		args = append(args, w.max, ceilDiv(w.span, time.Microsecond))
-	}
-
-	vals, err := reserveScript.Run(ctx, r.rdb, r.scriptKeys(robot), args...).Int64Slice()
+	vals, err := reserveScript.Run(ctx, r.rdb, keys, args...).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("limiter: reserve %q: %w: %w", robot, ErrUnavailable, err)
 	}
+	return r.ParseDecision(robot, vals)
+}
+
+// ReserveArgs returns the keys and the arguments of limiter_reserve
+// ([ReserveLua]) for one decision for robot under l, for a script composed
+// from [ReserveLua]. On a Redis Cluster every key carries the hash tag
+// {robot}. Errors wrap [ErrInvalidLimit] or [ErrInvalidRobot].
+func (r *Redis) ReserveArgs(robot string, l Limit) (keys []string, args []any, err error) {
+	if _, err := checkLimit(l); err != nil {
+		return nil, nil, fmt.Errorf("limiter: reserve %q: %w", robot, err)
+	}
+	if err := checkRobot(robot); err != nil {
+		return nil, nil, fmt.Errorf("limiter: reserve: %w", err)
+	}
+	ws := l.windows() // the longest first: it trims the log and times the guard
+	span := ws[0].span
+	spanUS := ceilDiv(span, time.Microsecond)
+	spanMS := ceilDiv(span, time.Millisecond)
+	token := strconv.FormatUint(rand.Uint64(), 36)
+	args = []any{ws[0].max, spanUS, spanMS, token, r.guard, ceilDiv(r.quietFor(span), time.Microsecond)}
+	for _, w := range ws[1:] {
+		args = append(args, w.max, ceilDiv(w.span, time.Microsecond))
+	}
+	return r.scriptKeys(robot), args, nil
+}
+
+// ParseDecision reads limiter_reserve's answer ([ReserveLua]) for robot:
+// {allowed, retry µs, cooling, now µs}. Errors wrap [ErrUnavailable].
+func (r *Redis) ParseDecision(robot string, vals []int64) (Decision, error) {
 	if len(vals) != 4 {
 		return Decision{}, fmt.Errorf("limiter: reserve %q: %w: script returned %d values", robot, ErrUnavailable, len(vals))
 	}
@@ -211,6 +227,9 @@ func (r *Redis) Reserve(ctx context.Context, robot string, l Limit) (Decision, e
 	}
 	return d, nil
 }
+
+// Client returns the Redis client the limiter uses.
+func (r *Redis) Client() redis.Scripter { return r.rdb }
 
 // CoolOff implements [Limiter]: every process sharing the Redis sees the
 // cool-off at once. A cool-off never shortens one already running; d <= 0

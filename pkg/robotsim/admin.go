@@ -10,6 +10,11 @@ func (s *Sim) serveRobots(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Robots())
 }
 
+// serveStats answers GET /_sim/stats with the JSON of [Totals].
+func (s *Sim) serveStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Totals())
+}
+
 // serveReceived answers GET /_sim/robots/{token}/received with the JSON
 // list of [Received]; 404 for an unknown token.
 func (s *Sim) serveReceived(w http.ResponseWriter, r *http.Request) {

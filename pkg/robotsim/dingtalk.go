@@ -124,14 +124,16 @@ func (s *Sim) dingTalk(method, contentType, token, timestamp, sign string, body 
 	case st.stats.Duplicates > dups:
 		req.Outcome = RequestDuplicate
 	}
-	var b dingTalkBody
-	if json.Unmarshal(body, &b) == nil {
-		req.MsgUUID = b.MsgUUID
-		if m, err := b.message(); err == nil {
-			req.Content = m.rec.Content
+	if !st.countOnly {
+		var b dingTalkBody
+		if json.Unmarshal(body, &b) == nil {
+			req.MsgUUID = b.MsgUUID
+			if m, err := b.message(); err == nil {
+				req.Content = m.rec.Content
+			}
 		}
+		st.record(req)
 	}
-	st.record(req)
 	return a
 }
 
@@ -176,7 +178,9 @@ func (s *Sim) dingTalkChecked(st *robotState, method, contentType, timestamp, si
 	if b.MsgUUID != "" {
 		if i, seen := st.uuids[b.MsgUUID]; seen {
 			st.stats.Duplicates++
-			st.received[i].Repeats++
+			if i < len(st.received) {
+				st.received[i].Repeats++
+			}
 			return apiAnswer{ErrCode: DingTalkOK, ErrMsg: "ok"}
 		}
 		st.uuids[b.MsgUUID] = len(st.received)
@@ -190,8 +194,7 @@ func (s *Sim) dingTalkChecked(st *robotState, method, contentType, timestamp, si
 		rec.AtUserIDs = b.At.AtUserIDs
 		rec.AtAll = b.At.IsAtAll
 	}
-	st.received = append(st.received, rec)
-	st.stats.Accepted++
+	st.accept(rec)
 	return apiAnswer{ErrCode: DingTalkOK, ErrMsg: "ok"}
 }
 

@@ -78,6 +78,17 @@
 // /_sim/robots/{token}/received and /_sim/robots/{token}/requests serve
 // the same as JSON.
 //
+// # Fleets
+//
+// [simconfig.LoadConfig] (or [simconfig.FromConfig]) reads a worker configuration file and
+// returns a [Robot] for each of its robots, so one file drives the workers
+// and the simulator. With [Config.CountOnly] a Sim keeps counters only, no
+// message and no request log: tens of thousands of robots and millions of
+// messages fit in little memory. Every Sim counts, per robot, the contents
+// it accepted twice ([Stats.RepeatedContent], the duplicates of platforms
+// without msgUuid) and the times of the first and last acceptance
+// ([RobotStatus]); [Sim.Totals] and GET /_sim/stats sum every robot.
+//
 // # Slow front ends
 //
 // [WithAcceptDelay] makes a [Server] ignore new connections for a while,

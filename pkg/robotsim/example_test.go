@@ -44,7 +44,7 @@ func ExampleNewServer() {
 	// 200 0 ok
 	// 200 310000 keywords not in content
 	// alert: disk full
-	// {Requests:2 Accepted:1 Rejected:1 Breaches:0 DuringBan:0 Duplicates:0 SignatureFailures:0 Faulted:0}
+	// {Requests:2 Accepted:1 Rejected:1 Breaches:0 DuringBan:0 Duplicates:0 SignatureFailures:0 Faulted:0 RepeatedContent:0}
 }
 
 func ExampleSim_InjectFault() {
@@ -68,4 +68,15 @@ func ExampleSim_InjectFault() {
 	// 503
 	// 200
 	// 1
+}
+
+// A worker's webhook names the robot the simulator serves.
+func ExampleTokenFromWebhook() {
+	tok, err := robotsim.TokenFromWebhook(robotsim.PlatformPOPO, "http://127.0.0.1:8089/open-apis/robots/v1/hook/h-42")
+	fmt.Println(tok, err)
+	_, err = robotsim.TokenFromWebhook(robotsim.PlatformDingTalk, "https://oapi.dingtalk.com/robot/send")
+	fmt.Println(err)
+	// Output:
+	// h-42 <nil>
+	// robotsim: no token in webhook (dingtalk)
 }

@@ -117,8 +117,7 @@ func (s *Sim) feishuChecked(st *robotState, method string, body []byte) (feishuA
 	}
 	rec.At, rec.Body = now, body
 	rec.MessageID = s.newMessageID()
-	st.received = append(st.received, rec)
-	st.stats.Accepted++
+	st.accept(rec)
 	return feishuAnswer{Code: FeishuOK, Msg: "success"}, rec
 }
 

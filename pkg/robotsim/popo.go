@@ -59,11 +59,13 @@ func (s *Sim) popo(method, contentType, id string, body []byte) apiAnswer {
 		st.stats.Rejected++
 		req.Outcome = RequestRefused
 	}
-	var b popoBody
-	if json.Unmarshal(body, &b) == nil && b.Message != nil {
-		req.Content = *b.Message
+	if !st.countOnly {
+		var b popoBody
+		if json.Unmarshal(body, &b) == nil && b.Message != nil {
+			req.Content = *b.Message
+		}
+		st.record(req)
 	}
-	st.record(req)
 	return a
 }
 
@@ -99,9 +101,6 @@ func (s *Sim) popoChecked(st *robotState, method, contentType string, body []byt
 		return apiAnswer{ErrCode: POPOErrKeywords, ErrMsg: "keywords not in content"}
 	}
 	id := s.newMessageID()
-	st.received = append(st.received, Received{
-		At: now, MsgType: "text", Content: *b.Message, Body: body, MessageID: id,
-	})
-	st.stats.Accepted++
+	st.accept(Received{At: now, MsgType: "text", Content: *b.Message, Body: body, MessageID: id})
 	return apiAnswer{Data: &popoData{MsgID: id}, ErrCode: POPOOK, ErrMsg: "ok"}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -35,6 +36,8 @@ type Robot struct {
 	// BurstLimit is Feishu's per-second limit (per [Config.BurstWindow]);
 	// 0 means [DefaultFeishuBurst]. Other platforms have none.
 	BurstLimit int
+	// Window is the robot's rolling window; 0 means [Config.Window].
+	Window time.Duration
 }
 
 // Config configures a [Sim]. Zero values mean the defaults.
@@ -59,6 +62,13 @@ type Config struct {
 	// Logger receives one debug line per refused request; nil means
 	// slog.Default(). Tokens are redacted, secrets never logged.
 	Logger *slog.Logger
+	// CountOnly keeps counters only ([Sim.Stats], [Sim.Robots],
+	// [Sim.Totals]): no message ([Sim.Received]) and no request log
+	// ([Sim.Requests]) is kept, so that a benchmark's simulator holds tens
+	// of thousands of robots and millions of messages cheaply. Duplicates
+	// are still found: DingTalk's by msgUuid, every platform's by content
+	// ([Stats.RepeatedContent]).
+	CountOnly bool
 }
 
 // Received is one message a robot accepted.
@@ -136,6 +146,12 @@ type Stats struct {
 	SignatureFailures int `json:"signatureFailures"`
 	// Faulted is the requests answered by an injected [Fault].
 	Faulted int `json:"faulted"`
+	// RepeatedContent is the accepted messages whose content (msgtype,
+	// title and text) the robot had already accepted: on platforms
+	// without msgUuid, a message posted twice. A sender posting the same
+	// text on purpose counts here too: benchmarks give every message its
+	// own text.
+	RepeatedContent int `json:"repeatedContent"`
 }
 
 // Fault is an injected failure; see [Sim.InjectFault].
@@ -183,6 +199,9 @@ type robotState struct {
 	received    []Received
 	requests    []Request
 	stats       Stats
+	countOnly   bool                // Config.CountOnly: keep no received or requests
+	contents    map[uint64]struct{} // hashes of the accepted contents
+	first, last time.Time           // the first and last acceptance
 }
 
 // New returns a Sim with no robots.
@@ -215,6 +234,7 @@ func New(cfg Config) *Sim {
 	s.mux.HandleFunc("/open-apis/bot/v2/hook/{token}", s.serveFeishu)
 	s.mux.HandleFunc("/cgi-bin/webhook/send", s.serveWeCom)
 	s.mux.HandleFunc("GET /_sim/robots", s.serveRobots)
+	s.mux.HandleFunc("GET /_sim/stats", s.serveStats)
 	s.mux.HandleFunc("GET /_sim/robots/{token}/received", s.serveReceived)
 	s.mux.HandleFunc("GET /_sim/robots/{token}/requests", s.serveRequests)
 	return s
@@ -256,8 +276,12 @@ func (s *Sim) AddRobot(r Robot) error {
 		return fmt.Errorf("%w: unknown platform %q", ErrInvalidRobot, r.Platform)
 	}
 	r.Keywords = slices.Clone(r.Keywords)
+	span := r.Window
+	if span <= 0 {
+		span = s.cfg.Window
+	}
 	st := &robotState{robot: r, limit: limit, ban: ban, uuids: map[string]int{},
-		windows: []simWindow{{limit: limit, span: s.cfg.Window}}}
+		windows: []simWindow{{limit: limit, span: span}}, countOnly: s.cfg.CountOnly}
 	if burst != nil {
 		st.windows = append(st.windows, *burst)
 	}
@@ -311,9 +335,40 @@ func (s *Sim) Requests(token string) []Request {
 	return slices.Clone(st.requests)
 }
 
-// record appends a request to st's log. s.mu held.
+// record appends a request to st's log, unless the Sim only counts. s.mu
+// held.
 func (st *robotState) record(r Request) {
-	st.requests = append(st.requests, r)
+	if !st.countOnly {
+		st.requests = append(st.requests, r)
+	}
+}
+
+// accept counts rec as accepted at rec.At and keeps it, unless the Sim
+// only counts. A content already accepted is counted in
+// Stats.RepeatedContent. s.mu held.
+func (st *robotState) accept(rec Received) {
+	st.stats.Accepted++
+	h := fnv.New64a()
+	for _, part := range []string{rec.MsgType, rec.Title, rec.Content} {
+		_, _ = h.Write([]byte(part))
+		_, _ = h.Write([]byte{0})
+	}
+	key := h.Sum64()
+	if st.contents == nil {
+		st.contents = map[uint64]struct{}{}
+	}
+	if _, seen := st.contents[key]; seen {
+		st.stats.RepeatedContent++
+	} else {
+		st.contents[key] = struct{}{}
+	}
+	if st.first.IsZero() {
+		st.first = rec.At
+	}
+	st.last = rec.At
+	if !st.countOnly {
+		st.received = append(st.received, rec)
+	}
 }
 
 // Stats returns the robot's counters; zero for an unknown token.
@@ -336,6 +391,10 @@ type RobotStatus struct {
 	Received int    `json:"received"`
 	// BannedUntil is set while the robot is banned.
 	BannedUntil *time.Time `json:"bannedUntil,omitempty"`
+	// FirstAccepted and LastAccepted are the times of the robot's first
+	// and last accepted message, by [Config.Now]; nil before the first.
+	FirstAccepted *time.Time `json:"firstAccepted,omitempty"`
+	LastAccepted  *time.Time `json:"lastAccepted,omitempty"`
 }
 
 // Robots lists every robot, sorted by token.
@@ -350,7 +409,11 @@ func (s *Sim) Robots() []RobotStatus {
 			Token:    st.robot.Token,
 			Limit:    st.limit,
 			Stats:    st.stats,
-			Received: len(st.received),
+			Received: st.stats.Accepted,
+		}
+		if !st.first.IsZero() {
+			f, l := st.first, st.last
+			rs.FirstAccepted, rs.LastAccepted = &f, &l
 		}
 		if now.Before(st.bannedUntil) {
 			t := st.bannedUntil

@@ -118,6 +118,10 @@ func TestInspectionEndpoints(t *testing.T) {
 	var robots []robotsim.RobotStatus
 	getJSON("/_sim/robots", http.StatusOK, &robots)
 	require.Len(t, robots, 2)
+	require.NotNil(t, robots[0].FirstAccepted)
+	require.True(t, robots[0].FirstAccepted.Equal(clock.Now()), "first acceptance at the clock's time")
+	require.True(t, robots[0].LastAccepted.Equal(clock.Now()))
+	robots[0].FirstAccepted, robots[0].LastAccepted = nil, nil
 	require.Equal(t, robotsim.RobotStatus{Platform: "dingtalk", Token: "a-dt", Limit: 20,
 		Stats: robotsim.Stats{Requests: 1, Accepted: 1}, Received: 1}, robots[0])
 	require.Equal(t, "b-popo", robots[1].Token)

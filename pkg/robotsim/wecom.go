@@ -89,8 +89,7 @@ func (s *Sim) weComChecked(st *robotState, method string, body []byte) (apiAnswe
 	}
 	rec.At, rec.Body = now, body
 	rec.MessageID = s.newMessageID()
-	st.received = append(st.received, rec)
-	st.stats.Accepted++
+	st.accept(rec)
 	return apiAnswer{ErrCode: WeComOK, ErrMsg: "ok"}, rec
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/gate"
 	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/stream"
 )
@@ -193,11 +194,99 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	defer release()
 
 	// The ledger check comes before the reservation: nothing slow may sit
-	// between a granted slot and the write.
+	// between a granted slot and the write. With the ledger and the
+	// limiter on one Redis, both are one script: one round trip.
 	claimStart := time.Now()
 	lease := writeBudget(rb.Limit.Margin) + w.cfg.RequestTimeout + claimSlack
 	claimed := false
-	{
+	// checkClaim decides on the claim's answer: whether the request may be
+	// made, or what to do instead.
+	checkClaim := func(c ledger.Claim, st ledger.State) (action, bool) {
+		j.fromState(st)
+		if a, ok := pol.before(c, st, time.Now()); !ok {
+			return a, false
+		}
+		if !j.checked {
+			// Without the ledger, retries and waits cannot be told from
+			// crashes: this guard waits for it.
+			j.checked = true
+			if lost := unexplained(j.numDelivered, st); lost > w.cfg.MaxRedeliveries {
+				return action{verb: doDeadLetter, reason: deadletter.ReasonRedelivered, event: "dead_letter",
+					detail: fmt.Sprintf("handed out %d times without an outcome", lost+1)}, false
+			}
+		}
+		return action{}, true
+	}
+	var (
+		reserveStart time.Time
+		granted      bool
+		wait         time.Duration
+		stopped      bool
+		decided      bool // the limiter decided in the claim's script
+		claimDone    bool // the claim was made in that script
+	)
+	if g := gate.New(w.cfg.Ledger, w.cfg.Limiter); g != nil && pol.maxThrottles > 0 {
+		// The script reserves only when the claim's state cannot stop the
+		// request (pol.before, the redelivery guard): no failed attempt
+		// recorded, fewer throttles than the limit, enough waits to explain
+		// every redelivery. Otherwise checkClaim decides first, and the
+		// limiter is asked after, as with two calls.
+		minWaits := 0
+		if !j.checked {
+			minWaits = int(j.numDelivered) - 1 - w.cfg.MaxRedeliveries
+		}
+		reserveStart = time.Now()
+		r, err := g.ClaimReserve(ctx, gate.Request{Key: j.key, Holder: w.holder, Lease: lease, Takeover: takeover,
+			Robot: rb.limitKey(), Limit: rb.Limit, HoldMax: w.cfg.HoldMax, MaxThrottles: pol.maxThrottles, MinWaits: minWaits})
+		switch {
+		case err != nil && isOutOfMemory(err):
+			// Redis is full: nothing could be recorded. Fail closed: hold
+			// the message until Redis has room.
+			w.ledgerResult(err, rb, j.id(), "claiming")
+			release()
+			if !sleep(runCtx, time.Second) {
+				return action{verb: doWait, event: "handed_back"}, false
+			}
+			return action{verb: doAgain}, false
+		case gate.Fallback(err):
+			// The script did not run for a reason of these keys: the two
+			// calls below tell which part fails.
+		case err != nil:
+			// Redis unreachable: neither the claim nor the limiter
+			// answered. Deliver without the idempotency check once Redis
+			// is back; the limiter fails closed meanwhile.
+			claimDone, decided = true, true
+			j.ledgerOK = w.ledgerResult(err, rb, j.id(), "claiming")
+			if stopped = runCtx.Err() != nil; !stopped {
+				w.health.failed(componentLimiter, err)
+				w.m.limiterErrors.Inc()
+				w.log.Error("limiter unavailable; holding messages", "robot", rb.Name, "err", err)
+				wait = 500 * time.Millisecond
+			}
+		default:
+			claimDone = true
+			j.ledgerOK = w.ledgerResult(nil, rb, j.id(), "claiming")
+			if a, ok := checkClaim(r.Claim, r.State); !ok {
+				if r.Reserved && r.Decision.Allowed {
+					// Not expected (the bounds exclude it): the slot goes
+					// unused, which never exceeds a limit.
+					w.log.Warn("a slot reserved with the claim went unused", "robot", rb.Name, "id", j.id(), "event", a.event)
+				}
+				return a, false
+			}
+			claimed = true
+			if r.Reserved {
+				decided, granted = true, r.Decision.Allowed
+				w.health.ok(componentLimiter)
+				if !granted {
+					w.m.limiterWaits.WithLabelValues(rb.Name).Inc()
+					wait = r.Decision.RetryAfter
+					claimed = !r.Released // a short wait's release was in the script
+				}
+			}
+		}
+	}
+	if !claimDone {
 		c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder, lease, takeover)
 		if err != nil && isOutOfMemory(err) {
 			// Redis is full: the limiter may still grant (a script that
@@ -212,24 +301,16 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 		}
 		j.ledgerOK = w.ledgerResult(err, rb, j.id(), "claiming")
 		if j.ledgerOK {
-			j.fromState(st)
-			if a, ok := pol.before(c, st, time.Now()); !ok {
+			if a, ok := checkClaim(c, st); !ok {
 				return a, false
 			}
 			claimed = true
-			if !j.checked {
-				// Without the ledger, retries and waits cannot be told from
-				// crashes: this guard waits for it.
-				j.checked = true
-				if lost := unexplained(j.numDelivered, st); lost > w.cfg.MaxRedeliveries {
-					return action{verb: doDeadLetter, reason: deadletter.ReasonRedelivered, event: "dead_letter",
-						detail: fmt.Sprintf("handed out %d times without an outcome", lost+1)}, false
-				}
-			}
 		}
 	}
-	reserveStart := time.Now()
-	granted, wait, stopped := w.reserve(runCtx, rb)
+	if !decided {
+		reserveStart = time.Now()
+		granted, wait, stopped = w.reserve(runCtx, rb)
+	}
 	if !granted {
 		release()
 		if stopped {

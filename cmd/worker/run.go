@@ -272,6 +272,8 @@ func serve(ctx context.Context, f flags, cfg *config.Config, data []byte, log *s
 	w, err := worker.New(js, worker.Config{
 		Topology:     stream.Topology{Prefix: cfg.Prefix, Replicas: cfg.Replicas, Limits: cfg.StreamLimits()},
 		HoldMax:      time.Duration(cfg.HoldMax),
+		LaneIdle:     time.Duration(cfg.LaneIdle),
+		ScanInterval: time.Duration(cfg.ScanInterval),
 		Robots:       workerRobots(cfg),
 		Sender:       snd,
 		Limiter:      lim,
@@ -299,11 +301,7 @@ func serve(ctx context.Context, f flags, cfg *config.Config, data []byte, log *s
 		l := cfg.AppLimit(app)
 		log.Info("app configured (replies to its callbacks)", "app", app.Name, "platform", app.Platform, "limit_per_conversation", l.Max, "window", l.Window)
 	}
-	for _, rb := range cfg.Robots {
-		l := cfg.Limit(rb)
-		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,
-			"webhook", delivery.Redact(rb.Webhook), "limit_key", rb.LimitKey(), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
-	}
+	logRobots(log, cfg)
 
 	rl, err := reload.New(reload.Config{Path: f.configPath, Lookup: e.Lookup, Logger: log, Registerer: reg,
 		Apply: func(next *config.Config) error {
@@ -702,4 +700,26 @@ func startMetrics(addr string, metrics http.Handler, h *health, log *slog.Logger
 		_ = srv.Shutdown(ctx)
 		wg.Wait()
 	}, nil
+}
+
+// maxRobotLines is the most robots logged one line each at start; a
+// bigger fleet is logged as counts per platform.
+const maxRobotLines = 100
+
+// logRobots logs the configured robots: one line each for a small fleet,
+// else one line with the count per platform.
+func logRobots(log *slog.Logger, cfg *config.Config) {
+	if len(cfg.Robots) > maxRobotLines {
+		per := map[string]int{}
+		for _, rb := range cfg.Robots {
+			per[rb.Platform]++
+		}
+		log.Info("robots configured", "robots", len(cfg.Robots), "per_platform", per, "pools", len(cfg.Pools))
+		return
+	}
+	for _, rb := range cfg.Robots {
+		l := cfg.Limit(rb)
+		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,
+			"webhook", delivery.Redact(rb.Webhook), "limit_key", rb.LimitKey(), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
+	}
 }

@@ -184,6 +184,14 @@ type Config struct {
 	// the message; longer waits go back to JetStream as a delayed
 	// redelivery. Default 10s.
 	HoldMax Duration `yaml:"hold_max"`
+	// LaneIdle is how long a worker keeps pulling a robot's messages after
+	// its last one before it stops (the robot's consumer is then deleted by
+	// the server); the next message starts it again. Default 30s.
+	LaneIdle Duration `yaml:"lane_idle"`
+	// ScanInterval is how often a worker reads the outbound stream's
+	// per-robot counts, to find robots with work whose announcement it
+	// missed; default 10s.
+	ScanInterval Duration `yaml:"scan_interval"`
 	// Replicas of the streams the workers create (1, or 3 on a NATS
 	// cluster); default 1.
 	Replicas int `yaml:"replicas"`
@@ -384,6 +392,14 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	setDur(&c.HoldMax, 10*time.Second)
 	if c.HoldMax < 0 {
 		bad("hold_max: must not be negative")
+	}
+	setDur(&c.LaneIdle, 30*time.Second)
+	if c.LaneIdle < Duration(time.Second) {
+		bad("lane_idle: must be at least 1s, got %s", time.Duration(c.LaneIdle))
+	}
+	setDur(&c.ScanInterval, 10*time.Second)
+	if c.ScanInterval < Duration(time.Second) {
+		bad("scan_interval: must be at least 1s, got %s", time.Duration(c.ScanInterval))
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1

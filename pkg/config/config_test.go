@@ -407,6 +407,32 @@ func TestAckWait(t *testing.T) {
 	}
 }
 
+func TestLaneSettings(t *testing.T) {
+	base := "robots:\n  - {name: a, platform: popo, webhook: 'https://h/open-apis/robots/v1/hook/x'}\n"
+	for _, tt := range []struct {
+		name           string
+		yaml           string
+		idle, interval time.Duration
+		err            string
+	}{
+		{name: "defaults", yaml: base, idle: 30 * time.Second, interval: 10 * time.Second},
+		{name: "set", yaml: "lane_idle: 2m\nscan_interval: 5s\n" + base, idle: 2 * time.Minute, interval: 5 * time.Second},
+		{name: "idle too short", yaml: "lane_idle: 10ms\n" + base, err: "lane_idle: must be at least 1s, got 10ms"},
+		{name: "scan too short", yaml: "scan_interval: -1s\n" + base, err: "scan_interval: must be at least 1s, got -1s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse([]byte(tt.yaml), func(string) (string, bool) { return "", false })
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.idle, time.Duration(c.LaneIdle))
+			require.Equal(t, tt.interval, time.Duration(c.ScanInterval))
+		})
+	}
+}
+
 func TestErrcodeRules(t *testing.T) {
 	const robots = "robots:\n  - {name: a, platform: popo, webhook: 'https://h/open-apis/robots/v1/hook/x'}\n"
 	good := `platforms:

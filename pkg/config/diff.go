@@ -9,14 +9,16 @@ import (
 // Diff is what changed from one validated configuration to the next, as a
 // running worker sees it.
 type Diff struct {
-	// Added, Changed and Removed name the robots and apps (an app is its
-	// reply robot) added, changed (any setting, secret and effective rate
-	// limit included) and removed, each sorted.
+	// Added, Changed and Removed name the robots, pools and apps (an app
+	// is its reply robot) added, changed (any setting, secret and
+	// effective rate limit included; a pool's members) and removed, each
+	// sorted.
 	Added, Changed, Removed []string
 	// Restart names, sorted, the settings that changed but are only read
 	// at start (prefix, concurrency, ack_wait, hold_max, replicas, retry,
-	// streams, platforms.<p>.errcodes, pools, groups): a running worker
-	// keeps the old values until it is restarted.
+	// streams, platforms.<p>.errcodes): a running worker keeps the old
+	// values until it is restarted. Groups are not a worker's concern
+	// (producers and the gateway expand them).
 	Restart []string
 }
 
@@ -26,9 +28,10 @@ func (d Diff) Empty() bool {
 }
 
 // runtimeFields are the top-level settings a running worker takes on
-// reload: the robots and apps, and the platforms' rates (which make the
-// robots' limits and cool-offs). Every other field is read at start only.
-var runtimeFields = []string{"robots", "apps", "platforms"}
+// reload: the robots, pools and apps, and the platforms' rates (which make
+// the robots' limits and cool-offs); groups, which workers do not read.
+// Every other field is read at start only.
+var runtimeFields = []string{"robots", "apps", "platforms", "pools", "groups"}
 
 // Compare returns what changed from old to new, both validated by [Parse].
 func Compare(old, new *Config) Diff {
@@ -41,6 +44,9 @@ func Compare(old, new *Config) Diff {
 		for i := range c.Apps {
 			m[c.Apps[i].Name] = diffEntry{cfg: c, app: &c.Apps[i]}
 		}
+		for i := range c.Pools {
+			m[c.Pools[i].Name] = diffEntry{cfg: c, pool: &c.Pools[i]}
+		}
 		return m
 	}
 	before, after := index(old), index(new)
@@ -49,7 +55,7 @@ func Compare(old, new *Config) Diff {
 		switch {
 		case !ok:
 			d.Added = append(d.Added, name)
-		case !b.same(a.cfg, a.rb, a.app):
+		case !b.same(a):
 			d.Changed = append(d.Changed, name)
 		}
 	}
@@ -82,16 +88,20 @@ func Compare(old, new *Config) Diff {
 
 // diffEntry is one robot or app of a configuration.
 type diffEntry struct {
-	cfg *Config
-	rb  *Robot
-	app *App
+	cfg  *Config
+	rb   *Robot
+	app  *App
+	pool *Pool
 }
 
-// same reports whether the robot or app of e is configured in c exactly
-// as rb or app is: its own fields and the limit and cool-off it gets from
-// its platform.
-func (e diffEntry) same(c *Config, rb *Robot, app *App) bool {
+// same reports whether the robot, app or pool of e is configured exactly
+// as o's: its own fields and the limit and cool-off it gets from its
+// platform; a pool's members.
+func (e diffEntry) same(o diffEntry) bool {
+	c, rb, app := o.cfg, o.rb, o.app
 	switch {
+	case e.pool != nil && o.pool != nil:
+		return slices.Equal(e.pool.Robots, o.pool.Robots)
 	case e.rb != nil && rb != nil:
 		return reflect.DeepEqual(*e.rb, *rb) && reflect.DeepEqual(e.cfg.Limit(*e.rb), c.Limit(*rb)) &&
 			e.cfg.CoolOff(*e.rb) == c.CoolOff(*rb)
@@ -99,7 +109,7 @@ func (e diffEntry) same(c *Config, rb *Robot, app *App) bool {
 		return reflect.DeepEqual(*e.app, *app) && reflect.DeepEqual(e.cfg.AppLimit(*e.app), c.AppLimit(*app)) &&
 			e.cfg.Platforms[e.app.Platform].CoolOff == c.Platforms[app.Platform].CoolOff
 	}
-	return false // a robot became an app, or the reverse
+	return false // a robot became an app or a pool, or the reverse
 }
 
 // yamlKey is the key of a Config field in the file; "" for a field not read

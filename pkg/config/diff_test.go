@@ -43,6 +43,11 @@ func TestCompare(t *testing.T) {
 			new: "prefix: other\nconcurrency: 4\nack_wait: 10s\nhold_max: 1s\nreplicas: 3\nretry: {max_attempts: 2}\n" +
 				"streams: {out: {max_bytes: 1024}}\nplatforms:\n  popo:\n    errcodes: [{codes: [7], outcome: permanent}]\n" + base + hookYAML("a"),
 			want: config.Diff{Restart: []string{"ack_wait", "concurrency", "hold_max", "platforms.popo.errcodes", "prefix", "replicas", "retry", "streams"}}},
+		{name: "pools added, changed, removed; groups need no restart",
+			old: base + hookYAML("a") + hookYAML("b") + hookYAML("c") + "pools:\n  - {name: p1, robots: [a, b]}\n  - {name: p2, robots: [c]}\n",
+			new: base + hookYAML("a") + hookYAML("b") + hookYAML("c") + "pools:\n  - {name: p1, robots: [a]}\n  - {name: p3, robots: [c]}\n" +
+				"groups:\n  - {name: g, members: [p1, b]}\n",
+			want: config.Diff{Added: []string{"p3"}, Changed: []string{"p1"}, Removed: []string{"p2"}}},
 		{name: "defaults written out are no change", old: base + hookYAML("a"),
 			new:  "prefix: botrelay\nconcurrency: 32\nack_wait: 30s\nplatforms:\n  dingtalk: {limit: 20, window: 1m}\n" + base + hookYAML("a"),
 			want: config.Diff{}},

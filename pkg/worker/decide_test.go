@@ -177,6 +177,8 @@ func TestHolderIsPerProcess(t *testing.T) {
 // with none since (a worker without traffic makes no call to clear it).
 func TestHealthForgetsOldFailures(t *testing.T) {
 	var w Worker
+	require.ErrorIs(t, w.Healthy(), errStarting)
+	w.started.Store(true)
 	w.health.failed(componentLedger, errors.New("OOM command not allowed when used memory > 'maxmemory'"))
 	require.ErrorContains(t, w.Healthy(), "ledger refused by an out-of-memory Redis")
 	w.health.mu.Lock()

@@ -63,6 +63,9 @@ func (w *Worker) Healthy() error {
 	w.health.mu.Lock()
 	defer w.health.mu.Unlock()
 	var errs []error
+	if !w.started.Load() {
+		errs = append(errs, errStarting)
+	}
 	for _, c := range []string{componentLimiter, componentLedger, componentDeadLetters} {
 		e, ok := w.health.errs[c]
 		if !ok || time.Since(e.last) >= healthMemory {

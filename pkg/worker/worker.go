@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/botrelay/botrelay/pkg/delivery"
@@ -216,10 +217,12 @@ type Event struct {
 
 // Worker delivers messages; see the package doc.
 type Worker struct {
-	js  jetstream.JetStream
-	cfg Config
-	log *slog.Logger
-	m   *Metrics
+	js jetstream.JetStream
+	// started is set once Run has the streams and listens for work.
+	started atomic.Bool
+	cfg     Config
+	log     *slog.Logger
+	m       *Metrics
 	// set is the configured robots and their write semaphores, swapped
 	// whole by [Worker.Reload].
 	set atomic.Pointer[robotSet]
@@ -316,8 +319,13 @@ func setDefault[T int | float64 | time.Duration](v *T, def T) {
 // start as robots get messages. It returns nil after a clean drain, or the
 // error that kept it from starting.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.cfg.Topology.Ensure(ctx, w.js); err != nil {
-		return fmt.Errorf("worker: %w", err)
+	if err := w.untilStarted(ctx, "create the streams", func(ctx context.Context) error {
+		return w.cfg.Topology.Ensure(ctx, w.js)
+	}); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing to drain
+		}
+		return startErr(err)
 	}
 	if ok, err := w.cfg.Topology.Announces(ctx, w.js); err == nil && !ok {
 		w.log.Warn("the outbound stream does not announce its messages (created before botrelay asked for it, on a server that cannot add it in place): lanes start at the scans only",
@@ -331,10 +339,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		// of them unannounced.
 		w.announce(ctx)
 	}
-	sub, err := w.subscribeWork(ctx)
-	if err != nil {
-		return fmt.Errorf("worker: %w", err)
+	var sub *nats.Subscription
+	if err := w.untilStarted(ctx, "listen for work", func(ctx context.Context) (err error) {
+		sub, err = w.subscribeWork(ctx)
+		return err
+	}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return startErr(err)
 	}
+	w.started.Store(true)
 	w.log.Info("worker started", "worker", w.cfg.Name, "robots", len(w.set.Load().byName), "concurrency", w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	wg.Go(func() { w.scanLoop(ctx) })

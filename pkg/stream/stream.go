@@ -433,6 +433,15 @@ func (t Topology) EnsureLaneConsumer(ctx context.Context, js jetstream.JetStream
 	return t.ensureRobotConsumer(ctx, js, robot, ackWait, inactive, 1)
 }
 
+// EnsureBacklogConsumer is [Topology.EnsureLaneConsumer] for a robot
+// whose lane holds a backlog (a digest robot): MaxAckPending is
+// maxAckPending (at least 1), and inactive, when positive, the
+// InactiveThreshold, so the consumer of an idle digest robot is deleted
+// like any lane's.
+func (t Topology) EnsureBacklogConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait, inactive time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return t.ensureRobotConsumer(ctx, js, robot, ackWait, inactive, max(maxAckPending, 1))
+}
+
 func (t Topology) ensureRobotConsumer(ctx context.Context, js jetstream.JetStream, robot string, ackWait, inactive time.Duration, maxAckPending int) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		InactiveThreshold: max(inactive, 0),

@@ -87,21 +87,29 @@ type digester struct {
 	stale  map[string]time.Time
 	limits envelope.Limits
 	out    jetstream.Stream // the outbound stream, once looked up
+	// lastMsg is when the lane last held or pulled a message; dueBack
+	// when the last message it handed back for later comes back (the lane
+	// stays until then, like [Worker.lane]).
+	lastMsg, dueBack time.Time
 }
 
 // digestLaneKey is the ledger key of a digest robot's lane lease.
 func digestLaneKey(robot string) string { return robot + "/~digest-lane" }
 
-// digestLane serves a digest robot until ctx is done or a reload changes
-// the robot: the hook of [Worker.lane] for robots with a Digest.
-func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer) {
-	d := &digester{w: w, rb: rb, held: map[uint64]*dItem{}, stale: map[string]time.Time{}}
+// digestLane serves a digest robot until ctx is done, a reload changes
+// the robot, or, like any lane, it held and pulled nothing for LaneIdle
+// with no message handed back still due: then it stops (its consumer,
+// with the lanes' InactiveThreshold, expires) and reports idle, and the
+// next message starts it again. The hook of [Worker.lane] for robots with
+// a Digest.
+func (w *Worker) digestLane(ctx context.Context, l *laneState, rb *Robot, c jetstream.Consumer) (idle bool) {
+	d := &digester{w: w, rb: rb, held: map[uint64]*dItem{}, stale: map[string]time.Time{}, lastMsg: time.Now()}
 	d.ackWaitNS.Store(int64(w.cfg.AckWait))
 	if p, ok := delivery.LookupPlatform(rb.Platform); ok {
 		d.limits = p.Size
 	}
-	if c != nil && c.CachedInfo().Config.MaxAckPending < MaxDigestPending {
-		c = nil // created for one message at a time: recreate it for the backlog
+	if c != nil && (c.CachedInfo().Config.MaxAckPending < MaxDigestPending || c.CachedInfo().Config.InactiveThreshold <= 0) {
+		c = nil // created for one message at a time (or never to expire): made again for the backlog
 	}
 	d.c = c
 	stop := d.heartbeat()
@@ -116,10 +124,10 @@ func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer
 			// Reloaded (removed, changed, or without a digest): the lane
 			// goes on with the robot's configuration of now, on a consumer
 			// made again for it (lanes.go).
-			return
+			return false
 		}
 		if d.c == nil {
-			nc, err := w.cfg.Topology.EnsureRobotConsumer(ctx, w.js, rb.Name, w.cfg.AckWait, MaxDigestPending)
+			nc, err := w.ensureDigestConsumer(ctx, rb.Name)
 			if err != nil {
 				if ctx.Err() == nil {
 					w.noConsumer.set(rb.Name, err)
@@ -139,6 +147,11 @@ func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer
 		}
 		if !d.isOwned() && !d.own(ctx) { // the heartbeat renews it
 			d.handBackAll()
+			// Another worker holds the lease: past its lifetime (its holder
+			// may have died) this lane may stop like an idle one.
+			if time.Since(d.lastMsg) >= w.cfg.LaneIdle+d.ackWait() && w.stopLane(l, false) {
+				return true
+			}
 			sleep(ctx, w.cfg.FetchWait)
 			continue
 		}
@@ -146,13 +159,46 @@ func (w *Worker) digestLane(ctx context.Context, rb *Robot, c jetstream.Consumer
 		if d.count() > 0 {
 			wait = digestFetchWait
 		}
+		// An announcement from now on is of a message this pull may miss.
+		select {
+		case <-l.wake:
+		default:
+		}
 		d.fetch(ctx, wait)
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		if d.count() > 0 {
+			d.lastMsg = time.Now()
 			d.step(ctx)
+			continue
 		}
+		if now := time.Now(); now.Sub(d.lastMsg) >= w.cfg.LaneIdle && !now.Before(d.dueBack) && w.stopLane(l, false) {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureDigestConsumer is [Worker.ensureConsumer] for a digest robot: the
+// consumer hands out MaxDigestPending messages and expires like a lane's.
+func (w *Worker) ensureDigestConsumer(ctx context.Context, robot string) (jetstream.Consumer, error) {
+	select {
+	case w.creates <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-w.creates }()
+	return w.cfg.Topology.EnsureBacklogConsumer(ctx, w.js, robot, w.cfg.AckWait, w.consumerInactive(), MaxDigestPending)
+}
+
+// handled notes the action taken on a message or digest: one handed back
+// for later keeps the lane until it is due, with a pull's slack.
+func (d *digester) handled(a action) {
+	now := time.Now()
+	d.lastMsg = now
+	if a.delay > 0 && (a.verb == doRetry || a.verb == doWait) {
+		d.dueBack = maxTime(d.dueBack, now.Add(a.delay+d.w.cfg.FetchWait))
 	}
 }
 
@@ -270,7 +316,7 @@ func (d *digester) add(ctx context.Context, msg jetstream.Msg) {
 	}
 	if err != nil || env.Robot != d.rb.Name || d.rb.Replies || env.Expired(time.Now()) ||
 		delivery.CheckKeywords(d.rb.Robot, env) != nil {
-		d.w.handle(ctx, d.rb, msg, d.c, d.ackWait(), nil)
+		d.handled(d.w.handle(ctx, d.rb, msg, d.c, d.ackWait(), nil))
 		return
 	}
 	it := &dItem{msg: msg, env: env, key: ledgerKey(d.rb.Name, msg, env), seq: md.Sequence.Stream, published: md.Timestamp}
@@ -315,7 +361,7 @@ func (d *digester) step(ctx context.Context) {
 	for _, it := range items {
 		if it.env.Expired(now) {
 			d.take(it)
-			w.handle(ctx, rb, it.msg, d.c, d.ackWait(), nil) // dead-lettered as expired
+			d.handled(w.handle(ctx, rb, it.msg, d.c, d.ackWait(), nil)) // dead-lettered as expired
 			continue
 		}
 		live = append(live, it)
@@ -343,13 +389,13 @@ func (d *digester) step(ctx context.Context) {
 	}
 	if !foldNeeded(now, published, dg.After, st, rb.Limit) {
 		d.take(live[0])
-		w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil)
+		d.handled(w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil))
 		return
 	}
 	env, n := envelope.FoldDigest(digestItems(live), d.options())
 	if n < 2 {
 		d.take(live[0])
-		w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil)
+		d.handled(w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil))
 		return
 	}
 	// Not full, and its oldest message may still wait: let more join.
@@ -553,6 +599,7 @@ func (d *digester) post(runCtx context.Context, env *envelope.Envelope, items []
 	}
 	stop()
 	w.apply(ctx, j, a)
+	d.handled(a)
 }
 
 // settleDigest settles an accepted digest ([Worker.apply]'s doAck): each

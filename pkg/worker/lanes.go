@@ -250,8 +250,10 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 		}
 		if rb.Digest != nil {
 			// A digest robot's lane holds its backlog (digest.go); it
-			// returns when a reload changes the robot.
-			w.digestLane(ctx, rb, c)
+			// returns when a reload changes the robot, or idle.
+			if w.digestLane(ctx, l, rb, c) {
+				return // idle, like any lane
+			}
 			c = nil // made for the digest's backlog
 			continue
 		}

@@ -1,0 +1,55 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/limiter"
+	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/worker"
+)
+
+// A digest robot's lane follows the lazy-lane lifecycle: once its backlog
+// is settled it stops after LaneIdle, its consumer (made for the backlog,
+// MaxAckPending 1000) carries an InactiveThreshold and is deleted by the
+// server once idle, and the next burst starts the lane again, folded into
+// a digest, each message exactly once, in order.
+func TestDigestLaneStopsWhenIdleAndRestarts(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second, Ban: time.Minute})
+	r.digestRobot("blinkd", nil, limiter.Limit{Max: 2, Window: 2 * time.Second, Margin: 50 * time.Millisecond},
+		worker.Digest{After: 300 * time.Millisecond})
+	r.startWorker(func(c *worker.Config) {
+		c.LaneIdle, c.FetchWait = 200*time.Millisecond, 50*time.Millisecond
+		c.HoldMax, c.RequestTimeout = 200*time.Millisecond, time.Second
+		c.ScanInterval = time.Hour // only the announcements start lanes
+		c.SweepInterval = -1
+	})
+	w := r.lastWorker()
+	first := r.publishTokens("blinkd", "", 0, 6, "x")
+	r.waitTokens("blinkd", first, 10*time.Second)
+
+	ci, err := r.js.Consumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName("blinkd"))
+	require.NoError(t, err)
+	info := ci.CachedInfo()
+	require.Equal(t, worker.MaxDigestPending, info.Config.MaxAckPending, "made for the backlog")
+	require.Positive(t, info.Config.InactiveThreshold, "deleted by the server once idle")
+
+	testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 0 }, "idle digest lane stopped")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, err := r.js.Consumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName("blinkd"))
+		return errors.Is(err, jetstream.ErrConsumerNotFound)
+	}, "idle digest consumer deleted")
+
+	second := r.publishTokens("blinkd", "", 6, 6, "y")
+	posts := r.waitTokens("blinkd", append(append([]string{}, first...), second...), 15*time.Second)
+	require.NotEmpty(t, digestPosts(posts))
+	require.Zero(t, r.sim.Stats("blinkd").Breaches)
+	require.Zero(t, r.sim.Stats("blinkd").Duplicates)
+	testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 0 }, "stopped again")
+}

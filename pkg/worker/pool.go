@@ -138,10 +138,6 @@ func (w *Worker) poolAttempt(runCtx, ctx context.Context, j *job, p *pool, takeo
 	if !ok {
 		return a, false
 	}
-	if err := delivery.CheckKeywords(m.Robot, j.env); err != nil {
-		return action{verb: doDeadLetter, reason: deadletter.ReasonMissingKeyword, event: "dead_letter",
-			detail: "pool member " + m.Name + ": " + err.Error()}, false
-	}
 	poolRobot := j.rb
 	j.rb = m
 	defer func() { j.rb = poolRobot }()
@@ -167,10 +163,12 @@ func (w *Worker) poolAttempt(runCtx, ctx context.Context, j *job, p *pool, takeo
 }
 
 // pickMember chooses the member for the next attempt: the earliest next
-// slot among those in rotation, ties in turn — unless the message's last
+// slot among those in rotation whose keywords the message carries, ties
+// in turn — unless the message's last
 // request (made by this worker) went unanswered, then the same member
-// while it is in rotation. With none in rotation it
-// returns the dead letter to make instead (ok false).
+// while it is in rotation. With none in rotation, or none whose keywords
+// the message carries, it returns the dead letter to make instead (ok
+// false).
 func (w *Worker) pickMember(ctx context.Context, p *pool, j *job) (m *Robot, a action, ok bool) {
 	in, last := w.inRotation(p, time.Now())
 	if len(in) == 0 {
@@ -180,6 +178,22 @@ func (w *Worker) pickMember(ctx context.Context, p *pool, j *job) (m *Robot, a a
 		j.rec.Class, j.rec.HTTPStatus, j.rec.ErrCode, j.rec.ErrMsg = last.res.Outcome.String(), last.res.HTTPStatus, last.res.ErrCode, last.res.ErrMsg
 		return nil, poolEmpty(p.name, last.name, last.res.Reason), false
 	}
+	// Only members whose keywords the message carries (each robot of a
+	// chat group has its own): one of another keyword would refuse it.
+	var kwErr error
+	carried := in[:0:0]
+	for _, i := range in {
+		if err := delivery.CheckKeywords(p.members[i].Robot, j.env); err != nil {
+			kwErr = fmt.Errorf("pool member %s: %w", p.members[i].Name, err)
+			continue
+		}
+		carried = append(carried, i)
+	}
+	if len(carried) == 0 {
+		return nil, action{verb: doDeadLetter, reason: deadletter.ReasonMissingKeyword, event: "dead_letter",
+			detail: kwErr.Error()}, false
+	}
+	in = carried
 	p.mu.Lock()
 	name, sticky := p.sticky[j.key]
 	p.mu.Unlock()

@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -404,4 +405,31 @@ func TestPoolUnansweredRequestStaysWithItsMember(t *testing.T) {
 	require.Equal(t, robotsim.RequestFaulted, reqs[0].Outcome)
 	require.Equal(t, 1, r.countEvents("retry"))
 	require.Empty(t, r.deadLetters())
+}
+
+// Members of one pool may have different security keywords (each robot of
+// a chat group has its own): a message goes only to a member whose
+// keyword it carries — never dead-lettered as "missing keyword" because
+// the rotation picked a member of another keyword — and is dead-lettered
+// only when it carries none of the members'.
+func TestPoolMembersWithDifferentKeywords(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformDingTalk, "kw-a", "sec", "sec", []string{"告警"}, dingLimit)
+	r.addRobot(robotsim.PlatformDingTalk, "kw-b", "sec", "sec", []string{"alert"}, dingLimit)
+	r.addPool("kwpool", "kw-a", "kw-b")
+	var want []string
+	for i := range 6 {
+		env := envelope.New("kwpool", text(fmt.Sprintf("告警 disk %d", i)))
+		want = append(want, env.Message.Text.Content)
+		r.publish(env)
+	}
+	none := envelope.New("kwpool", text("neither keyword"))
+	r.publish(none)
+	r.startWorker(nil)
+	got := r.waitPool("kwpool", []string{"kw-a", "kw-b"}, want, 30*time.Second)
+	require.Equal(t, map[string]int{"kw-a": 6}, perMember(got), "only the member whose keyword the messages carry")
+	es := r.waitDeadExactly(1, 10*time.Second)
+	require.Equal(t, none.ID, es[0].Record.Envelope.ID)
+	require.Equal(t, deadletter.ReasonMissingKeyword, es[0].Record.Reason)
+	require.Zero(t, r.sim.Stats("kw-b").Requests)
 }

@@ -50,6 +50,7 @@ type flags struct {
 	configPath      string
 	alertTemplate   string
 	maxBody         int64
+	maxAMBody       int64
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	logFormat       string
@@ -153,6 +154,8 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.StringVar(&f.configPath, "config", "", "worker config file to take the accepted robots from (names only)")
 	fs.StringVar(&f.alertTemplate, "alertmanager-template", "", "Go text/template file defining \"title\" and \"text\" for POST /v1/alertmanager/{target} (default: the built-in one)")
 	fs.Int64Var(&f.maxBody, "max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes")
+	fs.Int64Var(&f.maxAMBody, "max-alertmanager-body", gateway.DefaultMaxAlertmanagerBodyBytes,
+		"largest Alertmanager notification in bytes (Alertmanager never retries a 413: keep it above a storm's)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may take at shutdown")
 	cli.AddLogFlags(fs, &f.logLevel, &f.logFormat)
 	if err := cli.Parse(fs, args); err != nil {
@@ -171,6 +174,8 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 		return f, cli.Usagef("--robots and --config both name the accepted robots: give one")
 	case f.maxBody <= 0:
 		return f, cli.Usagef("--max-body must be positive, not %d", f.maxBody)
+	case f.maxAMBody <= 0:
+		return f, cli.Usagef("--max-alertmanager-body must be positive, not %d", f.maxAMBody)
 	case f.shutdownTimeout <= 0:
 		return f, cli.Usagef("--shutdown-timeout must be positive, not %s", f.shutdownTimeout)
 	case (f.tlsCert == "") != (f.tlsKey == ""):
@@ -310,18 +315,19 @@ func serve(ctx context.Context, f flags, topo stream.Topology, a auth, acc accep
 	}
 	var stopping atomic.Bool
 	g, err := gateway.New(pub, gateway.Options{
-		Metrics:      metrics,
-		Logger:       log,
-		MaxBodyBytes: f.maxBody,
-		Tokens:       a.tokens,
-		Access:       a.access,
-		NoAuth:       f.noAuth,
-		Limiter:      lim,
-		Robots:       acc.robots,
-		Size:         acc.size,
-		Alerts:       acc.alerts,
-		Keywords:     acc.keywords,
-		Apps:         a.apps,
+		Metrics:                  metrics,
+		Logger:                   log,
+		MaxBodyBytes:             f.maxBody,
+		MaxAlertmanagerBodyBytes: f.maxAMBody,
+		Tokens:                   a.tokens,
+		Access:                   a.access,
+		NoAuth:                   f.noAuth,
+		Limiter:                  lim,
+		Robots:                   acc.robots,
+		Size:                     acc.size,
+		Alerts:                   acc.alerts,
+		Keywords:                 acc.keywords,
+		Apps:                     a.apps,
 		Inbound: func(ctx context.Context, ev *inbound.Event) (uint64, error) {
 			return inbound.Publish(ctx, js, topo, ev)
 		},

@@ -51,7 +51,7 @@ func (g *Gateway) postAlertmanager(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, &requestError{status: http.StatusNotFound, msg: "unknown target", problems: []string{"target: " + p}})
 		return
 	}
-	data, rerr := readBody(w, r, g.maxBody)
+	data, rerr := readBody(w, r, g.maxAM)
 	if rerr != nil {
 		g.fail(w, r, rerr)
 		return

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -248,4 +249,34 @@ func TestAlertmanagerMetricsEndpoint(t *testing.T) {
 		`botrelay_gateway_requests_total{endpoint="/v1/alertmanager/{target}",status="202",token="am"}`: 2,
 		`botrelay_gateway_requests_total{endpoint="/v1/alertmanager/{target}",status="401",token=""}`:   3,
 	}, gather(t, reg))
+}
+
+// TestAlertmanagerStormOverMaxBody: Alertmanager sends every alert of a
+// group in one notification (max_alerts 0 by default), and a storm's is
+// larger than the other endpoints' body limit; answering it 413 would lose
+// it (Alertmanager retries 5xx only). 3,000 alerts (over 1 MiB) are
+// stored as one message, the alerts left out counted.
+func TestAlertmanagerStormOverMaxBody(t *testing.T) {
+	f := amGateway(t, gateway.Options{})
+	p := alertmanager.Payload{Version: alertmanager.Version, GroupKey: `{}:{alertname="KubePodNotReady"}`, Status: alertmanager.Firing,
+		Receiver: "dingtalk-sre", GroupLabels: map[string]string{"alertname": "KubePodNotReady"},
+		CommonLabels: map[string]string{"alertname": "KubePodNotReady"}, CommonAnnotations: map[string]string{}}
+	const n = 3000
+	for i := range n {
+		p.Alerts = append(p.Alerts, alertmanager.Alert{Status: alertmanager.Firing,
+			Labels: map[string]string{"alertname": "KubePodNotReady", "namespace": "prod", "pod": "api-" + strconv.Itoa(i), "severity": "warning"},
+			Annotations: map[string]string{"summary": "Pod prod/api-" + strconv.Itoa(i) + " has been in a non-ready state for longer than 15 minutes.",
+				"description": strings.Repeat("d", 200)},
+			StartsAt: time.Date(2025, 3, 1, 11, 0, 0, 0, time.UTC), GeneratorURL: "http://prometheus.example:9090/graph?g0.expr=" + strings.Repeat("x", 150),
+			Fingerprint: strconv.FormatInt(int64(1<<40+i), 16)})
+	}
+	body, err := json.Marshal(p)
+	require.NoError(t, err)
+	require.Greater(t, len(body), gateway.DefaultMaxBodyBytes)
+	res := accepted(t, f.post(t, "/v1/alertmanager/sre-bj", string(body)))
+	md := f.stored(t, "sre-bj", res.Sequence).Message.Markdown
+	shown := strings.Count(md.Text, "#### 🔥 FIRING KubePodNotReady")
+	require.Positive(t, shown)
+	require.Contains(t, md.Text, "+"+strconv.Itoa(n-shown)+" more")
+	require.EqualValues(t, 1, f.count(t))
 }

@@ -26,6 +26,12 @@ const (
 	// DefaultMaxBodyBytes is the largest request body accepted when
 	// [Options.MaxBodyBytes] is 0.
 	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxAlertmanagerBodyBytes is the largest Alertmanager
+	// notification accepted when [Options.MaxAlertmanagerBodyBytes] is 0:
+	// about 20,000 alerts. Alertmanager sends a group's every alert in one
+	// notification (max_alerts 0) and never retries a 413, so a storm's
+	// must not be refused for its size.
+	DefaultMaxAlertmanagerBodyBytes = 16 << 20
 	// MaxFanOut is the most robots one POST /v1/fanout may name.
 	MaxFanOut = 100
 	// MaxBatch is the most messages one POST /v1/messages:batch may hold.
@@ -65,6 +71,10 @@ type Options struct {
 	// MaxBodyBytes bounds a request body; a larger one is refused with 413.
 	// 0 means [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
+	// MaxAlertmanagerBodyBytes bounds the body of POST
+	// /v1/alertmanager/{target}; 0 means the larger of
+	// [DefaultMaxAlertmanagerBodyBytes] and MaxBodyBytes.
+	MaxAlertmanagerBodyBytes int64
 	// Tokens are bearer tokens accepted on /v1/ endpoints for every robot
 	// and without a rate, named "token-1", "token-2", … in logs.
 	Tokens []string
@@ -124,6 +134,7 @@ type Gateway struct {
 	pub     *publisher.Publisher
 	log     *slog.Logger
 	maxBody int64
+	maxAM   int64   // Options.MaxAlertmanagerBodyBytes
 	plain   []Token // from Options.Tokens
 	access  atomic.Pointer[[]Token]
 	noAuth  bool
@@ -155,6 +166,7 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		pub:     pub,
 		log:     opts.Logger,
 		maxBody: opts.MaxBodyBytes,
+		maxAM:   opts.MaxAlertmanagerBodyBytes,
 		noAuth:  opts.NoAuth,
 		limiter: opts.Limiter,
 		metrics: opts.Metrics,
@@ -171,6 +183,12 @@ func New(pub *publisher.Publisher, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("%w: MaxBodyBytes must not be negative, not %d", ErrInvalidOption, g.maxBody)
 	case g.maxBody == 0:
 		g.maxBody = DefaultMaxBodyBytes
+	}
+	switch {
+	case g.maxAM < 0:
+		return nil, fmt.Errorf("%w: MaxAlertmanagerBodyBytes must not be negative, not %d", ErrInvalidOption, g.maxAM)
+	case g.maxAM == 0:
+		g.maxAM = max(DefaultMaxAlertmanagerBodyBytes, g.maxBody)
 	}
 	if g.now == nil {
 		g.now = time.Now

@@ -233,7 +233,7 @@ func TestOpenAPI(t *testing.T) {
 	topo := testenv.Topology(t, js)
 	topo.Limits.OutMaxMsgsPerRobot = 3
 	f := serve(t, js, topo, gateway.Options{
-		Limiter: limiterFor(t), MaxBodyBytes: 256 << 10, Ready: ready.Load,
+		Limiter: limiterFor(t), MaxBodyBytes: 256 << 10, MaxAlertmanagerBodyBytes: 256 << 10, Ready: ready.Load,
 		Access: []gateway.Token{
 			{Name: "all", SHA256: sha256.Sum256([]byte("tok-all"))},
 			{Name: "scoped", SHA256: sha256.Sum256([]byte("tok-scoped")), Robots: []string{"team-a-*"}},

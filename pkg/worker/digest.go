@@ -69,6 +69,11 @@ type dItem struct {
 	key       string
 	seq       uint64
 	published time.Time
+	// solo: an attempt of the message alone may have reached the platform
+	// (a failure or a crash recorded in the ledger): it is only posted
+	// alone again, under its own id (DingTalk's msgUuid drops the repeat),
+	// never folded, which would show it twice.
+	solo bool
 }
 
 // digester is a digest robot's lane state.
@@ -320,6 +325,11 @@ func (d *digester) add(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	it := &dItem{msg: msg, env: env, key: ledgerKey(d.rb.Name, msg, env), seq: md.Sequence.Stream, published: md.Timestamp}
+	if md.NumDelivered > 1 { // a first delivery has no attempt before it
+		st, err := d.w.cfg.Ledger.Get(ctx, it.key)
+		// Unreadable: alone, to be safe (the normal path claims it).
+		it.solo = err != nil || st.Failures > 0 || st.Holder != ""
+	}
 	d.mu.Lock()
 	d.held[it.seq] = it // a redelivery replaces the earlier copy
 	d.mu.Unlock()
@@ -378,6 +388,14 @@ func (d *digester) step(ctx context.Context) {
 	if done := d.recorded(ctx, live); done {
 		return
 	}
+	// Only the messages before one to post alone may fold (publish order).
+	foldable := live
+	for i, it := range live {
+		if it.solo {
+			foldable = live[:i]
+			break
+		}
+	}
 	st := d.inspect(ctx)
 	if st.NextSlot > 0 {
 		sleep(ctx, min(st.NextSlot, w.cfg.FetchWait))
@@ -387,12 +405,12 @@ func (d *digester) step(ctx context.Context) {
 	for i, it := range live {
 		published[i] = it.published
 	}
-	if !foldNeeded(now, published, dg.After, st, rb.Limit) {
+	if len(foldable) == 0 || !foldNeeded(now, published, dg.After, st, rb.Limit) {
 		d.take(live[0])
 		d.handled(w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil))
 		return
 	}
-	env, n := envelope.FoldDigest(digestItems(live), d.options())
+	env, n := envelope.FoldDigest(digestItems(foldable), d.options())
 	if n < 2 {
 		d.take(live[0])
 		d.handled(w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil))

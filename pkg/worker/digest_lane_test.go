@@ -3,6 +3,8 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/delivery"
+	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
 	"github.com/botrelay/botrelay/pkg/worker"
@@ -52,4 +56,44 @@ func TestDigestLaneStopsWhenIdleAndRestarts(t *testing.T) {
 	require.Zero(t, r.sim.Stats("blinkd").Breaches)
 	require.Zero(t, r.sim.Stats("blinkd").Duplicates)
 	testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 0 }, "stopped again")
+}
+
+// unansweredSender posts the first message whose content holds token for
+// real and reports no answer (a timeout after the platform took it).
+type unansweredSender struct {
+	worker.Sender
+	token string
+	done  atomic.Bool
+}
+
+func (s *unansweredSender) Deliver(ctx context.Context, rb delivery.Robot, env *envelope.Envelope) delivery.Result {
+	res := s.Sender.Deliver(ctx, rb, env)
+	if env.Message.Text != nil && strings.Contains(env.Message.Text.Content, s.token) && res.Outcome == delivery.Success &&
+		s.done.CompareAndSwap(false, true) {
+		return delivery.Result{Outcome: delivery.Retryable, Reason: "timeout awaiting the answer (test)"}
+	}
+	return res
+}
+
+// A message posted alone whose request went unanswered (the platform may
+// have it) is retried alone, with its own msgUuid that DingTalk drops as a
+// repeat — never folded into a digest, which would show it twice — while
+// the messages after it fold as usual: each exactly once, in order.
+func TestDigestUnansweredMessageNotFolded(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second, Ban: time.Minute})
+	r.digestRobot("unans", nil, limiter.Limit{Max: 2, Window: 2 * time.Second, Margin: 50 * time.Millisecond},
+		worker.Digest{After: 300 * time.Millisecond})
+	snd := &unansweredSender{token: "msg-0000"}
+	r.startWorker(func(c *worker.Config) {
+		snd.Sender = c.Sender
+		c.Sender = snd
+		c.Backoff = worker.Backoff{Initial: 150 * time.Millisecond, Max: 150 * time.Millisecond}
+	})
+	first := r.publishTokens("unans", "", 0, 1, "x")
+	testenv.Eventually(t, 10*time.Second, snd.done.Load, "the first message posted, unanswered")
+	rest := r.publishTokens("unans", "", 1, 6, "y")
+	posts := r.waitTokens("unans", append(first, rest...), 20*time.Second)
+	require.NotEmpty(t, digestPosts(posts), "the others folded")
+	require.Equal(t, 1, r.sim.Stats("unans").Duplicates, "the retry of the unanswered message dropped by msgUuid")
+	require.Zero(t, r.sim.Stats("unans").Breaches)
 }

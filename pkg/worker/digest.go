@@ -96,6 +96,7 @@ type digester struct {
 	// when the last message it handed back for later comes back (the lane
 	// stays until then, like [Worker.lane]).
 	lastMsg, dueBack time.Time
+	kwLogged         bool // a digest without a keyword was logged
 }
 
 // digestLaneKey is the ledger key of a digest robot's lane lease.
@@ -411,6 +412,17 @@ func (d *digester) step(ctx context.Context) {
 		return
 	}
 	env, n := envelope.FoldDigest(digestItems(foldable), d.options())
+	if n >= 2 && delivery.CheckKeywords(rb.Robot, env) != nil {
+		// A title without the robot's keyword (config checks it; the Go
+		// library does not) and items without it on their first line:
+		// the platform would refuse the digest, and every item with it.
+		if !d.kwLogged {
+			d.kwLogged = true
+			w.log.Error("a digest would carry none of the robot's keywords: its messages are posted one by one; put a keyword in the digest's title",
+				"robot", rb.Name)
+		}
+		n = 0
+	}
 	if n < 2 {
 		d.take(live[0])
 		d.handled(w.handle(ctx, rb, live[0].msg, d.c, d.ackWait(), nil))

@@ -97,3 +97,20 @@ func TestDigestUnansweredMessageNotFolded(t *testing.T) {
 	require.Equal(t, 1, r.sim.Stats("unans").Duplicates, "the retry of the unanswered message dropped by msgUuid")
 	require.Zero(t, r.sim.Stats("unans").Breaches)
 }
+
+// A digest robot configured through the Go library, with keywords but a
+// title without one (no config check on this path), whose messages carry
+// the keyword past their first line: a digest of them would carry no
+// keyword and be refused, each message dead-lettered. They are posted
+// alone instead, each exactly once.
+func TestDigestWithoutKeywordNotPosted(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second, Ban: time.Minute})
+	r.digestRobot("nokw", []string{"告警"}, limiter.Limit{Max: 3, Window: 2 * time.Second, Margin: 50 * time.Millisecond},
+		worker.Digest{After: 200 * time.Millisecond})
+	tokens := r.publishTokens("nokw", "disk full\n告警 ", 0, 6, "x")
+	r.startWorker(nil)
+	posts := r.waitTokens("nokw", tokens, 20*time.Second)
+	require.Empty(t, digestPosts(posts))
+	require.Empty(t, r.deadLetters())
+	require.Zero(t, r.sim.Stats("nokw").Breaches)
+}

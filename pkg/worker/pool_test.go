@@ -433,3 +433,29 @@ func TestPoolMembersWithDifferentKeywords(t *testing.T) {
 	require.Equal(t, deadletter.ReasonMissingKeyword, es[0].Record.Reason)
 	require.Zero(t, r.sim.Stats("kw-b").Requests)
 }
+
+// Every member of a pool throttled at once: the pool waits for the first
+// cool-off to end (no busy loop of requests, no dead letter), then
+// delivers each message exactly once, in order.
+func TestPoolAllMembersCoolingWaits(t *testing.T) {
+	const coolOff = 2 * time.Second
+	r := newRig(t, "", robotsim.Config{})
+	two := []string{"cool-1", "cool-2"}
+	for _, m := range two {
+		r.addRobot(robotsim.PlatformDingTalk, m, "sec", "sec", nil, dingLimit)
+		r.robots[len(r.robots)-1].CoolOff = coolOff
+		r.sim.InjectFault(m, robotsim.Fault{Body: `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`})
+	}
+	r.addPool("coolpool", two...)
+	envs := r.publishN("coolpool", "alert", 4)
+	start := time.Now()
+	r.startWorker(nil)
+	got := r.waitPool("coolpool", two, contents(envs), 30*time.Second)
+	require.GreaterOrEqual(t, time.Since(start), coolOff, "waited for a cool-off")
+	require.Len(t, got, 4)
+	require.Equal(t, 6, r.sim.Stats("cool-1").Requests+r.sim.Stats("cool-2").Requests, "two throttled requests, then one per message")
+	require.Empty(t, r.deadLetters())
+	for _, m := range two {
+		require.Zero(t, r.sim.Stats(m).Breaches)
+	}
+}

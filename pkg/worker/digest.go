@@ -320,7 +320,10 @@ func (d *digester) add(ctx context.Context, msg jetstream.Msg) {
 	if err == nil {
 		env, err = envelope.Decode(msg.Data())
 	}
-	if err != nil || env.Robot != d.rb.Name || d.rb.Replies || env.Expired(time.Now()) ||
+	// An expired one is held all the same: it may be an item of a digest
+	// posted before (a crash before the acks), to settle as delivered;
+	// step dead-letters the others.
+	if err != nil || env.Robot != d.rb.Name || d.rb.Replies ||
 		delivery.CheckKeywords(d.rb.Robot, env) != nil {
 		d.handled(d.w.handle(ctx, d.rb, msg, d.c, d.ackWait(), nil))
 		return
@@ -367,6 +370,20 @@ func (d *digester) step(ctx context.Context) {
 		return // reloaded without a digest: the lane turns into a plain one
 	}
 	items := d.sorted()
+	if len(items) == 0 {
+		return
+	}
+	if d.olderOutstanding(ctx, items[0].seq) {
+		// A message published before every held one is still out: handed
+		// back for a retry or a wait, or held by a worker that died. It
+		// comes back (or is settled) first: publish order.
+		return
+	}
+	// A recorded digest first, expired items included: posted before,
+	// they are settled with it, not dead-lettered as never posted.
+	if done := d.recorded(ctx, items); done {
+		return
+	}
 	now := time.Now()
 	var live []*dItem
 	for _, it := range items {
@@ -378,15 +395,6 @@ func (d *digester) step(ctx context.Context) {
 		live = append(live, it)
 	}
 	if len(live) == 0 {
-		return
-	}
-	if d.olderOutstanding(ctx, live[0].seq) {
-		// A message published before every held one is still out: handed
-		// back for a retry or a wait, or held by a worker that died. It
-		// comes back (or is settled) first: publish order.
-		return
-	}
-	if done := d.recorded(ctx, live); done {
 		return
 	}
 	// Only the messages before one to post alone may fold (publish order).

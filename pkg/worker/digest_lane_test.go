@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,4 +114,43 @@ func TestDigestWithoutKeywordNotPosted(t *testing.T) {
 	require.Empty(t, digestPosts(posts))
 	require.Empty(t, r.deadLetters())
 	require.Zero(t, r.sim.Stats("nokw").Breaches)
+}
+
+// A worker dies between the platform's acceptance of a digest and the
+// acks, and its messages expire before another worker picks them up: they
+// were posted (in the digest), so they are settled as delivered — the same
+// digest posted again, dropped by msgUuid — never dead-lettered as
+// expired, which would make a replay post them twice.
+func TestDigestCrashThenItemsExpired(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second, Ban: time.Minute})
+	r.digestRobot("crexp", nil, limiter.Limit{Max: 2, Window: 2 * time.Second, Margin: 50 * time.Millisecond},
+		worker.Digest{After: 200 * time.Millisecond})
+	expires := time.Now().Add(1500 * time.Millisecond)
+	tokens := r.publishTokens("crexp", "", 0, 6, "x", envelope.WithExpiresAt(expires))
+	var (
+		snd  *crashingSender
+		mu   sync.Mutex
+		kill func()
+	)
+	h := r.startWorkerKillable(func(c *worker.Config) {
+		snd = &crashingSender{Sender: c.Sender, crash: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			go kill()
+			time.Sleep(300 * time.Millisecond)
+		}}
+		c.Sender = snd
+	})
+	mu.Lock()
+	kill = h.kill
+	mu.Unlock()
+	testenv.Eventually(t, 10*time.Second, snd.crashed.Load, "the first digest posted")
+	h.stop()
+	require.Equal(t, tokens, tokensPosted(r.accepted("crexp")), "one digest of all six")
+	time.Sleep(time.Until(expires.Add(100 * time.Millisecond)))
+	r.startWorker(nil)
+	testenv.Eventually(t, 20*time.Second, func() bool { return r.queuedFor("crexp") == 0 }, "settled")
+	require.Empty(t, r.deadLetters(), "posted in the digest: not expired")
+	require.Equal(t, tokens, tokensPosted(r.accepted("crexp")), "each exactly once")
+	require.Equal(t, 1, r.sim.Stats("crexp").Duplicates, "the same digest again, dropped")
 }

@@ -29,7 +29,12 @@ import (
 // A digest robot's lane holds its backlog: its consumer hands out up to
 // [MaxDigestPending] messages, all kept in progress (heartbeats) while they
 // wait. Only one worker at a time serves a digest robot (a lease in the
-// ledger), so digests keep publish order. When the robot's next slot comes
+// ledger), so digests keep publish order. Like any lane it stops once it held
+// and pulled nothing for LaneIdle (its consumer, with the lanes'
+// InactiveThreshold, is then deleted by the server) and starts again with
+// the next message. A message whose lone post may have reached the
+// platform (a failure or a crash recorded in the ledger) is only ever
+// posted alone again, never folded. When the robot's next slot comes
 // (the limiter's [limiter.Inspector] tells), the oldest message is posted
 // alone, the normal way, if the budget can post every waiting message one
 // by one before each has waited After; otherwise a digest is folded of as

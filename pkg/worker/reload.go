@@ -12,8 +12,8 @@ import (
 // once, as a whole:
 //
 //   - an added robot is served (a scan of the outbound stream starts its
-//     lane when it has messages); with a Presence, a reload that adds or
-//     removes robots announces the new set at once, so no other worker's
+//     lane when it has messages); with a Presence, a reload that adds robots
+//     announces the new set at once, so no other worker's
 //     sweep takes an added robot for one nobody serves;
 //   - a changed robot (webhook, secret, limit, keywords...) gets its new
 //     configuration from its next message; the message being handled
@@ -54,12 +54,14 @@ func (w *Worker) Reload(robots []Robot) error {
 	}
 	w.m.unserved.Set(float64(w.noConsumer.count()))
 	w.log.Info("robots reloaded", "robots", len(next.byName), "added", added, "changed", changed, "removed", removed)
-	if w.cfg.Presence != nil && w.started.Load() && (added > 0 || removed > 0) {
+	if w.cfg.Presence != nil && w.started.Load() && added > 0 {
 		// At once, not at the next presence interval: until then another
 		// worker's sweep takes an added robot for one nobody serves (two
 		// sightings are one sweep interval apart, the announcements of
 		// this worker may come later), deleting the consumer of its lane
-		// and dead-lettering its messages as unknown_robot.
+		// and dead-lettering its messages as unknown_robot. (A removal
+		// waits for the next interval: the removed robot's lane may still
+		// hold its current message.)
 		actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		w.announce(actx)
 		cancel()

@@ -1,13 +1,16 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
 	"github.com/botrelay/botrelay/pkg/worker"
@@ -42,4 +45,39 @@ func TestReloadAddedRobotIsNotSwept(t *testing.T) {
 	time.Sleep(2 * time.Second) // ten sweeps of the other worker
 	require.Empty(t, r.deadLetters(), "a configured robot's messages are not unknown_robot")
 	require.Equal(t, uint64(2), r.queuedFor("late"), "both later messages still queued for their robot")
+}
+
+// A long sweep (a removed robot's big backlog being dead-lettered) does
+// not hold up the worker's announcements: were its announcement to expire
+// (three sweep intervals), the other workers' sweeps would take the robots
+// only it serves for removed ones, delete their consumers and dead-letter
+// their messages.
+func TestLongSweepKeepsAnnouncing(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
+	const n = 3000
+	for i := range n {
+		r.publish(envelope.New("gone", text(fmt.Sprint(i))))
+	}
+	const interval = 100 * time.Millisecond
+	r.startWorker(func(c *worker.Config) { c.SweepInterval = interval })
+	id := ""
+	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	p := ledger.NewRedis(rdb, r.prefix, time.Hour)
+	deadline := time.Now().Add(time.Minute)
+	for r.queuedFor("gone") > 0 {
+		require.True(t, time.Now().Before(deadline), "swept within a minute")
+		m, err := p.Members(context.Background())
+		require.NoError(t, err)
+		switch {
+		case id == "" && len(m.Workers) == 1:
+			id = m.Workers[0].Worker
+		case id != "":
+			require.Len(t, m.Workers, 1, "the sweeping worker's announcement expired (%d of %d still queued)", r.queuedFor("gone"), n)
+		}
+		time.Sleep(interval / 2)
+	}
+	require.NotEmpty(t, id)
+	require.Len(t, r.waitDeadExactly(n, 10*time.Second), n)
 }

@@ -426,7 +426,7 @@ type seenBacklog struct {
 // fleet's size.
 //
 // A configured robot owned by another worker whose message count did not
-// change between two scans gets a rescue lane here, once per count: its
+// go down between two scans gets a rescue lane here, once per count: its
 // owner may have died (its presence outlives it by up to three presence
 // intervals), with the robot's message pending until AckWait. The robot's
 // consumer is shared and hands out one message at a time, so a rescue lane
@@ -459,7 +459,11 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 		}
 		prev, ok := seen[robot]
 		switch {
-		case ok && prev.count == n && !prev.rescued:
+		case ok && n >= prev.count && !prev.rescued:
+			// Not one message settled since the last scan (a growing
+			// backlog is no progress either: an owner cut off from NATS
+			// but still announced would otherwise keep a busy robot
+			// unserved for as long as its messages keep coming).
 			w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
 			seen[robot] = seenBacklog{count: n, rescued: true}
 			w.startLane(robot, true, true)

@@ -81,3 +81,40 @@ func TestLongSweepKeepsAnnouncing(t *testing.T) {
 	require.NotEmpty(t, id)
 	require.Len(t, r.waitDeadExactly(n, 10*time.Second), n)
 }
+
+// A robot whose owner is alive in the presence registry but serves
+// nothing (cut off from NATS, or stuck) is rescued by another worker even
+// while its messages keep coming: its backlog grows from scan to scan,
+// which is no progress either.
+func TestRescueWhileBacklogGrows(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	var names []string
+	for i := range 16 {
+		name := fmt.Sprintf("busy%02d", i)
+		r.addRobot(robotsim.PlatformPOPO, name, "sec", "sec", nil, popoLimit)
+		names = append(names, name)
+	}
+	// A live worker that serves the same robots and delivers nothing: it
+	// owns about half of them.
+	stopOther := announceAs(t, r, "stuck-worker/1", names, 200*time.Millisecond)
+	defer stopOther()
+	r.startWorker(func(c *worker.Config) { c.ScanInterval = 300 * time.Millisecond })
+	posted := func(robot string) int { return len(r.sim.Requests(robot)) }
+	deadline := time.Now().Add(8 * time.Second)
+	for i := 0; ; i++ {
+		for _, name := range names {
+			r.publish(envelope.New(name, text(fmt.Sprint(i))))
+		}
+		var starved []string
+		for _, name := range names {
+			if posted(name) == 0 {
+				starved = append(starved, name)
+			}
+		}
+		if len(starved) == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "robots never served while their messages keep coming: %v", starved)
+		time.Sleep(100 * time.Millisecond)
+	}
+}

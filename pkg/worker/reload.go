@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -34,18 +35,35 @@ func (w *Worker) Reload(robots []Robot) error {
 	if err != nil {
 		return err
 	}
-	w.set.Store(next)
-	w.setPools(next.pools)
 	var added, changed, removed int
+	var newNames []string
 	for name, rb := range next.byName {
 		old, ok := prev.byName[name]
 		switch {
 		case !ok:
 			added++
+			newNames = append(newNames, name)
 		case !sameRobot(old, rb):
 			changed++
 		}
 	}
+	if w.cfg.Presence != nil && w.started.Load() && added > 0 {
+		// Before any lane of an added robot can start, not at the next
+		// presence interval: until then another worker's sweep takes an
+		// added robot for one nobody serves (its two sightings are one
+		// sweep interval apart, this worker's next announcement may come
+		// later), deletes the consumer of its lane and dead-letters its
+		// messages as unknown_robot. The robots removed stay announced
+		// until the next interval: their lanes may still hold a message.
+		a := w.announcement(false) // of prev: not swapped yet
+		a.Robots = append(a.Robots, newNames...)
+		slices.Sort(a.Robots)
+		actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		w.announceWith(actx, a)
+		cancel()
+	}
+	w.set.Store(next)
+	w.setPools(next.pools)
 	for name := range prev.byName {
 		if _, ok := next.byName[name]; !ok {
 			removed++
@@ -54,18 +72,6 @@ func (w *Worker) Reload(robots []Robot) error {
 	}
 	w.m.unserved.Set(float64(w.noConsumer.count()))
 	w.log.Info("robots reloaded", "robots", len(next.byName), "added", added, "changed", changed, "removed", removed)
-	if w.cfg.Presence != nil && w.started.Load() && added > 0 {
-		// At once, not at the next presence interval: until then another
-		// worker's sweep takes an added robot for one nobody serves (two
-		// sightings are one sweep interval apart, the announcements of
-		// this worker may come later), deleting the consumer of its lane
-		// and dead-lettering its messages as unknown_robot. (A removal
-		// waits for the next interval: the removed robot's lane may still
-		// hold its current message.)
-		actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		w.announce(actx)
-		cancel()
-	}
 	if added > 0 {
 		w.rescan()
 	}

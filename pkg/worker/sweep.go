@@ -63,11 +63,16 @@ func (w *Worker) announcement(leaving bool) ledger.Announcement {
 // robots, and returns the live workers (nil when the Presence could not be
 // reached: nobody can tell then which robots are served).
 func (w *Worker) announce(ctx context.Context) *ledger.Members {
+	return w.announceWith(ctx, w.announcement(false))
+}
+
+// announceWith is [Worker.announce] of a.
+func (w *Worker) announceWith(ctx context.Context, a ledger.Announcement) *ledger.Members {
 	o, _ := w.owner.(*owner)
 	if o == nil { // Run sets it; a worker used before Run
 		o = &owner{self: w.holder, rescan: func() {}}
 	}
-	m, err := o.refresh(ctx, w.cfg.Presence, w.announcement(false))
+	m, err := o.refresh(ctx, w.cfg.Presence, a)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("could not announce this worker or read the others", "err", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -116,5 +117,51 @@ func TestRescueWhileBacklogGrows(t *testing.T) {
 		}
 		require.True(t, time.Now().Before(deadline), "robots never served while their messages keep coming: %v", starved)
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A robot whose owner is announced but serves nothing, and whose message
+// was handed back for longer than a rescue lane's LaneIdle, is rescued
+// again once the message is due: one rescue per unchanged count left it
+// waiting for as long as that owner lived.
+func TestRescueAgainAfterLongHandBack(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
+	var names []string
+	for i := range 8 {
+		name := fmt.Sprintf("slow%02d", i)
+		r.addRobot(robotsim.PlatformPOPO, name, "sec", "sec", nil, popoLimit)
+		names = append(names, name)
+	}
+	ctx := context.Background()
+	// The stuck owner took each robot's message and handed it back for 3s
+	// (a cool-off), then stopped pulling.
+	for _, name := range names {
+		r.publish(envelope.New(name, text("late")))
+		c, err := r.topo.EnsureLaneConsumer(ctx, r.js, name, 2*time.Second, time.Minute)
+		require.NoError(t, err)
+		msg, err := c.Next(jetstream.FetchMaxWait(2 * time.Second))
+		require.NoError(t, err)
+		require.NoError(t, msg.NakWithDelay(3*time.Second))
+	}
+	stopOther := announceAs(t, r, "stuck-worker/1", names, 200*time.Millisecond)
+	defer stopOther()
+	r.startWorker(func(c *worker.Config) {
+		c.ScanInterval = 200 * time.Millisecond
+		c.LaneIdle = 300 * time.Millisecond // the rescue lanes stop before the messages are due
+	})
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		var waiting []string
+		for _, name := range names {
+			if len(r.sim.Requests(name)) == 0 {
+				waiting = append(waiting, name)
+			}
+		}
+		if len(waiting) == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "never posted once due: %v", waiting)
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -186,7 +186,7 @@ type Config struct {
 	HoldMax Duration `yaml:"hold_max"`
 	// LaneIdle is how long a worker keeps pulling a robot's messages after
 	// its last one before it stops (the robot's consumer is then deleted by
-	// the server); the next message starts it again. Default 30s.
+	// the server); the next message starts it again. Default 10s.
 	LaneIdle Duration `yaml:"lane_idle"`
 	// ScanInterval is how often a worker reads the outbound stream's
 	// per-robot counts, to find robots with work whose announcement it
@@ -393,7 +393,7 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	if c.HoldMax < 0 {
 		bad("hold_max: must not be negative")
 	}
-	setDur(&c.LaneIdle, 30*time.Second)
+	setDur(&c.LaneIdle, 10*time.Second)
 	if c.LaneIdle < Duration(time.Second) {
 		bad("lane_idle: must be at least 1s, got %s", time.Duration(c.LaneIdle))
 	}

@@ -415,7 +415,7 @@ func TestLaneSettings(t *testing.T) {
 		idle, interval time.Duration
 		err            string
 	}{
-		{name: "defaults", yaml: base, idle: 30 * time.Second, interval: 10 * time.Second},
+		{name: "defaults", yaml: base, idle: 10 * time.Second, interval: 10 * time.Second},
 		{name: "set", yaml: "lane_idle: 2m\nscan_interval: 5s\n" + base, idle: 2 * time.Minute, interval: 5 * time.Second},
 		{name: "idle too short", yaml: "lane_idle: 10ms\n" + base, err: "lane_idle: must be at least 1s, got 10ms"},
 		{name: "scan too short", yaml: "scan_interval: -1s\n" + base, err: "scan_interval: must be at least 1s, got -1s"},

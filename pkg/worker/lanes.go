@@ -285,6 +285,7 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			case errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
 				now := time.Now()
 				if now.Sub(lastMsg) >= w.cfg.LaneIdle && !now.Before(dueBack) && w.stopLane(l, false) {
+					w.dropIdleConsumer(ctx, c)
 					return
 				}
 				// Now and then make sure the consumer still exists.
@@ -334,6 +335,30 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			// from expiring) until it is due, with a pull's slack.
 			dueBack = maxTime(dueBack, lastMsg.Add(a.delay+w.cfg.FetchWait))
 		}
+	}
+}
+
+// dropIdleConsumer deletes the consumer of a robot whose lane stopped
+// idle, when nothing is pending on it and no pull waits on it (another
+// worker's lane). On a work-queue stream the server looks at every
+// consumer on each acknowledgement, so consumers left to their
+// InactiveThreshold after a fan-out to thousands of robots make every
+// message slower. A message stored meanwhile stays in the stream and wakes
+// a new lane, which creates the consumer again; a lane that loses its
+// consumer under it creates it again too.
+func (w *Worker) dropIdleConsumer(ctx context.Context, c jetstream.Consumer) {
+	if c == nil {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := c.Info(ictx)
+	if err != nil || info.NumAckPending > 0 || info.NumPending > 0 || info.NumWaiting > 0 {
+		return // the server's InactiveThreshold deletes it once idle
+	}
+	if err := w.js.DeleteConsumer(ictx, w.cfg.Topology.OutStream(), info.Name); err != nil &&
+		!errors.Is(err, jetstream.ErrConsumerNotFound) && ctx.Err() == nil {
+		w.log.Debug("could not delete an idle robot consumer; the server will", "consumer", info.Name, "err", err)
 	}
 }
 

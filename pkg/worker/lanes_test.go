@@ -1,12 +1,15 @@
 package worker_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
@@ -120,6 +123,13 @@ func TestLaneStopsWhenIdleAndRestarts(t *testing.T) {
 	r.publish(first)
 	r.waitDelivered([]*envelope.Envelope{first}, 10*time.Second)
 	testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 0 }, "idle lane stopped")
+	// Its consumer went with it (not left to the server's InactiveThreshold,
+	// which is far longer): after a fan-out the stream keeps no consumers
+	// of idle robots.
+	testenv.Eventually(t, 2*time.Second, func() bool {
+		_, err := r.js.Consumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName("blinker"))
+		return errors.Is(err, jetstream.ErrConsumerNotFound)
+	}, "the idle robot's consumer is deleted")
 
 	second := envelope.New("blinker", text("second"))
 	r.publish(second)

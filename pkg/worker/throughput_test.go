@@ -3,6 +3,8 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,11 +20,16 @@ import (
 // spread over 50 robots (limits raised so the limiter never waits) are
 // published first, then one worker delivers them through the real Redis
 // limiter and ledger to the simulator over HTTP, signing each request.
+// BOTRELAY_BENCH_ROBOTS sets another number of robots (bench-scale's
+// throughput scenario uses 500).
 func BenchmarkDeliveryThroughput(b *testing.B) {
-	const robots = 50
+	robots := 50
+	if n, err := strconv.Atoi(os.Getenv("BOTRELAY_BENCH_ROBOTS")); err == nil && n > 0 {
+		robots = n
+	}
 	r := newRig(b, "", robotsim.Config{})
 	for i := range robots {
-		name := fmt.Sprintf("r%02d", i)
+		name := fmt.Sprintf("r%03d", i)
 		platform := robotsim.PlatformDingTalk
 		if i%2 == 1 {
 			platform = robotsim.PlatformPOPO
@@ -31,7 +38,7 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	}
 	envs := make([]*envelope.Envelope, b.N)
 	for i := range envs {
-		envs[i] = envelope.New(fmt.Sprintf("r%02d", i%robots), text(fmt.Sprintf("message %d", i)))
+		envs[i] = envelope.New(fmt.Sprintf("r%03d", i%robots), text(fmt.Sprintf("message %d", i)))
 	}
 	start := time.Now()
 	_, err := r.pub.PublishAll(context.Background(), envs)
@@ -44,7 +51,7 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	total := func() int {
 		n := 0
 		for i := range robots {
-			n += r.sim.Stats(fmt.Sprintf("r%02d", i)).Accepted
+			n += r.sim.Stats(fmt.Sprintf("r%03d", i)).Accepted
 		}
 		return n
 	}

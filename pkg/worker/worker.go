@@ -150,7 +150,7 @@ type Config struct {
 	FetchWait time.Duration
 	// LaneIdle is how long a robot's lane keeps pulling without a message
 	// before it stops (see the package doc: lanes run only for robots with
-	// work); default 30s. A lane that handed a message back for a delayed
+	// work); default 10s. A lane that handed a message back for a delayed
 	// redelivery runs at least until it is due.
 	LaneIdle time.Duration
 	// ScanInterval is how often the outbound stream's per-robot counts are
@@ -275,7 +275,7 @@ func New(js jetstream.JetStream, cfg Config) (*Worker, error) {
 	setDefault(&cfg.MaxElapsed, time.Hour)
 	setDefault(&cfg.AckWait, 30*time.Second)
 	setDefault(&cfg.FetchWait, 2*time.Second)
-	setDefault(&cfg.LaneIdle, 30*time.Second)
+	setDefault(&cfg.LaneIdle, 10*time.Second)
 	setDefault(&cfg.ScanInterval, 10*time.Second)
 	setDefault(&cfg.SweepInterval, 30*time.Second)
 	setDefault(&cfg.PoolRetry, time.Hour)

@@ -446,15 +446,25 @@ func (w *Worker) scanLoop(ctx context.Context) {
 type seenBacklog struct {
 	count   uint64
 	rescued bool
+	at      time.Time // of the rescue
 }
+
+// rescueAgain is how long after a rescue lane was started at an unchanged
+// count another one is: three presence intervals, the longest a dead
+// owner's announcement lasts. A robot still not moving then has an owner
+// that is announced but does not serve it (cut off from NATS), and a
+// message of it handed back for longer than the first rescue lane's
+// LaneIdle would otherwise wait for as long as that owner lives.
+func (w *Worker) rescueAgain() time.Duration { return 3 * w.presenceInterval() }
 
 // scan starts the lanes of the robots this worker serves that have
 // messages in the outbound stream and no lane: one request, whatever the
 // fleet's size.
 //
 // A configured robot owned by another worker whose message count did not
-// change between two scans gets a rescue lane here, once per count: its
-// owner may have died (its presence outlives it by up to three presence
+// go down between two scans gets a rescue lane here, once per count, and
+// again after [Worker.rescueAgain] at the same count: its owner may have
+// died (its presence outlives it by up to three presence
 // intervals), with the robot's message pending until AckWait. The robot's
 // consumer is shared and hands out one message at a time, so a rescue lane
 // beside a live owner costs pulls, never order or limits; it stops when
@@ -486,9 +496,13 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 		}
 		prev, ok := seen[robot]
 		switch {
-		case ok && prev.count == n && !prev.rescued:
+		case ok && n >= prev.count && (!prev.rescued || time.Since(prev.at) >= w.rescueAgain()):
+			// Not one message settled since the last scan (a growing
+			// backlog is no progress either: an owner cut off from NATS
+			// but still announced would otherwise keep a busy robot
+			// unserved for as long as its messages keep coming).
 			w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
-			seen[robot] = seenBacklog{count: n, rescued: true}
+			seen[robot] = seenBacklog{count: n, rescued: true, at: time.Now()}
 			w.startLane(robot, true, true)
 		case !ok || prev.count != n:
 			seen[robot] = seenBacklog{count: n}

@@ -1,6 +1,11 @@
 package worker
 
-import "reflect"
+import (
+	"context"
+	"reflect"
+	"slices"
+	"time"
+)
 
 // Reload replaces the worker's robots while it runs. robots are validated
 // as [New] validates them; invalid, an error wrapping [ErrInvalidConfig]
@@ -8,7 +13,9 @@ import "reflect"
 // once, as a whole:
 //
 //   - an added robot is served (a scan of the outbound stream starts its
-//     lane when it has messages);
+//     lane when it has messages); with a Presence, a reload that adds robots
+//     announces the new set at once, so no other worker's
+//     sweep takes an added robot for one nobody serves;
 //   - a changed robot (webhook, secret, limit, keywords...) gets its new
 //     configuration from its next message; the message being handled
 //     finishes with the old one. Write semaphores are per webhook host: a
@@ -28,18 +35,35 @@ func (w *Worker) Reload(robots []Robot) error {
 	if err != nil {
 		return err
 	}
-	w.set.Store(next)
-	w.setPools(next.pools)
 	var added, changed, removed int
+	var newNames []string
 	for name, rb := range next.byName {
 		old, ok := prev.byName[name]
 		switch {
 		case !ok:
 			added++
+			newNames = append(newNames, name)
 		case !sameRobot(old, rb):
 			changed++
 		}
 	}
+	if w.cfg.Presence != nil && w.started.Load() && added > 0 {
+		// Before any lane of an added robot can start, not at the next
+		// presence interval: until then another worker's sweep takes an
+		// added robot for one nobody serves (its two sightings are one
+		// sweep interval apart, this worker's next announcement may come
+		// later), deletes the consumer of its lane and dead-letters its
+		// messages as unknown_robot. The robots removed stay announced
+		// until the next interval: their lanes may still hold a message.
+		a := w.announcement(false) // of prev: not swapped yet
+		a.Robots = append(a.Robots, newNames...)
+		slices.Sort(a.Robots)
+		actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		w.announceWith(actx, a)
+		cancel()
+	}
+	w.set.Store(next)
+	w.setPools(next.pools)
 	for name := range prev.byName {
 		if _, ok := next.byName[name]; !ok {
 			removed++

@@ -63,11 +63,16 @@ func (w *Worker) announcement(leaving bool) ledger.Announcement {
 // robots, and returns the live workers (nil when the Presence could not be
 // reached: nobody can tell then which robots are served).
 func (w *Worker) announce(ctx context.Context) *ledger.Members {
+	return w.announceWith(ctx, w.announcement(false))
+}
+
+// announceWith is [Worker.announce] of a.
+func (w *Worker) announceWith(ctx context.Context, a ledger.Announcement) *ledger.Members {
 	o, _ := w.owner.(*owner)
 	if o == nil { // Run sets it; a worker used before Run
 		o = &owner{self: w.holder, rescan: func() {}}
 	}
-	m, err := o.refresh(ctx, w.cfg.Presence, w.announcement(false))
+	m, err := o.refresh(ctx, w.cfg.Presence, a)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("could not announce this worker or read the others", "err", err)
@@ -122,10 +127,18 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int, m *ledger.Membe
 		clear(idle) // not two sightings in a row
 		return nil
 	}
+	// A pass ends after one presence interval: the loop that sweeps also
+	// announces this worker, and an announcement that expired (three
+	// intervals) would make the other workers take the robots only this one
+	// serves for removed ones. A big backlog is swept over several passes.
+	until := time.Now().Add(w.presenceInterval())
 	var errs []error
 	for robot := range pending {
 		if mine[robot] {
 			continue
+		}
+		if !time.Now().Before(until) {
+			break // the rest next time, their sightings not counted
 		}
 		if m != nil {
 			if m.Served(robot) {
@@ -136,7 +149,7 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int, m *ledger.Membe
 				continue
 			}
 		} else {
-			swept, err := w.sweepRobot(ctx, robot)
+			swept, err := w.sweepRobot(ctx, robot, until)
 			if err != nil {
 				// One subject's trouble must not keep the others unswept.
 				errs = append(errs, err)
@@ -155,7 +168,7 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int, m *ledger.Membe
 			}
 		}
 		delete(idle, robot)
-		if err := w.sweepRemoved(ctx, robot); err != nil {
+		if err := w.sweepRemoved(ctx, robot, until); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -163,9 +176,10 @@ func (w *Worker) sweep(ctx context.Context, idle map[string]int, m *ledger.Membe
 }
 
 // sweepRemoved dead-letters the messages of robot, taken as configured on
-// no worker, deleting its robot consumer first if one holds the subject.
-func (w *Worker) sweepRemoved(ctx context.Context, robot string) error {
-	swept, err := w.sweepRobot(ctx, robot)
+// no worker, deleting its robot consumer first if one holds the subject;
+// it stops fetching at until.
+func (w *Worker) sweepRemoved(ctx context.Context, robot string, until time.Time) error {
+	swept, err := w.sweepRobot(ctx, robot, until)
 	if err != nil || swept {
 		return err
 	}
@@ -174,7 +188,7 @@ func (w *Worker) sweepRemoved(ctx context.Context, robot string) error {
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("worker: delete abandoned consumer of %s: %w", robot, err)
 	}
-	_, err = w.sweepRobot(ctx, robot)
+	_, err = w.sweepRobot(ctx, robot, until)
 	return err
 }
 
@@ -206,8 +220,9 @@ func sweepConsumerConfig(topo stream.Topology, robot string, ackWait time.Durati
 }
 
 // sweepRobot dead-letters robot's messages through a temporary consumer. It
-// reports false when another consumer owns the subject.
-func (w *Worker) sweepRobot(ctx context.Context, robot string) (bool, error) {
+// reports false when another consumer owns the subject. It stops fetching
+// at until (the messages left are swept by a later pass).
+func (w *Worker) sweepRobot(ctx context.Context, robot string, until time.Time) (bool, error) {
 	topo := w.cfg.Topology
 	name := topo.SweepConsumerName(robot)
 	c, err := w.js.CreateOrUpdateConsumer(ctx, topo.OutStream(), sweepConsumerConfig(topo, robot, w.cfg.AckWait))
@@ -218,8 +233,8 @@ func (w *Worker) sweepRobot(ctx context.Context, robot string) (bool, error) {
 		return false, fmt.Errorf("worker: sweep consumer for %s: %w", robot, err)
 	}
 	hctx := context.WithoutCancel(ctx)
-	for ctx.Err() == nil {
-		batch, err := c.Fetch(64, jetstream.FetchMaxWait(time.Second))
+	for ctx.Err() == nil && time.Now().Before(until) {
+		batch, err := c.Fetch(64, jetstream.FetchMaxWait(min(time.Second, max(time.Until(until), 50*time.Millisecond))))
 		if err != nil {
 			return true, fmt.Errorf("worker: sweep %s: %w", robot, err)
 		}

@@ -415,6 +415,13 @@ func (w *Worker) subscribeWork(ctx context.Context) (*nats.Subscription, error) 
 
 // scanLoop scans at start, every ScanInterval, after each reconnect of
 // the NATS connection and on [Worker.rescan], until ctx is done.
+// scanTimeout bounds one scan of the outbound stream; scanRetry is how
+// soon a failed scan is tried again.
+const (
+	scanTimeout = 30 * time.Second
+	scanRetry   = 2 * time.Second
+)
+
 func (w *Worker) scanLoop(ctx context.Context) {
 	nc := w.js.Conn()
 	reconnects := nc.Stats().Reconnects
@@ -470,10 +477,17 @@ func (w *Worker) rescueAgain() time.Duration { return 3 * w.presenceInterval() }
 // beside a live owner costs pulls, never order or limits; it stops when
 // idle like any lane. seen keeps those counts from scan to scan.
 func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
-	pending, err := w.cfg.Topology.PendingRobots(ctx, w.js)
+	// A server busy with a big backlog answers the per-subject counts late:
+	// more time than JetStream's default 5s, and another try soon rather
+	// than a ScanInterval later (robots whose announcements went before
+	// this worker listened are found only by a scan).
+	sctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	pending, err := w.cfg.Topology.PendingRobots(sctx, w.js)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
-			w.log.Warn("could not scan the outbound stream for robots with messages", "err", err)
+			w.log.Warn("could not scan the outbound stream for robots with messages; trying again", "err", err, "retry_in", scanRetry)
+			time.AfterFunc(scanRetry, w.rescan)
 		}
 		return
 	}

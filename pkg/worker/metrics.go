@@ -73,3 +73,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// forget deletes the series of a robot (or pool) that is no longer
+// configured, so a fleet changed by reloads does not keep a series per
+// robot it ever had. A counter that comes back later starts from zero,
+// which Prometheus reads as a reset.
+func (m *Metrics) forget(name string) {
+	byRobot := prometheus.Labels{"robot": name}
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.deliveries, m.deadLetters, m.limiterWaits, m.coolOffs, m.duplicates, m.latency, m.backlog, m.digestItems, m.digests, m.poolMembers} {
+		v.DeletePartialMatch(byRobot)
+	}
+	m.poolMembers.DeletePartialMatch(prometheus.Labels{"pool": name})
+}

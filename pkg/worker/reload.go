@@ -68,6 +68,7 @@ func (w *Worker) Reload(robots []Robot) error {
 		if _, ok := next.byName[name]; !ok {
 			removed++
 			w.noConsumer.clear(name)
+			w.m.forget(name)
 		}
 	}
 	w.m.unserved.Set(float64(w.noConsumer.count()))

@@ -20,18 +20,8 @@ import (
 // messages waiting for a robot with two posts a minute become one digest
 // with the configured title, counted in the digest metrics.
 func TestRunDigest(t *testing.T) {
-	natsURL := testenv.NATSURL(t)
-	_, js := testenv.Connect(t, natsURL)
-	topo := testenv.Topology(t, js)
-	rdb, _ := testenv.Redis(t)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := rdb.Keys(ctx, topo.Prefix+":*").Result(); len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-	})
-	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
-	t.Cleanup(sim.Close)
+	st := newTestStack(t)
+	natsURL, js, topo, sim := st.natsURL, st.js, st.topo, st.sim
 	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: dingToken, Secret: dingSecret, Keywords: []string{"alert"}}))
 	path := testenv.WriteFile(t, "robots.yaml", `
 prefix: `+topo.Prefix+`

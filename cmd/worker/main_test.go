@@ -388,18 +388,8 @@ func TestRunRedisDownAtStart(t *testing.T) {
 // TestRunRestartGuardByDefault: on a Redis state this fresh, the limiter
 // holds the first message for a window unless --restart-guard=false.
 func TestRunRestartGuardByDefault(t *testing.T) {
-	natsURL := testenv.NATSURL(t)
-	_, js := testenv.Connect(t, natsURL)
-	topo := testenv.Topology(t, js)
-	rdb, _ := testenv.Redis(t)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := rdb.Keys(ctx, topo.Prefix+":*").Result(); len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-	})
-	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
-	t.Cleanup(sim.Close)
+	st := newTestStack(t)
+	natsURL, js, topo, sim := st.natsURL, st.js, st.topo, st.sim
 	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: popoHook}))
 	path := testenv.WriteFile(t, "robots.yaml", "prefix: "+topo.Prefix+"\nrobots:\n  - name: popo\n    platform: popo\n    webhook: "+sim.WebhookURL(popoHook)+"\n")
 

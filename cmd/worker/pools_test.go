@@ -36,18 +36,8 @@ func TestPoolRobots(t *testing.T) {
 // The binary serves a configured pool: its messages are delivered by its
 // members in turn, and the member metric is exported.
 func TestRunDeliversThroughPool(t *testing.T) {
-	natsURL := testenv.NATSURL(t)
-	_, js := testenv.Connect(t, natsURL)
-	topo := testenv.Topology(t, js)
-	rdb, _ := testenv.Redis(t)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := rdb.Keys(ctx, topo.Prefix+":*").Result(); len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-	})
-	sim := robotsim.NewServer(robotsim.Config{Logger: testLogger()})
-	t.Cleanup(sim.Close)
+	st := newTestStack(t)
+	natsURL, js, topo, sim := st.natsURL, st.js, st.topo, st.sim
 	for _, tok := range []string{"tok-a", "tok-b"} {
 		require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformDingTalk, Token: tok}))
 	}

@@ -57,7 +57,7 @@ func TestFleetConfig(t *testing.T) {
 				require.Equal(t, tc.limit["popo"], got.Limit)
 			}
 			if f.Lifted {
-				require.Equal(t, config.Duration(time.Millisecond), c.Platforms["popo"].Margin)
+				require.Equal(t, config.Duration(LiftedMargin), c.Platforms["popo"].Margin)
 			}
 		})
 	}

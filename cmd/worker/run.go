@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -449,6 +450,7 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		ReadTimeout:           time.Second,
 		WriteTimeout:          time.Second,
 		PoolTimeout:           2 * time.Second,
+		PoolSize:              redisPoolSize(cfg.Concurrency),
 		MaxRetries:            1,
 		ContextTimeoutEnabled: true,
 	})
@@ -722,4 +724,12 @@ func logRobots(log *slog.Logger, cfg *config.Config) {
 		log.Info("robot configured", "robot", rb.Name, "platform", rb.Platform,
 			"webhook", delivery.Redact(rb.Webhook), "limit_key", rb.LimitKey(), "limit", l.Max, "window", l.Window, "signed", rb.Secret != "")
 	}
+}
+
+// redisPoolSize is the worker's Redis connections (per node on a
+// cluster): every write slot's claim and every finished request's mark
+// may be in flight at once, so go-redis's default of ten per CPU made
+// lanes queue for a connection while holding a write slot.
+func redisPoolSize(concurrency int) int {
+	return max(4*concurrency, 10*runtime.GOMAXPROCS(0))
 }

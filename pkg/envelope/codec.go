@@ -35,26 +35,22 @@ var (
 // [Envelope.Validate] gives that error, matching [ErrInvalid]. A version of 0
 // is returned as [Version].
 func Decode(data []byte) (*Envelope, error) {
-	// Look at the version first: a newer producer's envelope probably has
-	// fields this build does not know, and "unknown field" would hide the cause.
-	var head struct {
-		V json.RawMessage `json:"v"`
-	}
-	if json.Unmarshal(data, &head) == nil && len(head.V) > 0 {
-		if v, err := strconv.Atoi(string(head.V)); err == nil && v > Version {
-			return nil, fmt.Errorf("%w: %w: version %d is newer than %d, the newest this build reads; upgrade the consumer",
-				ErrDecode, ErrUnsupportedVersion, v, Version)
-		}
-	}
-
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var e Envelope
 	if err := dec.Decode(&e); err != nil {
+		// A newer producer's envelope probably has fields this build does
+		// not know, and "unknown field" would hide the cause: say so.
+		if err := newerVersion(data); err != nil {
+			return nil, err
+		}
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: empty input", ErrDecode)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if e.V > Version {
+		return nil, versionError(e.V)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: trailing data after the envelope at offset %d", ErrDecode, dec.InputOffset())
@@ -66,6 +62,26 @@ func Decode(data []byte) (*Envelope, error) {
 		e.V = Version
 	}
 	return &e, nil
+}
+
+// newerVersion returns the error for data whose "v" is newer than
+// [Version], nil otherwise. It is read only when the envelope does not
+// decode: on the hot path the envelope is scanned once.
+func newerVersion(data []byte) error {
+	var head struct {
+		V json.RawMessage `json:"v"`
+	}
+	if json.Unmarshal(data, &head) == nil && len(head.V) > 0 {
+		if v, err := strconv.Atoi(string(head.V)); err == nil && v > Version {
+			return versionError(v)
+		}
+	}
+	return nil
+}
+
+func versionError(v int) error {
+	return fmt.Errorf("%w: %w: version %d is newer than %d, the newest this build reads; upgrade the consumer",
+		ErrDecode, ErrUnsupportedVersion, v, Version)
 }
 
 // Encode validates e and returns its JSON encoding, with v set to [Version]

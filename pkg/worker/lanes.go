@@ -229,14 +229,22 @@ func (w *Worker) consumerInactive() time.Duration {
 // handles its messages one at a time, until ctx is done, the robot is no
 // longer this worker's (removed by a reload, or owned by another worker),
 // or it pulled nothing for LaneIdle with no message of its own due back.
+//
+// The lane keeps one long-lived pull on the consumer ([Worker.openPull]):
+// a pull request for a batch stays open at the server, which hands the
+// next message over as soon as the previous one is acknowledged. A Fetch
+// per message (a subscription, a request and an unsubscription each)
+// made the server, not the work, the bound on a busy fleet.
 func (w *Worker) lane(ctx context.Context, l *laneState) {
 	name := l.robot
 	var c jetstream.Consumer
+	var it jetstream.MessagesContext // the long-lived pull on c
 	errWait := time.Second
 	var refreshed time.Time // of c's cached info
 	lastMsg := time.Now()
 	var dueBack time.Time // a message this lane handed back comes back then
 	defer func() {
+		closePull(it)
 		w.stopLane(l, true)
 		if c == nil {
 			w.noConsumer.clear(name)
@@ -251,6 +259,8 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 		if rb.Digest != nil {
 			// A digest robot's lane holds its backlog (digest.go); it
 			// returns when a reload changes the robot, or idle.
+			closePull(it)
+			it = nil
 			if w.digestLane(ctx, l, rb, c) {
 				return // idle, like any lane
 			}
@@ -275,34 +285,60 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			w.noConsumer.clear(name)
 			w.m.unserved.Set(float64(w.noConsumer.count()))
 		}
+		if it == nil {
+			nit, err := w.openPull(c)
+			if err != nil {
+				w.log.Warn("could not pull from the robot consumer", "robot", name, "err", err)
+				if c, refreshed = w.checkConsumer(ctx, rb, c, refreshed); c != nil {
+					sleep(ctx, time.Second)
+				}
+				continue
+			}
+			it = nit
+		}
 		// An announcement from now on is of a message this pull may miss.
 		select {
 		case <-l.wake:
 		default:
 		}
-		msg, err := c.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
+		msg, err := it.Next(jetstream.NextMaxWait(w.cfg.FetchWait))
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
 			case errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
 				now := time.Now()
 				if now.Sub(lastMsg) >= w.cfg.LaneIdle && !now.Before(dueBack) && w.stopLane(l, false) {
+					// A message the pull received meanwhile is handed back
+					// at once (a new lane takes it: its announcement
+					// arrives after this lane left the set).
+					closePull(it)
+					it = nil
 					w.dropIdleConsumer(ctx, c)
 					return
 				}
 				// Now and then make sure the consumer still exists.
 				if now.Sub(refreshed) >= max(10*w.cfg.FetchWait, 5*time.Second) {
-					c, refreshed = w.checkConsumer(ctx, rb, c, refreshed)
+					if c, refreshed = w.checkConsumer(ctx, rb, c, refreshed); c == nil {
+						closePull(it)
+						it = nil
+					}
 				}
 			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
 				// Deleted by an operator, or lost with the server's state:
 				// create it again rather than stop serving the robot.
 				w.log.Warn("robot consumer is gone; creating it again", "robot", name)
-				c = nil
+				closePull(it)
+				it, c = nil, nil
+			case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+				it = nil // stopped by the client (a closed connection): pull again
+				sleep(ctx, 100*time.Millisecond)
 			default:
-				// A pull to a consumer deleted meanwhile is answered with
-				// "no responders"; so is one while JetStream is down.
-				w.log.Warn("fetch failed", "robot", name, "err", err)
+				// Missed heartbeats (a server restart, a consumer lost
+				// without notice), or JetStream down: see whether the
+				// consumer is still there, and pull afresh.
+				w.log.Warn("pull failed", "robot", name, "err", err)
+				closePull(it)
+				it = nil
 				if c, refreshed = w.checkConsumer(ctx, rb, c, refreshed); c != nil {
 					sleep(ctx, time.Second)
 				}
@@ -337,6 +373,44 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			// from expiring) until it is due, with a pull's slack.
 			dueBack = maxTime(dueBack, lastMsg.Add(a.delay+w.cfg.FetchWait))
 		}
+	}
+}
+
+// pullBatch is how many messages a lane's pull request asks for. The
+// robot's consumer hands out one at a time (MaxAckPending 1), so this only
+// sets how often the request is renewed: at half of it.
+const pullBatch = 32
+
+// openPull opens the lane's long-lived pull on c. Its requests expire
+// after FetchWait (at least a second, the client's minimum), so a pull
+// left by a lane that stopped is gone from the server that soon, and a
+// lane sees missing heartbeats (half of that) as trouble.
+func (w *Worker) openPull(c jetstream.Consumer) (jetstream.MessagesContext, error) {
+	it, err := c.Messages(jetstream.PullMaxMessages(pullBatch), jetstream.PullExpiry(max(w.cfg.FetchWait, time.Second)))
+	if err != nil {
+		return nil, fmt.Errorf("pull from %s: %w", c.CachedInfo().Name, err)
+	}
+	return it, nil
+}
+
+// closePull ends a lane's pull and hands back at once, in the order
+// received, any message the pull had received but the lane not taken, so
+// it is not held until AckWait. Draining unsubscribes and then delivers
+// what the server sent before; closePull waits at most a second for that.
+func closePull(it jetstream.MessagesContext) {
+	if it == nil {
+		return
+	}
+	it.Drain()
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				it.Stop()
+			}
+			return
+		}
+		_ = m.Nak()
 	}
 }
 

@@ -102,8 +102,14 @@ func New(opts ...Option) (*Deliverer, error) {
 //
 // The Result never holds the robot's secret, webhook token or hook id.
 func (d *Deliverer) Deliver(ctx context.Context, robot Robot, env *envelope.Envelope) Result {
-	sc := newScrubber(robot)
-	res := sc.result(d.deliver(ctx, robot, env))
+	res := d.deliver(ctx, robot, env)
+	if res.Err != nil || res.ErrMsg != "" || res.Reason != "" || res.MessageID != "" {
+		// Built only when there is text to scrub: most successes have none.
+		res = newScrubber(robot).result(res)
+	}
+	if !d.logger.Enabled(ctx, slog.LevelDebug) {
+		return res
+	}
 	attrs := []slog.Attr{
 		slog.String("robot", robot.Name),
 		slog.String("platform", robot.Platform),

@@ -567,12 +567,14 @@ func deadLetterRetryDelay(numDelivered uint64) time.Duration {
 	return min(first<<(numDelivered-1), most)
 }
 
-func (w *Worker) ack(ctx context.Context, msg jetstream.Msg, robot, id string) {
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := msg.DoubleAck(actx); err != nil {
-		// The message will be redelivered; the ledger keeps it from
-		// being posted twice.
+// ack acknowledges msg without waiting for the server's confirmation: the
+// robot's consumer hands out its next message only once the ack arrived,
+// and an ack that is lost (a connection dropped) makes the message come
+// back after AckWait, when the ledger's delivered mark has it acked
+// without posting. Waiting for the confirmation cost the server a reply
+// and the lane a round trip per message.
+func (w *Worker) ack(_ context.Context, msg jetstream.Msg, robot, id string) {
+	if err := msg.Ack(); err != nil {
 		w.log.Warn("ack failed", "robot", robot, "id", id, "err", err)
 	}
 }

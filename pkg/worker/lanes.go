@@ -239,6 +239,10 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 	name := l.robot
 	var c jetstream.Consumer
 	var it jetstream.MessagesContext // the long-lived pull on c
+	// streaming is set once a message showed more behind it: the lane then
+	// pulls through it. Until then a Fetch per message is cheaper (a
+	// fan-out gives thousands of robots one message each).
+	streaming := false
 	errWait := time.Second
 	var refreshed time.Time // of c's cached info
 	lastMsg := time.Now()
@@ -285,7 +289,7 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			w.noConsumer.clear(name)
 			w.m.unserved.Set(float64(w.noConsumer.count()))
 		}
-		if it == nil {
+		if it == nil && streaming {
 			nit, err := w.openPull(c)
 			if err != nil {
 				w.log.Warn("could not pull from the robot consumer", "robot", name, "err", err)
@@ -301,7 +305,13 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 		case <-l.wake:
 		default:
 		}
-		msg, err := it.Next(jetstream.NextMaxWait(w.cfg.FetchWait))
+		var msg jetstream.Msg
+		var err error
+		if it != nil {
+			msg, err = it.Next(jetstream.NextMaxWait(w.cfg.FetchWait))
+		} else {
+			msg, err = c.Next(jetstream.FetchMaxWait(w.cfg.FetchWait))
+		}
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -354,6 +364,9 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			_ = msg.Nak() // removed or no longer owned meanwhile
 			return
 		}
+		if md, err := msg.Metadata(); err == nil && md.NumPending > 0 {
+			streaming = true
+		}
 		ackWait := w.cfg.AckWait
 		if cw := c.CachedInfo().Config.AckWait; cw > 0 {
 			ackWait = min(ackWait, cw)
@@ -381,12 +394,19 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 // sets how often the request is renewed: at half of it.
 const pullBatch = 32
 
-// openPull opens the lane's long-lived pull on c. Its requests expire
-// after FetchWait (at least a second, the client's minimum), so a pull
-// left by a lane that stopped is gone from the server that soon, and a
-// lane sees missing heartbeats (half of that) as trouble.
+// pullExpiry is how long a lane's pull request lasts at the server.
+const pullExpiry = 30 * time.Second
+
+// openPull opens the lane's long-lived pull on c. Its requests last
+// pullExpiry, with a heartbeat from the server every half of it: a lane
+// waiting for LaneIdle costs the server next to nothing (after a fan-out,
+// thousands of lanes wait at once; requests of FetchWait, with a heartbeat
+// every second, took 3,000 messages a second from the deliveries). A
+// stopped lane's request is gone from the server as soon as the lane
+// unsubscribed ([closePull]), whatever its expiry; a consumer lost
+// meanwhile is found by the lane's own checks.
 func (w *Worker) openPull(c jetstream.Consumer) (jetstream.MessagesContext, error) {
-	it, err := c.Messages(jetstream.PullMaxMessages(pullBatch), jetstream.PullExpiry(max(w.cfg.FetchWait, time.Second)))
+	it, err := c.Messages(jetstream.PullMaxMessages(pullBatch), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return nil, fmt.Errorf("pull from %s: %w", c.CachedInfo().Name, err)
 	}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -269,4 +271,67 @@ func jsAPITotal(t *testing.T, ns *server.Server) uint64 {
 	v, err := ns.Varz(nil)
 	require.NoError(t, err)
 	return v.JetStream.Stats.API.Total
+}
+
+// pullRequests counts the pull requests made to robot's consumer, seen by
+// a plain subscriber on the JetStream API subject they are sent to.
+func pullRequests(t *testing.T, r *rig, robot string) func() int {
+	t.Helper()
+	subj := fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", r.topo.OutStream(), r.topo.ConsumerName(robot))
+	var mu sync.Mutex
+	n := 0
+	sub, err := r.nc.Subscribe(subj, func(*nats.Msg) { mu.Lock(); n++; mu.Unlock() })
+	require.NoError(t, err)
+	require.NoError(t, r.nc.Flush())
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return func() int {
+		require.NoError(t, r.nc.Flush())
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
+
+// A robot with a backlog is served through one long-lived pull: a
+// request per batch of messages, not one per message (a Fetch per
+// message made the server the bound on a busy fleet). Its messages are
+// posted exactly once each, in order.
+func TestBusyLaneKeepsOnePull(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "busy", "sec", "sec", nil, fastLimit)
+	const n = 200
+	envs := make([]*envelope.Envelope, n)
+	for i := range envs {
+		envs[i] = envelope.New("busy", text(fmt.Sprintf("m%03d", i)))
+		r.publish(envs[i])
+	}
+	requests := pullRequests(t, r, "busy")
+	r.startWorker(func(c *worker.Config) { c.LaneIdle = time.Minute })
+	r.waitExactly("busy", contents(envs)...)
+	// The first message comes by a Fetch (one request); it shows a backlog
+	// behind it, so the lane opens its pull: a request for pullBatch (32)
+	// messages, renewed at half of it.
+	got := requests()
+	t.Logf("%d messages, %d pull requests", n, got)
+	require.LessOrEqual(t, got, 1+n/16+2, "pull requests for %d messages", n)
+	require.GreaterOrEqual(t, got, 2, "a Fetch, then the long-lived pull")
+}
+
+// A robot with one message is served by one Fetch: a lane does not open
+// a long-lived pull for a robot without a backlog (a fan-out gives
+// thousands of robots one message each).
+func TestSingleMessageLaneFetchesOnce(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "single", "sec", "sec", nil, fastLimit)
+	requests := pullRequests(t, r, "single")
+	// FetchWait longer than the checks below: the lane's next Fetch is
+	// still waiting when they are made.
+	r.startWorker(func(c *worker.Config) { c.LaneIdle = time.Minute; c.FetchWait = 5 * time.Second })
+	env := envelope.New("single", text("only"))
+	r.publish(env)
+	r.waitExactly("single", "only")
+	// The Fetch that took the message, and the lane's next one, waiting.
+	require.Eventually(t, func() bool { return requests() == 2 }, 2*time.Second, 10*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, 2, requests())
 }

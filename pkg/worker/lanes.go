@@ -230,11 +230,13 @@ func (w *Worker) consumerInactive() time.Duration {
 // longer this worker's (removed by a reload, or owned by another worker),
 // or it pulled nothing for LaneIdle with no message of its own due back.
 //
-// The lane keeps one long-lived pull on the consumer ([Worker.openPull]):
-// a pull request for a batch stays open at the server, which hands the
-// next message over as soon as the previous one is acknowledged. A Fetch
-// per message (a subscription, a request and an unsubscription each)
-// made the server, not the work, the bound on a busy fleet.
+// A lane fetches one message at a time until a message shows more behind
+// it; from then on it keeps one long-lived pull on the consumer
+// ([Worker.openPull]): a pull request for a batch stays open at the
+// server, which hands the next message over as soon as the previous one
+// is acknowledged. A Fetch per message (a subscription, a request and an
+// unsubscription each) made the server, not the work, the bound on a busy
+// fleet.
 func (w *Worker) lane(ctx context.Context, l *laneState) {
 	name := l.robot
 	var c jetstream.Consumer
@@ -248,7 +250,7 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 	lastMsg := time.Now()
 	var dueBack time.Time // a message this lane handed back comes back then
 	defer func() {
-		closePull(it)
+		closePull(&it)
 		w.stopLane(l, true)
 		if c == nil {
 			w.noConsumer.clear(name)
@@ -263,8 +265,7 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 		if rb.Digest != nil {
 			// A digest robot's lane holds its backlog (digest.go); it
 			// returns when a reload changes the robot, or idle.
-			closePull(it)
-			it = nil
+			closePull(&it)
 			if w.digestLane(ctx, l, rb, c) {
 				return // idle, like any lane
 			}
@@ -321,24 +322,22 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 					// A message the pull received meanwhile is handed back
 					// at once (a new lane takes it: its announcement
 					// arrives after this lane left the set).
-					closePull(it)
-					it = nil
+					closePull(&it)
 					w.dropIdleConsumer(ctx, c)
 					return
 				}
 				// Now and then make sure the consumer still exists.
 				if now.Sub(refreshed) >= max(10*w.cfg.FetchWait, 5*time.Second) {
 					if c, refreshed = w.checkConsumer(ctx, rb, c, refreshed); c == nil {
-						closePull(it)
-						it = nil
+						closePull(&it)
 					}
 				}
 			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
 				// Deleted by an operator, or lost with the server's state:
 				// create it again rather than stop serving the robot.
 				w.log.Warn("robot consumer is gone; creating it again", "robot", name)
-				closePull(it)
-				it, c = nil, nil
+				closePull(&it)
+				c = nil
 			case errors.Is(err, jetstream.ErrMsgIteratorClosed):
 				it = nil // stopped by the client (a closed connection): pull again
 				sleep(ctx, 100*time.Millisecond)
@@ -347,8 +346,7 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 				// without notice), or JetStream down: see whether the
 				// consumer is still there, and pull afresh.
 				w.log.Warn("pull failed", "robot", name, "err", err)
-				closePull(it)
-				it = nil
+				closePull(&it)
 				if c, refreshed = w.checkConsumer(ctx, rb, c, refreshed); c != nil {
 					sleep(ctx, time.Second)
 				}
@@ -364,8 +362,9 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 			_ = msg.Nak() // removed or no longer owned meanwhile
 			return
 		}
-		if md, err := msg.Metadata(); err == nil && md.NumPending > 0 {
-			streaming = true
+		if !streaming {
+			md, err := msg.Metadata()
+			streaming = err == nil && md.NumPending > 0
 		}
 		ackWait := w.cfg.AckWait
 		if cw := c.CachedInfo().Config.AckWait; cw > 0 {
@@ -413,14 +412,17 @@ func (w *Worker) openPull(c jetstream.Consumer) (jetstream.MessagesContext, erro
 	return it, nil
 }
 
-// closePull ends a lane's pull and hands back at once, in the order
-// received, any message the pull had received but the lane not taken, so
-// it is not held until AckWait. Draining unsubscribes and then delivers
-// what the server sent before; closePull waits at most a second for that.
-func closePull(it jetstream.MessagesContext) {
+// closePull ends the lane's pull *it, if any, and sets it to nil. Any
+// message the pull had received but the lane not taken is handed back at
+// once, in the order received, so it is not held until AckWait. Draining
+// unsubscribes and then delivers what the server sent before; closePull
+// waits at most a second for that.
+func closePull(pit *jetstream.MessagesContext) {
+	it := *pit
 	if it == nil {
 		return
 	}
+	*pit = nil
 	it.Drain()
 	for {
 		m, err := it.Next(jetstream.NextMaxWait(time.Second))

@@ -60,7 +60,10 @@ func TestLongSweepKeepsAnnouncing(t *testing.T) {
 	for i := range n {
 		r.publish(envelope.New("gone", text(fmt.Sprint(i))))
 	}
-	const interval = 100 * time.Millisecond
+	// The announcement lasts three intervals: 300ms made the test fail on a
+	// loaded machine (the full suite in parallel) without any long sweep;
+	// the sweep of 3,000 messages still takes several intervals.
+	const interval = 300 * time.Millisecond
 	r.startWorker(func(c *worker.Config) { c.SweepInterval = interval })
 	id := ""
 	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr()})

@@ -13,6 +13,9 @@
 //	consumeack   the same, plain acks
 //	shared       one consumer over every robot, 32 goroutines, acks
 //	             confirmed (no per-robot order: the floor of any design)
+//	direct       no consumer: a goroutine per robot gets the robot's first
+//	             message by subject (the stream's message-get API), then
+//	             deletes it (-allowdirect: the direct-get API instead)
 //
 // Usage:
 //
@@ -45,6 +48,7 @@ func run() error {
 	mode := flag.String("mode", "fetch", "fetch, consume, consumeack or shared")
 	robots := flag.Int("robots", 500, "robots (subjects)")
 	per := flag.Int("per", 40, "messages per robot")
+	allowDirect := flag.Bool("allowdirect", false, "direct mode: set AllowDirect on the stream (direct gets)")
 	flag.Parse()
 	ctx := context.Background()
 	nc, err := nats.Connect(*url)
@@ -60,7 +64,7 @@ func run() error {
 	_ = js.DeleteStream(ctx, name)
 	defer func() { _ = js.DeleteStream(context.Background(), name) }()
 	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"benchpull.out.*"},
-		Retention: jetstream.WorkQueuePolicy, MaxConsumers: 200000})
+		Retention: jetstream.WorkQueuePolicy, MaxConsumers: 200000, AllowDirect: *allowDirect})
 	if err != nil {
 		return err
 	}
@@ -83,6 +87,14 @@ func run() error {
 		for r := range *robots {
 			wg.Go(func() {
 				if err := robotLane(ctx, st, creates, *mode, r, *per, &done); err != nil {
+					errs <- err
+				}
+			})
+		}
+	case "direct":
+		for r := range *robots {
+			wg.Go(func() {
+				if err := directLane(ctx, st, r, *per, &done); err != nil {
 					errs <- err
 				}
 			})
@@ -168,6 +180,23 @@ func robotLane(ctx context.Context, st jetstream.Stream, creates chan struct{}, 
 		}
 		if err != nil {
 			return err
+		}
+		done.Add(1)
+	}
+	return nil
+}
+
+// directLane takes robot r's per messages out of the stream without a
+// consumer: the first message of its subject, then a delete of it.
+func directLane(ctx context.Context, st jetstream.Stream, r, per int, done *atomic.Int64) error {
+	subj := fmt.Sprintf("benchpull.out.r%05d", r)
+	for range per {
+		m, err := st.GetMsg(ctx, 0, jetstream.WithGetMsgSubject(subj))
+		if err != nil {
+			return fmt.Errorf("get %s: %w", subj, err)
+		}
+		if err := st.DeleteMsg(ctx, m.Sequence); err != nil {
+			return fmt.Errorf("delete %s %d: %w", subj, m.Sequence, err)
 		}
 		done.Add(1)
 	}

@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	scenarios := fs.String("scenario", strings.Join(benchscale.Scenarios, ","), "scenarios to run, comma-separated")
 	fs.StringVar(&o.RedisAddr, "redis", "127.0.0.1:6379", "Redis host:port (each scenario uses its own key prefix)")
 	fs.IntVar(&o.Workers, "workers", 3, "worker processes (idle, fanout, saturation)")
+	fs.StringVar(&o.Lanes, "lanes", "", "the workers' lanes setting: consumer or direct (default: the configuration's)")
 	fs.IntVar(&o.IdleRobots, "idle-robots", 20000, "configured robots of the idle scenario")
 	fs.DurationVar(&o.IdleWindow, "idle-window", time.Minute, "idle measurement window")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 60*time.Second, "how long to wait for the workers' /readyz")

@@ -37,6 +37,8 @@ type Fleet struct {
 	// reservation, and a margin of a millisecond made most requests miss
 	// it (not sent, tried again) under load.
 	Lifted bool
+	// Lanes, when set, is the configuration's lanes setting ("direct").
+	Lanes string
 	// Extra robots are appended as is (e.g. the bare loop's target).
 	Extra []robotsim.Robot
 }
@@ -61,6 +63,9 @@ func (f Fleet) Robot(i int) (name string, r robotsim.Robot) {
 func (f Fleet) WriteConfig(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "prefix: %s\n", f.Prefix)
+	if f.Lanes != "" {
+		fmt.Fprintf(&b, "lanes: %s\n", f.Lanes)
+	}
 	if f.Lifted {
 		b.WriteString("platforms:\n")
 		for _, p := range []string{robotsim.PlatformDingTalk, robotsim.PlatformPOPO} {

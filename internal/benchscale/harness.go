@@ -35,6 +35,9 @@ type Options struct {
 	RedisAddr string
 	// Workers is the number of worker processes (idle, fan-out, saturation).
 	Workers int
+	// Lanes is the workers' lanes setting ("consumer" or "direct"; empty:
+	// the configuration's default).
+	Lanes string
 
 	IdleRobots   int
 	IdleWindow   time.Duration

@@ -142,7 +142,7 @@ func (s *stack) settle(ctx context.Context, o *Options, sc string, since time.Ti
 // messages/s over the window, each worker's CPU and RSS.
 func idle(ctx context.Context, o *Options, b bins, r *Report) error {
 	const sc = "idle"
-	s, err := startFleet(ctx, o, b, sc, Fleet{Robots: o.IdleRobots, Mix: true}, o.Workers, r, true, nil)
+	s, err := startFleet(ctx, o, b, sc, Fleet{Lanes: o.Lanes, Robots: o.IdleRobots, Mix: true}, o.Workers, r, true, nil)
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func publish(ctx context.Context, js jetstream.JetStream, prefix string, envs []
 // signatures.
 func fanout(ctx context.Context, o *Options, b bins, r *Report) error {
 	const sc = "fanout"
-	f := Fleet{Robots: o.FanoutRobots, Mix: true}
+	f := Fleet{Lanes: o.Lanes, Robots: o.FanoutRobots, Mix: true}
 	s, err := startFleet(ctx, o, b, sc, f, o.Workers, r, true, nil)
 	if err != nil {
 		return err
@@ -288,7 +288,7 @@ func fanout(ctx context.Context, o *Options, b bins, r *Report) error {
 // breaches.
 func saturation(ctx context.Context, o *Options, b bins, r *Report) error {
 	const sc = "saturation"
-	f := Fleet{Robots: o.SatRobots}
+	f := Fleet{Lanes: o.Lanes, Robots: o.SatRobots}
 	envs := make([]*envelope.Envelope, 0, f.Robots*o.SatPerRobot)
 	for j := range o.SatPerRobot {
 		for i := range f.Robots {
@@ -357,7 +357,7 @@ const bareToken = "bare"
 // ack, no Redis, no signing) on the same server and simulator, run first.
 func throughput(ctx context.Context, o *Options, b bins, r *Report) error {
 	const sc = "throughput"
-	f := Fleet{Robots: o.TPRobots, Mix: true, Lifted: true,
+	f := Fleet{Lanes: o.Lanes, Robots: o.TPRobots, Mix: true, Lifted: true,
 		Extra: []robotsim.Robot{{Platform: robotsim.PlatformPOPO, Token: bareToken}}}
 	s, err := newStack(ctx, o, b, sc)
 	if err != nil {

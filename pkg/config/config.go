@@ -192,6 +192,12 @@ type Config struct {
 	// per-robot counts, to find robots with work whose announcement it
 	// missed; default 10s.
 	ScanInterval Duration `yaml:"scan_interval"`
+	// Lanes is how a worker reads a robot's messages: "direct" (the
+	// default: no consumer; the first message of the robot's subject,
+	// deleted once settled) or "consumer" (a consumer per robot with
+	// messages, the design before; see docs/design/fleet.md). Digest
+	// robots always use a consumer.
+	Lanes string `yaml:"lanes"`
 	// Replicas of the streams the workers create (1, or 3 on a NATS
 	// cluster); default 1.
 	Replicas int `yaml:"replicas"`
@@ -396,6 +402,13 @@ func (c *Config) resolve(lookup func(string) (string, bool)) error {
 	setDur(&c.LaneIdle, 10*time.Second)
 	if c.LaneIdle < Duration(time.Second) {
 		bad("lane_idle: must be at least 1s, got %s", time.Duration(c.LaneIdle))
+	}
+	switch c.Lanes {
+	case "":
+		c.Lanes = LanesDirect
+	case LanesConsumer, LanesDirect:
+	default:
+		bad("lanes: must be %q or %q, got %q", LanesConsumer, LanesDirect, c.Lanes)
 	}
 	setDur(&c.ScanInterval, 10*time.Second)
 	if c.ScanInterval < Duration(time.Second) {
@@ -799,3 +812,9 @@ func (c *Config) LongestSpan() time.Duration {
 	}
 	return d
 }
+
+// The values of [Config.Lanes].
+const (
+	LanesConsumer = "consumer"
+	LanesDirect   = "direct"
+)

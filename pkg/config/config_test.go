@@ -413,10 +413,12 @@ func TestLaneSettings(t *testing.T) {
 		name           string
 		yaml           string
 		idle, interval time.Duration
+		lanes          string
 		err            string
 	}{
-		{name: "defaults", yaml: base, idle: 10 * time.Second, interval: 10 * time.Second},
-		{name: "set", yaml: "lane_idle: 2m\nscan_interval: 5s\n" + base, idle: 2 * time.Minute, interval: 5 * time.Second},
+		{name: "defaults", yaml: base, idle: 10 * time.Second, interval: 10 * time.Second, lanes: "direct"},
+		{name: "set", yaml: "lane_idle: 2m\nscan_interval: 5s\nlanes: consumer\n" + base, idle: 2 * time.Minute, interval: 5 * time.Second, lanes: "consumer"},
+		{name: "lanes unknown", yaml: "lanes: pull\n" + base, err: `lanes: must be "consumer" or "direct", got "pull"`},
 		{name: "idle too short", yaml: "lane_idle: 10ms\n" + base, err: "lane_idle: must be at least 1s, got 10ms"},
 		{name: "scan too short", yaml: "scan_interval: -1s\n" + base, err: "scan_interval: must be at least 1s, got -1s"},
 	} {
@@ -429,6 +431,7 @@ func TestLaneSettings(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.idle, time.Duration(c.LaneIdle))
 			require.Equal(t, tt.interval, time.Duration(c.ScanInterval))
+			require.Equal(t, tt.lanes, c.Lanes)
 		})
 	}
 }

@@ -1,8 +1,13 @@
 // Package worker pulls envelopes from JetStream and delivers them to robots.
 //
-// A robot with messages has a lane: a goroutine pulling from the robot's
-// durable consumer (MaxAckPending 1, shared by all workers; see pkg/stream),
-// so each robot's messages go out one at a time in publish order and no
+// A robot with messages has a lane: a goroutine that, by default, reads
+// the first message of the robot's subject still in the outbound stream
+// and deletes it once its outcome is recorded (direct.go: no consumer, so
+// the server's cost does not grow with the robots; the ledger's claim
+// keeps two lanes on one robot from posting a message twice), or, with
+// Config.ConsumerLanes, pulls from the robot's durable consumer
+// (MaxAckPending 1, shared by all workers; see pkg/stream). Either way
+// each robot's messages go out one at a time in publish order and no
 // robot waits for another. Lanes are lazy, so that a worker's cost follows
 // the robots with work, not the size of the fleet (docs/design/fleet.md):
 //
@@ -13,7 +18,7 @@
 //     every Config.ScanInterval and after each reconnect) starts the lanes
 //     of robots with messages but no lane, so a lost announcement only
 //     delays a message;
-//   - a lane creates or updates the robot's consumer (with an
+//   - a consumer lane creates or updates the robot's consumer (with an
 //     InactiveThreshold, so the server deletes the consumers of idle
 //     robots; recreated, a work-queue consumer starts at the first
 //     unacknowledged message), pulls, and stops after Config.LaneIdle

@@ -262,6 +262,13 @@ func (w *Worker) lane(ctx context.Context, l *laneState) {
 		if !ok {
 			return
 		}
+		if !w.cfg.ConsumerLanes && rb.Digest == nil {
+			// direct.go; a reload that makes it a digest robot comes back.
+			if !w.directLane(ctx, l) {
+				return
+			}
+			continue
+		}
 		if rb.Digest != nil {
 			// A digest robot's lane holds its backlog (digest.go); it
 			// returns when a reload changes the robot, or idle.

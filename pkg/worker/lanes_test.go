@@ -306,7 +306,7 @@ func TestBusyLaneKeepsOnePull(t *testing.T) {
 		r.publish(envs[i])
 	}
 	requests := pullRequests(t, r, "busy")
-	r.startWorker(func(c *worker.Config) { c.LaneIdle = time.Minute })
+	r.startWorker(func(c *worker.Config) { c.LaneIdle, c.ConsumerLanes = time.Minute, true })
 	r.waitExactly("busy", contents(envs)...)
 	// The first message comes by a Fetch (one request); it shows a backlog
 	// behind it, so the lane opens its pull: a request for pullBatch (32)
@@ -326,7 +326,11 @@ func TestSingleMessageLaneFetchesOnce(t *testing.T) {
 	requests := pullRequests(t, r, "single")
 	// FetchWait longer than the checks below: the lane's next Fetch is
 	// still waiting when they are made.
-	r.startWorker(func(c *worker.Config) { c.LaneIdle = time.Minute; c.FetchWait = 5 * time.Second })
+	r.startWorker(func(c *worker.Config) {
+		c.LaneIdle = time.Minute
+		c.FetchWait = 5 * time.Second
+		c.ConsumerLanes = true
+	})
 	env := envelope.New("single", text("only"))
 	r.publish(env)
 	r.waitExactly("single", "only")

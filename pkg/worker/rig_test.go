@@ -124,6 +124,9 @@ func (r *rig) startWorkerKillable(mod func(*worker.Config)) handle {
 		SweepInterval: 200 * time.Millisecond,
 		Logger:        testLogger(),
 		Observe:       r.record,
+		// BOTRELAY_TEST_LANES=consumer runs the rig's workers with a
+		// consumer per robot (the suite under the other lane mode).
+		ConsumerLanes: os.Getenv("BOTRELAY_TEST_LANES") == "consumer",
 	}
 	if mod != nil {
 		mod(&cfg)

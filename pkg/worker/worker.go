@@ -159,6 +159,12 @@ type Config struct {
 	// stopped, a robot whose owner died: see the package doc); also at
 	// start and after every reconnect. Default 10s.
 	ScanInterval time.Duration
+	// ConsumerLanes serves each robot with messages through a consumer of
+	// its own (lanes.go), as workers did before direct lanes. By default
+	// (false) a robot's lane has no consumer: it reads the first message
+	// of the robot's subject still in the stream and deletes it once
+	// settled (direct.go). Digest robots use a consumer either way.
+	ConsumerLanes bool
 	// MaxRedeliveries dead-letters a message handed out this many times
 	// without an outcome (a worker crashing on it); retries and waits handed
 	// back to JetStream do not count. Default 100.
@@ -237,6 +243,9 @@ type Worker struct {
 	// their messages is handled.
 	semMu     sync.Mutex
 	orphanSem chan struct{}
+	// out is the outbound stream's handle for direct lanes, read once.
+	outMu sync.Mutex
+	out   jetstream.Stream
 	// creates bounds the consumer creations in flight.
 	creates chan struct{}
 	// scanNow asks the scan loop for a scan at once ([Worker.rescan]).

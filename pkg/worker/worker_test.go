@@ -325,13 +325,13 @@ func TestBusyRobotOfAnotherWorkerIsNotSwept(t *testing.T) {
 	r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
 	r.addRobot(robotsim.PlatformPOPO, "busy", "sec", "sec", nil, popoLimit)
 	r.sim.InjectFault("busy", robotsim.Fault{Delay: 1500 * time.Millisecond})
-	r.startWorker(nil) // serves both
+	r.startWorker(consumerLanes) // serves both
 	r.publish(envelope.New("busy", text("slow")))
 	r.publish(envelope.New("busy", text("behind it")))
 	waitHeld(t, r, "busy")
 
 	r.robots = r.robots[:1]
-	r.startWorker(nil) // knows only "kept", sweeps every 200ms
+	r.startWorker(consumerLanes) // knows only "kept", sweeps every 200ms
 	r.waitExactly("busy", "slow", "behind it")
 	require.Empty(t, r.deadLetters())
 }
@@ -341,7 +341,7 @@ func TestBusyRobotOfAnotherWorkerIsNotSwept(t *testing.T) {
 func TestConsumerRecreated(t *testing.T) {
 	r := newRig(t, "", robotsim.Config{})
 	r.addRobot(robotsim.PlatformPOPO, "phoenix", "sec", "sec", nil, popoLimit)
-	r.startWorker(nil)
+	r.startWorker(consumerLanes)
 	r.publish(envelope.New("phoenix", text("one")))
 	r.waitExactly("phoenix", "one")
 	require.NoError(t, r.js.DeleteConsumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName("phoenix")))
@@ -436,6 +436,7 @@ func TestBlockedRobotConsumerDoesNotStopWorker(t *testing.T) {
 				Topology: r.topo, Robots: r.robots, Sender: newSender(t), Limiter: lim,
 				Ledger: ledger.NewRedis(rdb, r.prefix, time.Hour), AckWait: 2 * time.Second,
 				FetchWait: 300 * time.Millisecond, Logger: testLogger(), Metrics: worker.NewMetrics(reg),
+				ConsumerLanes: true, // a direct lane has no consumer to be blocked
 			})
 			require.NoError(t, err)
 			runCtx, cancel := context.WithCancel(ctx)
@@ -551,7 +552,7 @@ func TestHeartbeatFollowsSharedConsumerAckWait(t *testing.T) {
 	r := newRig(t, "", robotsim.Config{})
 	r.addRobot(robotsim.PlatformPOPO, "shared", "sec", "sec", nil, popoLimit)
 	ctx := context.Background()
-	r.startWorker(func(c *worker.Config) { c.AckWait = 3 * time.Second })
+	r.startWorker(func(c *worker.Config) { c.AckWait, c.ConsumerLanes = 3*time.Second, true })
 	// The lane (and its consumer) starts with the robot's first message.
 	r.publish(envelope.New("shared", text("first")))
 	r.waitExactly("shared", "first")
@@ -595,7 +596,7 @@ func TestConsumerRecreatedBetweenPulls(t *testing.T) {
 	// A slow answer keeps the lane busy, with no pull outstanding, while
 	// the consumer is deleted.
 	r.sim.InjectFault("phoenix", robotsim.Fault{Delay: 500 * time.Millisecond})
-	r.startWorker(nil)
+	r.startWorker(consumerLanes)
 	testenv.Eventually(t, 10*time.Second, func() bool { return r.sim.Stats("phoenix").Requests == 1 }, "request in flight")
 	require.NoError(t, r.js.DeleteConsumer(context.Background(), r.topo.OutStream(), r.topo.ConsumerName("phoenix")))
 	// "one" was posted, its ack lost with the consumer: it comes back on

@@ -1,0 +1,242 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Direct lanes (the default; [Config.ConsumerLanes] turns them off) serve a robot without a consumer: the
+// lane reads the first message of the robot's subject still in the
+// outbound stream (the stream's message-get API, answered by its leader),
+// handles it as a consumer's lane would, and deletes it once settled. On a
+// work-queue stream every consumer costs the server on every message, and
+// a fan-out to thousands of robots costs a consumer creation and deletion
+// each; a get and a delete cost the same at 500 robots as at 2,000
+// (docs/design/fleet.md, "Direct lanes").
+//
+// What a consumer gave, the lane and the ledger give instead:
+//   - Per-robot order: a lane only ever handles the first message of its
+//     robot, and a message leaves the stream only after its outcome is
+//     recorded, so no later message can be posted before it.
+//   - One worker at a time per message: the ledger's claim (two lanes on
+//     one robot, a rescue lane beside its owner, both see the first
+//     message; the one without the claim waits, and finds it delivered).
+//   - Delayed redelivery: a retry's backoff or a wait is slept by the lane
+//     itself (the message stays first in the stream). A lane that stops
+//     meanwhile (shutdown, reload, ownership) leaves it there, and the
+//     next lane takes it up at once: a cool-off is the limiter's and holds
+//     it still, a retry's backoff is cut short (its attempts still count).
+//   - A message held by a worker that died is not held back for AckWait:
+//     its claim's lease ends and the next lane takes it up.
+
+// directMsg is a message read from the stream by a direct lane, in the
+// shape [Worker.handle] takes: acknowledging deletes it from the stream,
+// handing it back only tells the lane when to read it again.
+type directMsg struct {
+	raw *jetstream.RawStreamMsg
+	st  jetstream.Stream
+	md  jetstream.MsgMetadata
+
+	mu sync.Mutex
+	// settled: acknowledged or terminated (deleted, or the delete failed:
+	// the lane reads it again and the ledger has it settled); delay: when
+	// handed back, how long until it is due again.
+	settled bool
+	delay   time.Duration
+}
+
+// directOpTimeout bounds a direct lane's get or delete.
+const directOpTimeout = 5 * time.Second
+
+func (m *directMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	md := m.md
+	return &md, nil
+}
+func (m *directMsg) Data() []byte                { return m.raw.Data }
+func (m *directMsg) Headers() nats.Header        { return m.raw.Header }
+func (m *directMsg) Subject() string             { return m.raw.Subject }
+func (m *directMsg) Reply() string               { return "" }
+func (m *directMsg) InProgress() error           { return nil } // no AckWait: nothing to extend
+func (m *directMsg) Term() error                 { return m.Ack() }
+func (m *directMsg) TermWithReason(string) error { return m.Ack() }
+
+// Ack deletes the message from the stream. A message already gone
+// (deleted by another lane that settled it too) is no error.
+func (m *directMsg) Ack() error {
+	m.mu.Lock()
+	m.settled = true
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), directOpTimeout)
+	defer cancel()
+	err := m.st.DeleteMsg(ctx, m.raw.Sequence)
+	if err != nil && isMsgGone(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete message %d: %w", m.raw.Sequence, err)
+	}
+	return nil
+}
+
+func (m *directMsg) DoubleAck(context.Context) error { return m.Ack() }
+
+// Nak hands the message back to be read again at once.
+func (m *directMsg) Nak() error { return m.NakWithDelay(0) }
+
+// NakWithDelay hands the message back to be read again after d.
+func (m *directMsg) NakWithDelay(d time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.delay = max(d, 0)
+	return nil
+}
+
+func (m *directMsg) outcome() (settled bool, delay time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.settled, m.delay
+}
+
+// isMsgGone reports whether a delete failed because the message is no
+// longer in the stream.
+func isMsgGone(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrMsgNotFound) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound)
+}
+
+// outStream returns the outbound stream's handle, read once.
+func (w *Worker) outStream(ctx context.Context) (jetstream.Stream, error) {
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	if w.out != nil {
+		return w.out, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, directOpTimeout)
+	defer cancel()
+	st, err := w.js.Stream(sctx, w.cfg.Topology.OutStream())
+	if err != nil {
+		return nil, fmt.Errorf("outbound stream %s: %w", w.cfg.Topology.OutStream(), err)
+	}
+	w.out = st
+	return st, nil
+}
+
+// first reads the first message of robot's subject still in the stream.
+func (w *Worker) first(ctx context.Context, robot string) (*directMsg, error) {
+	st, err := w.outStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gctx, cancel := context.WithTimeout(ctx, directOpTimeout)
+	defer cancel()
+	raw, err := st.GetMsg(gctx, 0, jetstream.WithGetMsgSubject(w.cfg.Topology.OutSubject(robot)))
+	if err != nil {
+		return nil, err
+	}
+	return &directMsg{raw: raw, st: st, md: jetstream.MsgMetadata{
+		Sequence:  jetstream.SequencePair{Stream: raw.Sequence},
+		Timestamp: raw.Time, Stream: w.cfg.Topology.OutStream(), NumDelivered: 1,
+	}}, nil
+}
+
+// directLane serves robot l.robot by direct reads (see above) until ctx is
+// done, the robot is no longer this worker's, it is idle for LaneIdle, or
+// a reload made it a digest robot (switch reports that: the caller's
+// consumer lane takes over).
+func (w *Worker) directLane(ctx context.Context, l *laneState) (switched bool) {
+	name := l.robot
+	lastMsg := time.Now()
+	var headSeq, headTaken uint64 // how often this lane took the first message
+	errWait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		rb, ok := w.servable(name, l.rescue)
+		if !ok {
+			return false
+		}
+		if rb.Digest != nil {
+			return true
+		}
+		// An announcement from now on is of a message this read may miss.
+		select {
+		case <-l.wake:
+		default:
+		}
+		m, err := w.first(ctx, name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			if !errors.Is(err, jetstream.ErrMsgNotFound) {
+				w.log.Warn("could not read the robot's next message", "robot", name, "err", err, "retry_in", errWait)
+				sleep(ctx, errWait)
+				errWait = min(2*errWait, 5*time.Second)
+				continue
+			}
+			errWait = 100 * time.Millisecond
+			if time.Since(lastMsg) >= w.cfg.LaneIdle && w.stopLane(l, false) {
+				return false
+			}
+			// Nothing now: wait for an announcement, or look again after
+			// FetchWait (an announcement may be lost).
+			t := time.NewTimer(w.cfg.FetchWait)
+			select {
+			case <-ctx.Done():
+			case <-l.wake: // the next read sees the announced message
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		errWait = 100 * time.Millisecond
+		// The configuration of now, not of when the read began (a reload).
+		if rb, ok = w.servable(name, l.rescue); !ok {
+			return false
+		}
+		if rb.Digest != nil {
+			return true
+		}
+		if m.raw.Sequence == headSeq {
+			headTaken++
+		} else {
+			headSeq, headTaken = m.raw.Sequence, 1
+		}
+		m.md.NumDelivered = headTaken
+		w.handle(ctx, rb, m, nil, w.cfg.AckWait, nil)
+		lastMsg = time.Now()
+		if settled, delay := m.outcome(); !settled && delay > 0 {
+			// Handed back for later: it stays first in the stream; the
+			// lane sleeps until it is due (stopping meanwhile leaves it to
+			// the next lane).
+			if !w.sleepServable(ctx, name, l.rescue, delay) {
+				return false
+			}
+			lastMsg = time.Now()
+		}
+	}
+	return false
+}
+
+// sleepServable sleeps for d, waking every FetchWait to check that robot
+// is still this worker's; it reports whether it slept the whole d.
+func (w *Worker) sleepServable(ctx context.Context, robot string, rescue bool, d time.Duration) bool {
+	until := time.Now().Add(d)
+	for {
+		left := time.Until(until)
+		if left <= 0 {
+			return true
+		}
+		if !sleep(ctx, min(left, w.cfg.FetchWait)) {
+			return false
+		}
+		if _, ok := w.servable(robot, rescue); !ok {
+			return false
+		}
+	}
+}

@@ -3,6 +3,7 @@ package worker
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -96,6 +97,11 @@ func (p policy) before(c ledger.Claim, st ledger.State, now time.Time) (a action
 	case ledger.HeldByOther:
 		return action{verb: doWait, delay: min(max(st.HeldUntil.Sub(now), 0)+time.Second, p.maxDelay), event: "held"}, false
 	case ledger.UnknownOutcome:
+		if strings.HasSuffix(st.Holder, waitMark) {
+			// A direct lane's wait mark that ran out (direct.go): the
+			// message was waiting, not being posted. Claim it over the mark.
+			return action{verb: doAgain, takeover: true}, false
+		}
 		if p.unknown == DeadLetter {
 			return action{verb: doDeadLetter, reason: deadletter.ReasonUnknownOutcome, event: "dead_letter",
 				detail: fmt.Sprintf("worker %s died while posting it: the platform may or may not have it (on_unknown_outcome: dead_letter)", st.Holder)}, false

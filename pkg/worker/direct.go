@@ -9,6 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/botrelay/botrelay/pkg/deadletter"
+	"github.com/botrelay/botrelay/pkg/ledger"
 )
 
 // Direct lanes (the default; [Config.ConsumerLanes] turns them off) serve a robot without a consumer: the
@@ -44,12 +47,25 @@ type directMsg struct {
 	md  jetstream.MsgMetadata
 
 	mu sync.Mutex
-	// settled: acknowledged or terminated (deleted, or the delete failed:
-	// the lane reads it again and the ledger has it settled); delay: when
-	// handed back, how long until it is due again.
+	// settled: acknowledged or terminated (deleted, or the delete failed,
+	// ackErr: the lane reads it again and the ledger has it settled);
+	// delay: when handed back, how long until it is due again; waitKey:
+	// the ledger key whose wait mark ([waitMark]) this worker set for the
+	// delay.
 	settled bool
+	ackErr  error
 	delay   time.Duration
+	waitKey string
 }
+
+// waitMark is appended to a worker's holder name for the in-flight mark a
+// direct lane sets in the ledger while the message it handed back waits
+// (a retry's backoff, a cool-off, the platform's "later"): every other
+// lane's claim is then answered "held" until it is due, so no other worker
+// (a rescue lane, a new owner) posts it early. The mark's lease is the
+// delay; a lease that ended is no unknown outcome (nothing was being
+// posted under it), see [policy.before].
+const waitMark = "#wait"
 
 // directOpTimeout bounds a direct lane's get or delete.
 const directOpTimeout = 5 * time.Second
@@ -69,19 +85,19 @@ func (m *directMsg) TermWithReason(string) error { return m.Ack() }
 // Ack deletes the message from the stream. A message already gone
 // (deleted by another lane that settled it too) is no error.
 func (m *directMsg) Ack() error {
-	m.mu.Lock()
-	m.settled = true
-	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), directOpTimeout)
 	defer cancel()
 	err := m.st.DeleteMsg(ctx, m.raw.Sequence)
 	if err != nil && isMsgGone(err) {
-		return nil
+		err = nil
 	}
 	if err != nil {
-		return fmt.Errorf("delete message %d: %w", m.raw.Sequence, err)
+		err = fmt.Errorf("delete message %d: %w", m.raw.Sequence, err)
 	}
-	return nil
+	m.mu.Lock()
+	m.settled, m.ackErr = true, err
+	m.mu.Unlock()
+	return err
 }
 
 func (m *directMsg) DoubleAck(context.Context) error { return m.Ack() }
@@ -97,10 +113,26 @@ func (m *directMsg) NakWithDelay(d time.Duration) error {
 	return nil
 }
 
-func (m *directMsg) outcome() (settled bool, delay time.Duration) {
+func (m *directMsg) outcome() (settled bool, ackErr error, delay time.Duration, waitKey string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.settled, m.delay
+	return m.settled, m.ackErr, m.delay, m.waitKey
+}
+
+// holdFor sets j's wait mark for d, when j is a direct lane's message
+// handed back for later: see [waitMark]. A ledger error only loses the
+// mark (another lane may then post it before it is due).
+func (w *Worker) holdFor(ctx context.Context, j *job, d time.Duration) {
+	m, ok := j.msg.(*directMsg)
+	if !ok || j.key == "" || !j.ledgerOK || d <= 0 {
+		return
+	}
+	if _, _, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder+waitMark, d, true); !w.ledgerResult(err, j.rb, j.id(), "marking the wait of") {
+		return
+	}
+	m.mu.Lock()
+	m.waitKey = j.key
+	m.mu.Unlock()
 }
 
 // isMsgGone reports whether a delete failed because the message is no
@@ -210,12 +242,26 @@ func (w *Worker) directLane(ctx context.Context, l *laneState) (switched bool) {
 		m.md.NumDelivered = headTaken
 		w.handle(ctx, rb, m, nil, w.cfg.AckWait, nil)
 		lastMsg = time.Now()
-		if settled, delay := m.outcome(); !settled && delay > 0 {
+		settled, ackErr, delay, waitKey := m.outcome()
+		switch {
+		case settled && ackErr != nil:
+			// Settled in the ledger but still in the stream (JetStream
+			// down, or no permission to delete): the next read finds it
+			// settled; not at once, in a loop.
+			w.log.Warn("could not delete a settled message from the stream; reading it again later", "robot", name, "err", ackErr, "retry_in", errWait)
+			sleep(ctx, errWait)
+			errWait = min(2*errWait, 5*time.Second)
+		case !settled && delay > 0:
 			// Handed back for later: it stays first in the stream; the
 			// lane sleeps until it is due (stopping meanwhile leaves it to
-			// the next lane).
+			// the next lane, which the wait mark holds off until then).
 			if !w.sleepServable(ctx, name, l.rescue, delay) {
 				return false
+			}
+			if waitKey != "" {
+				rctx, cancel := context.WithTimeout(ctx, directOpTimeout)
+				w.ledgerResult(w.cfg.Ledger.Release(rctx, waitKey, w.holder+waitMark), rb, "", "clearing the wait mark of")
+				cancel()
 			}
 			lastMsg = time.Now()
 		}
@@ -239,4 +285,50 @@ func (w *Worker) sleepServable(ctx context.Context, robot string, rescue bool, d
 			return false
 		}
 	}
+}
+
+// expiredElsewhere is asked before an expired message is dead-lettered:
+// a direct lane's message may be one another lane is posting right now
+// (both read the robot's first message), which must not be dead-lettered
+// and deleted under it, nor the robot's next message posted before it. A
+// claim tells: held by another lane, it waits (ok); settled meanwhile, it
+// is acked or dead-lettered as recorded (ok); otherwise the caller
+// dead-letters it as expired, under this lane's claim.
+func (w *Worker) expiredElsewhere(ctx context.Context, j *job, pol policy) (action, bool) {
+	if _, ok := j.msg.(*directMsg); !ok || j.key == "" {
+		return action{}, false
+	}
+	lease := writeBudget(j.rb.Limit.Margin) + w.cfg.RequestTimeout + claimSlack
+	c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder, lease, false)
+	if !w.ledgerResult(err, j.rb, j.id(), "claiming") {
+		return action{}, false
+	}
+	switch c {
+	case ledger.HeldByOther, ledger.AlreadyDelivered, ledger.AlreadyPermanent:
+		j.fromState(st)
+		a, _ := pol.before(c, st, time.Now())
+		return a, true
+	}
+	return action{}, false
+}
+
+// countRepost counts, for a direct lane's message, a repost after a worker
+// died posting it as a failed attempt: with no consumer there is no
+// delivery count to tell a message that kills every worker taking it
+// (MaxRedeliveries), so the retry budget bounds it instead. stop, with the
+// dead-letter decision, when the budget is spent.
+func (w *Worker) countRepost(ctx context.Context, j *job, pol policy) (action, bool) {
+	if _, ok := j.msg.(*directMsg); !ok || j.key == "" {
+		return action{}, false
+	}
+	st, err := w.cfg.Ledger.RecordFailure(ctx, j.key, w.holder, time.Now())
+	if !w.ledgerResult(err, j.rb, j.id(), "counting the repost of") {
+		return action{}, false
+	}
+	j.fromState(st)
+	if st.Failures >= pol.maxAttempts {
+		return action{verb: doDeadLetter, reason: deadletter.ReasonRedelivered, event: "dead_letter",
+			detail: fmt.Sprintf("a worker died posting it %d times", st.Failures)}, true
+	}
+	return action{}, false
 }

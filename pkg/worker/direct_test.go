@@ -8,10 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/testenv"
+	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/stream"
 	"github.com/botrelay/botrelay/pkg/worker"
 )
 
@@ -158,4 +163,97 @@ func TestDirectFanOutPastConsumerLimit(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("hello %d", i), got[0].Content)
 	}
 	require.Zero(t, r.outPending())
+}
+
+// A direct lane's retry backoff holds every other worker off too: a
+// worker that starts serving the robot during the backoff (here one
+// without presence, so it serves it at once) finds the message marked
+// waiting and does not post it before it is due.
+func TestDirectRetryBackoffHoldsOtherWorkers(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	const name = "backoff-direct"
+	r.addRobot(robotsim.PlatformPOPO, name, "sec", "sec", nil, fastLimit)
+	r.sim.InjectFault(name, robotsim.Fault{Status: 503})
+	const backoff = 2 * time.Second
+	cfg := func(c *worker.Config) {
+		c.ConsumerLanes, c.Presence = false, nil
+		c.Backoff = worker.Backoff{Initial: backoff, Max: backoff, Jitter: 0.01}
+	}
+	r.startWorker(cfg)
+	r.publish(envelope.New(name, text("patient")))
+	testenv.Eventually(t, 10*time.Second, func() bool { return len(r.sim.Requests(name)) == 1 }, "first attempt made")
+	r.startWorker(cfg) // reads the message while the first worker's lane sleeps its backoff
+	r.waitExactly(name, "patient")
+	reqs := r.sim.Requests(name)
+	require.Len(t, reqs, 2, "one failed attempt, one success")
+	require.Equal(t, robotsim.RequestFaulted, reqs[0].Outcome)
+	require.Equal(t, robotsim.RequestAccepted, reqs[1].Outcome)
+	require.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), backoff-100*time.Millisecond, "retried before its backoff ended")
+	require.Positive(t, r.countEvents("held"), "the second worker never read the waiting message")
+	require.Equal(t, 1, r.countEvents("retry"))
+}
+
+// A message that expires while another worker's direct lane is posting
+// it is neither dead-lettered under that lane nor overtaken by the
+// robot's next message.
+func TestDirectExpiryWaitsForTheLanePostingIt(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	const name = "expiry-direct"
+	r.addRobot(robotsim.PlatformPOPO, name, "sec", "sec", nil, fastLimit)
+	r.sim.InjectFault(name, robotsim.Fault{Delay: 1500 * time.Millisecond}) // the first request only
+	cfg := func(c *worker.Config) { c.ConsumerLanes, c.Presence = false, nil }
+	r.startWorker(cfg)
+	r.publish(envelope.New(name, text("first"), envelope.WithTTL(500*time.Millisecond)))
+	r.publish(envelope.New(name, text("second")))
+	// The simulator records a request once answered: by 800ms the first
+	// worker's request for "first" is in flight and "first" has expired.
+	time.Sleep(800 * time.Millisecond)
+	require.Empty(t, r.sim.Requests(name))
+	r.startWorker(cfg)
+	r.waitExactly(name, "first", "second")
+	require.Empty(t, r.deadLetters())
+	require.Positive(t, r.countEvents("held"), "the second worker never read the expired message")
+}
+
+// With no consumer there is no delivery count, so a repost after a worker
+// died posting a message counts as an attempt: a message whose every
+// poster dies ends in the dead-letter stream once the budget is spent.
+func TestDirectRepostAfterDeadWorkerSpendsAnAttempt(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	const name = "crashy-direct"
+	r.addRobot(robotsim.PlatformPOPO, name, "sec", "sec", nil, fastLimit)
+	env := envelope.New(name, text("deadly"))
+	r.publish(env)
+	// A worker took it and died mid-request: its lease ran out with no
+	// outcome recorded.
+	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	led := ledger.NewRedis(rdb, r.prefix, time.Hour)
+	c, _, err := led.Claim(context.Background(), stream.MsgID(name, env.ID), "dead-worker", time.Millisecond, false)
+	require.NoError(t, err)
+	require.Equal(t, ledger.Claimed, c)
+	time.Sleep(20 * time.Millisecond)
+	r.startWorker(func(c *worker.Config) { c.ConsumerLanes, c.MaxAttempts = false, 1 })
+	dl := r.waitDeadExactly(1, 20*time.Second)[0].Record
+	require.Equal(t, deadletter.ReasonRedelivered, dl.Reason)
+	require.Equal(t, env.ID, dl.Envelope.ID)
+	require.Empty(t, r.sim.Requests(name))
+	require.Zero(t, r.outPending())
+}
+
+// With direct lanes no consumer holds a busy robot's subject; the presence
+// registry keeps a worker without the robot from sweeping it.
+func TestDirectBusyRobotOfAnotherWorkerIsNotSwept(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
+	r.addRobot(robotsim.PlatformPOPO, "busy", "sec", "sec", nil, popoLimit)
+	r.sim.InjectFault("busy", robotsim.Fault{Delay: 1500 * time.Millisecond})
+	r.startWorker(direct) // serves both
+	r.publish(envelope.New("busy", text("slow")))
+	r.publish(envelope.New("busy", text("behind it")))
+	time.Sleep(300 * time.Millisecond) // "slow" in flight
+	r.robots = r.robots[:1]
+	r.startWorker(direct) // knows only "kept", sweeps every 200ms
+	r.waitExactly("busy", "slow", "behind it")
+	require.Empty(t, r.deadLetters())
 }

@@ -106,7 +106,7 @@ func (w *Worker) recovered(ctx context.Context, j *job, p any) {
 		"panic", w.redact(j.rb, fmt.Sprint(p)), "stack", w.redact(j.rb, string(debug.Stack())))
 	defer func() {
 		if p2 := recover(); p2 != nil {
-			w.log.Error("panic while dead-lettering a message that panicked; it comes back after AckWait", "robot", j.rb.Name, "id", j.id())
+			w.log.Error("panic while dead-lettering a message that panicked; it comes back (after AckWait, or at a direct lane's next read)", "robot", j.rb.Name, "id", j.id())
 		}
 	}()
 	if j.key != "" && j.ledgerOK {
@@ -161,6 +161,9 @@ func (w *Worker) run(runCtx, ctx context.Context, j *job) action {
 	takeover := false
 	for {
 		if env.Expired(time.Now()) {
+			if a, ok := w.expiredElsewhere(ctx, j, pol); ok {
+				return a
+			}
 			return action{verb: doDeadLetter, reason: deadletter.ReasonExpired, event: "dead_letter",
 				detail: "expired at " + env.ExpiresAt.Format(time.RFC3339) + " before it could be posted"}
 		}
@@ -204,6 +207,11 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	checkClaim := func(c ledger.Claim, st ledger.State) (action, bool) {
 		j.fromState(st)
 		if a, ok := pol.before(c, st, time.Now()); !ok {
+			if a.event == "repost" {
+				if dl, stop := w.countRepost(ctx, j, pol); stop {
+					return dl, false
+				}
+			}
 			return a, false
 		}
 		if !j.checked {
@@ -460,6 +468,7 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 		}
 		w.observe(ev)
 		w.log.Info("retrying", "robot", rb.Name, "id", j.id(), "attempt", j.rec.Attempts, "in", a.delay, "reason", ev.Reason)
+		w.holdFor(ctx, j, a.delay) // direct lanes (direct.go)
 		w.nak(msg, rb.Name, a.delay)
 	case doWait:
 		if j.key != "" && j.ledgerOK {
@@ -478,7 +487,11 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 			return
 		}
 		w.log.Debug("waiting in JetStream", "robot", rb.Name, "id", j.id(), "for", a.delay, "why", a.event)
-		w.nak(msg, rb.Name, a.delay+jitter(a.delay))
+		d := a.delay + jitter(a.delay)
+		if a.event != "held" { // another holder's mark holds the others off already
+			w.holdFor(ctx, j, d) // direct lanes (direct.go)
+		}
+		w.nak(msg, rb.Name, d)
 	case doDeadLetter:
 		if j.digest != nil { // digest.go
 			w.deadLetterDigest(ctx, j, a)
@@ -491,7 +504,7 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 		}
 		w.deadLetter(ctx, j)
 	default:
-		w.log.Error("no decision for a message; it comes back after AckWait", "robot", rb.Name, "id", j.id(), "verb", a.verb)
+		w.log.Error("no decision for a message; it comes back (after AckWait, or at a direct lane's next read)", "robot", rb.Name, "id", j.id(), "verb", a.verb)
 	}
 }
 

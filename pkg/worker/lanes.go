@@ -575,10 +575,11 @@ func (w *Worker) rescueAgain() time.Duration { return 3 * w.presenceInterval() }
 // go down between two scans gets a rescue lane here, once per count, and
 // again after [Worker.rescueAgain] at the same count: its owner may have
 // died (its presence outlives it by up to three presence
-// intervals), with the robot's message pending until AckWait. The robot's
-// consumer is shared and hands out one message at a time, so a rescue lane
-// beside a live owner costs pulls, never order or limits; it stops when
-// idle like any lane. seen keeps those counts from scan to scan.
+// intervals). A rescue lane beside a live owner costs reads, never order
+// or limits (a direct lane handles only the first message and needs the
+// ledger's claim to post it, and a waiting message's wait mark holds it
+// off; a consumer lane's consumer hands out one message at a time); it
+// stops when idle like any lane. seen keeps those counts from scan to scan.
 func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 	// A server busy with a big backlog answers the per-subject counts late:
 	// more time than JetStream's default 5s, and another try soon rather

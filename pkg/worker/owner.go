@@ -18,9 +18,11 @@ import (
 // each to the next-highest worker; a joining worker takes its share from
 // every other worker.
 //
-// Correctness never depends on it: a robot's consumer is shared and hands
-// out one message at a time, so two workers that briefly both run its lane
-// keep its order and its limits; ownership only saves the pulls.
+// Correctness never depends on it: two workers that briefly both run a
+// robot's lane keep its order and its limits (a direct lane handles only
+// the robot's first message, and the ledger's claim lets one of them post
+// it; a consumer lane's consumer is shared and hands out one message at a
+// time); ownership only saves the reads.
 
 // owner is the [ownership] of a worker with a Presence. Its view is
 // replaced by [owner.refresh], which runs every presence interval from the

@@ -3,8 +3,8 @@ package worker
 // Robot pools: several robots of one chat group behind one name.
 //
 // A pool is a [Robot] with [Robot.Pool] set. It is delivered like a robot —
-// its own subject, its own consumer (MaxAckPending 1, so publish order is
-// kept whichever member posts), ledger keys "<pool>/<id>" — but every
+// its own subject, its own lane (one message at a time, so publish order
+// is kept whichever member posts), ledger keys "<pool>/<id>" — but every
 // attempt is made by one of its members, chosen just before the attempt
 // ([Worker.poolAttempt], hooked at the top of [Worker.attempt]): the
 // member's webhook, secret, keywords, limit key, cool-off and host

@@ -167,7 +167,9 @@ type Config struct {
 	ConsumerLanes bool
 	// MaxRedeliveries dead-letters a message handed out this many times
 	// without an outcome (a worker crashing on it); retries and waits handed
-	// back to JetStream do not count. Default 100.
+	// back to JetStream do not count. Default 100. A direct lane counts its
+	// own reads only; there a repost after a worker died posting the
+	// message spends an attempt of MaxAttempts instead (direct.go).
 	MaxRedeliveries int
 	// HoldMax is the longest wait for a rate slot a lane sleeps through
 	// while holding the message (heartbeating). A longer wait (a full

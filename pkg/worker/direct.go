@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/ledger"
 )
 
@@ -185,8 +184,9 @@ func (w *Worker) first(ctx context.Context, robot string) (*directMsg, error) {
 func (w *Worker) directLane(ctx context.Context, l *laneState) (switched bool) {
 	name := l.robot
 	lastMsg := time.Now()
-	var headSeq, headTaken uint64 // how often this lane took the first message
-	errWait := 100 * time.Millisecond
+	var headSeq, headTaken uint64     // how often this lane took the first message
+	errWait := 100 * time.Millisecond // after a failed read
+	delWait := 100 * time.Millisecond // after a failed delete: reset only by a clean one
 	for ctx.Err() == nil {
 		rb, ok := w.servable(name, l.rescue)
 		if !ok {
@@ -248,9 +248,11 @@ func (w *Worker) directLane(ctx context.Context, l *laneState) (switched bool) {
 			// Settled in the ledger but still in the stream (JetStream
 			// down, or no permission to delete): the next read finds it
 			// settled; not at once, in a loop.
-			w.log.Warn("could not delete a settled message from the stream; reading it again later", "robot", name, "err", ackErr, "retry_in", errWait)
-			sleep(ctx, errWait)
-			errWait = min(2*errWait, 5*time.Second)
+			w.log.Warn("could not delete a settled message from the stream; reading it again later", "robot", name, "err", ackErr, "retry_in", delWait)
+			sleep(ctx, delWait)
+			delWait = min(2*delWait, 30*time.Second)
+		case settled:
+			delWait = 100 * time.Millisecond
 		case !settled && delay > 0:
 			// Handed back for later: it stays first in the stream; the
 			// lane sleeps until it is due (stopping meanwhile leaves it to
@@ -299,13 +301,15 @@ func (w *Worker) expiredElsewhere(ctx context.Context, j *job, pol policy) (acti
 		return action{}, false
 	}
 	lease := writeBudget(j.rb.Limit.Margin) + w.cfg.RequestTimeout + claimSlack
-	c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder, lease, false)
+	// Over a dead holder's (or a run-out wait mark's) claim too: the
+	// dead letter is then written under this lane's claim.
+	c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder, lease, true)
 	if !w.ledgerResult(err, j.rb, j.id(), "claiming") {
 		return action{}, false
 	}
+	j.fromState(st)
 	switch c {
 	case ledger.HeldByOther, ledger.AlreadyDelivered, ledger.AlreadyPermanent:
-		j.fromState(st)
 		a, _ := pol.before(c, st, time.Now())
 		return a, true
 	}
@@ -315,20 +319,15 @@ func (w *Worker) expiredElsewhere(ctx context.Context, j *job, pol policy) (acti
 // countRepost counts, for a direct lane's message, a repost after a worker
 // died posting it as a failed attempt: with no consumer there is no
 // delivery count to tell a message that kills every worker taking it
-// (MaxRedeliveries), so the retry budget bounds it instead. stop, with the
-// dead-letter decision, when the budget is spent.
-func (w *Worker) countRepost(ctx context.Context, j *job, pol policy) (action, bool) {
+// (MaxRedeliveries), so the retry budget bounds it instead. It only
+// counts: the takeover claim that follows checks the budget
+// ([policy.before]), so the dead letter, when the budget is spent, is
+// written under a claim and never beside another lane's post. (Two lanes
+// that both see the dead holder both count: the budget errs short.)
+func (w *Worker) countRepost(ctx context.Context, j *job) {
 	if _, ok := j.msg.(*directMsg); !ok || j.key == "" {
-		return action{}, false
+		return
 	}
-	st, err := w.cfg.Ledger.RecordFailure(ctx, j.key, w.holder, time.Now())
-	if !w.ledgerResult(err, j.rb, j.id(), "counting the repost of") {
-		return action{}, false
-	}
-	j.fromState(st)
-	if st.Failures >= pol.maxAttempts {
-		return action{verb: doDeadLetter, reason: deadletter.ReasonRedelivered, event: "dead_letter",
-			detail: fmt.Sprintf("a worker died posting it %d times", st.Failures)}, true
-	}
-	return action{}, false
+	_, err := w.cfg.Ledger.RecordFailure(ctx, j.key, w.holder, time.Now())
+	w.ledgerResult(err, j.rb, j.id(), "counting the repost of")
 }

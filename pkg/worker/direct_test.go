@@ -235,7 +235,7 @@ func TestDirectRepostAfterDeadWorkerSpendsAnAttempt(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	r.startWorker(func(c *worker.Config) { c.ConsumerLanes, c.MaxAttempts = false, 1 })
 	dl := r.waitDeadExactly(1, 20*time.Second)[0].Record
-	require.Equal(t, deadletter.ReasonRedelivered, dl.Reason)
+	require.Equal(t, deadletter.ReasonExhausted, dl.Reason)
 	require.Equal(t, env.ID, dl.Envelope.ID)
 	require.Empty(t, r.sim.Requests(name))
 	require.Zero(t, r.outPending())

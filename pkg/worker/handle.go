@@ -208,9 +208,7 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 		j.fromState(st)
 		if a, ok := pol.before(c, st, time.Now()); !ok {
 			if a.event == "repost" {
-				if dl, stop := w.countRepost(ctx, j, pol); stop {
-					return dl, false
-				}
+				w.countRepost(ctx, j) // direct lanes (direct.go)
 			}
 			return a, false
 		}
@@ -474,8 +472,10 @@ func (w *Worker) apply(ctx context.Context, j *job, a action) {
 		if j.key != "" && j.ledgerOK {
 			// Counted, so the redelivery guard does not take it for a crash
 			// (a throttle's wait was added to Waited when recorded).
+			// Nor a wait for another holder's lease or wait mark: that
+			// holder counts its own wait's time (once, not once per lane).
 			d := a.delay
-			if a.event == "throttled" {
+			if a.event == "throttled" || a.event == "held" {
 				d = 0
 			}
 			_, err := w.cfg.Ledger.RecordWait(ctx, j.key, w.holder, d)

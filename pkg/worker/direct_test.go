@@ -240,20 +240,3 @@ func TestDirectRepostAfterDeadWorkerSpendsAnAttempt(t *testing.T) {
 	require.Empty(t, r.sim.Requests(name))
 	require.Zero(t, r.outPending())
 }
-
-// With direct lanes no consumer holds a busy robot's subject; the presence
-// registry keeps a worker without the robot from sweeping it.
-func TestDirectBusyRobotOfAnotherWorkerIsNotSwept(t *testing.T) {
-	r := newRig(t, "", robotsim.Config{})
-	r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
-	r.addRobot(robotsim.PlatformPOPO, "busy", "sec", "sec", nil, popoLimit)
-	r.sim.InjectFault("busy", robotsim.Fault{Delay: 1500 * time.Millisecond})
-	r.startWorker(direct) // serves both
-	r.publish(envelope.New("busy", text("slow")))
-	r.publish(envelope.New("busy", text("behind it")))
-	time.Sleep(300 * time.Millisecond) // "slow" in flight
-	r.robots = r.robots[:1]
-	r.startWorker(direct) // knows only "kept", sweeps every 200ms
-	r.waitExactly("busy", "slow", "behind it")
-	require.Empty(t, r.deadLetters())
-}

@@ -319,21 +319,40 @@ func TestRemovedRobotWithPendingMessageIsSwept(t *testing.T) {
 }
 
 // A robot whose worker is busy with a message (nothing pulling, one
-// pending) is announced, so a worker without it never sweeps it.
+// pending) is announced, so a worker without it never sweeps it; with
+// direct lanes no consumer holds its subject either, and the presence
+// registry alone keeps it.
 func TestBusyRobotOfAnotherWorkerIsNotSwept(t *testing.T) {
-	r := newRig(t, "", robotsim.Config{})
-	r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
-	r.addRobot(robotsim.PlatformPOPO, "busy", "sec", "sec", nil, popoLimit)
-	r.sim.InjectFault("busy", robotsim.Fault{Delay: 1500 * time.Millisecond})
-	r.startWorker(consumerLanes) // serves both
-	r.publish(envelope.New("busy", text("slow")))
-	r.publish(envelope.New("busy", text("behind it")))
-	waitHeld(t, r, "busy")
+	for _, tc := range []struct {
+		name string
+		mod  func(*worker.Config)
+	}{{"consumer lanes", consumerLanes}, {"direct lanes", direct}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, "", robotsim.Config{})
+			r.addRobot(robotsim.PlatformPOPO, "kept", "sec", "sec", nil, popoLimit)
+			r.addRobot(robotsim.PlatformPOPO, "busy", "sec", "sec", nil, popoLimit)
+			r.sim.InjectFault("busy", robotsim.Fault{Delay: 1500 * time.Millisecond})
+			r.startWorker(tc.mod) // serves both
+			r.publish(envelope.New("busy", text("slow")))
+			r.publish(envelope.New("busy", text("behind it")))
+			if isConsumerLanes(tc.mod) {
+				waitHeld(t, r, "busy")
+			} else {
+				time.Sleep(300 * time.Millisecond) // "slow" in flight
+			}
+			r.robots = r.robots[:1]
+			r.startWorker(tc.mod) // knows only "kept", sweeps every 200ms
+			r.waitExactly("busy", "slow", "behind it")
+			require.Empty(t, r.deadLetters())
+		})
+	}
+}
 
-	r.robots = r.robots[:1]
-	r.startWorker(consumerLanes) // knows only "kept", sweeps every 200ms
-	r.waitExactly("busy", "slow", "behind it")
-	require.Empty(t, r.deadLetters())
+// isConsumerLanes reports whether mod turns consumer lanes on.
+func isConsumerLanes(mod func(*worker.Config)) bool {
+	var c worker.Config
+	mod(&c)
+	return c.ConsumerLanes
 }
 
 // A robot's consumer deleted under a running worker is created again and

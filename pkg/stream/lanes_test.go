@@ -46,6 +46,7 @@ func TestWorkAnnouncements(t *testing.T) {
 				require.NoError(t, err)
 			}
 			require.Equal(t, stream.MaxConsumers, cfg.MaxConsumers)
+			require.True(t, cfg.AllowDirect, "set in place, or at the re-creation on 2.9")
 			require.True(t, announces)
 			require.True(t, cfg.RePublish.HeadersOnly)
 

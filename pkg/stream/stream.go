@@ -273,6 +273,12 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		// work subject: the workers' lanes start on it (see
 		// [Topology.WorkSubject]).
 		RePublish: &jetstream.RePublish{Source: t.prefix() + ".out.*", Destination: t.prefix() + ".work.{{wildcard(1)}}", HeadersOnly: true},
+		// Direct lanes read a robot's first message through the
+		// direct-get API on a single-replica stream (cheaper for the
+		// server and the worker than the message-get API's JSON); on a
+		// replicated one the replicas would answer it, possibly behind
+		// the leader, so it is off and the leader answers.
+		AllowDirect: replicas == 1,
 	}
 	if err := ensureStream(ctx, js, out); err != nil {
 		return err
@@ -342,7 +348,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	if slices.Equal(have.Subjects, cfg.Subjects) && have.Discard == cfg.Discard && have.Replicas == cfg.Replicas && have.Duplicates == cfg.Duplicates &&
 		have.Description == cfg.Description && have.MaxBytes == cfg.MaxBytes && have.MaxAge == cfg.MaxAge &&
 		have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject && have.DiscardNewPerSubject == cfg.DiscardNewPerSubject &&
-		have.MaxConsumers == maxConsumers && equalRePublish(have.RePublish, cfg.RePublish) {
+		have.MaxConsumers == maxConsumers && equalRePublish(have.RePublish, cfg.RePublish) && have.AllowDirect == cfg.AllowDirect {
 		return nil
 	}
 	// Keep settings an operator added (other limits) and change only ours.
@@ -350,13 +356,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		cfg.Subjects, cfg.Discard, cfg.Replicas, cfg.Duplicates, cfg.Description
 	have.MaxBytes, have.MaxAge, have.MaxMsgsPerSubject, have.DiscardNewPerSubject =
 		cfg.MaxBytes, cfg.MaxAge, cfg.MaxMsgsPerSubject, cfg.DiscardNewPerSubject
-	oldMax, oldRePublish := have.MaxConsumers, have.RePublish
-	have.MaxConsumers, have.RePublish = maxConsumers, cfg.RePublish
+	oldMax, oldRePublish, oldDirect := have.MaxConsumers, have.RePublish, have.AllowDirect
+	have.MaxConsumers, have.RePublish, have.AllowDirect = maxConsumers, cfg.RePublish, cfg.AllowDirect
 	// nats-server before 2.10 can change neither in place (it says which):
 	// keep the stream's own then. Such servers have no default consumer
 	// cap; without RePublish the workers find work by their scan alone
 	// (see [Topology.Announces]).
-	for range 3 {
+	for range 4 { // each field an older server cannot change is dropped once
 		_, err = js.UpdateStream(ctx, have)
 		switch {
 		case err != nil && maxConsumers != oldMax && isFixed(err, "MaxConsumers"):
@@ -364,6 +370,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 			continue
 		case err != nil && !equalRePublish(oldRePublish, cfg.RePublish) && isFixed(err, "RePublish"):
 			have.RePublish, cfg.RePublish = oldRePublish, oldRePublish
+			continue
+		case err != nil && oldDirect != cfg.AllowDirect && isFixed(err, "AllowDirect"):
+			have.AllowDirect, cfg.AllowDirect = oldDirect, oldDirect
 			continue
 		}
 		break

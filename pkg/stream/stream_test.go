@@ -178,6 +178,8 @@ func TestEnsure(t *testing.T) {
 		require.Equal(t, int64(64<<20), out.Config.MaxBytes)
 		require.Equal(t, stream.DefaultLimits().OutMaxAge, out.Config.MaxAge)
 		require.Equal(t, stream.DefaultLimits().OutMaxMsgsPerRobot, out.Config.MaxMsgsPerSubject)
+		require.True(t, out.Config.AllowDirect, "direct lanes read through the direct-get API (one replica)")
+		require.False(t, dlq.Config.AllowDirect)
 
 		// Idempotent: a second call (every worker makes one) issues no
 		// request that changes anything, and the streams are as they were.

@@ -13,10 +13,12 @@ import (
 	"github.com/botrelay/botrelay/pkg/ledger"
 )
 
-// Direct lanes (the default; [Config.ConsumerLanes] turns them off) serve a robot without a consumer: the
-// lane reads the first message of the robot's subject still in the
-// outbound stream (the stream's message-get API, answered by its leader),
-// handles it as a consumer's lane would, and deletes it once settled. On a
+// Direct lanes (the default; [Config.ConsumerLanes] turns them off) serve
+// a robot without a consumer: the lane reads the first message of the
+// robot's subject still in the outbound stream (the direct-get API on a
+// single-replica stream, the message-get API, answered by the leader, on a
+// replicated one: see Topology.Ensure in pkg/stream), handles it as a
+// consumer's lane would, and deletes it once settled. On a
 // work-queue stream every consumer costs the server on every message, and
 // a fan-out to thousands of robots costs a consumer creation and deletion
 // each; a get and a delete cost the same at 500 robots as at 2,000
@@ -30,12 +32,14 @@ import (
 //     one robot, a rescue lane beside its owner, both see the first
 //     message; the one without the claim waits, and finds it delivered).
 //   - Delayed redelivery: a retry's backoff or a wait is slept by the lane
-//     itself (the message stays first in the stream). A lane that stops
-//     meanwhile (shutdown, reload, ownership) leaves it there, and the
-//     next lane takes it up at once: a cool-off is the limiter's and holds
-//     it still, a retry's backoff is cut short (its attempts still count).
+//     itself (the message stays first in the stream), under a wait mark
+//     in the ledger ([waitMark]) that holds every other lane off until it
+//     is due; a lane that stops meanwhile (shutdown, reload, ownership)
+//     leaves the message to the next lane, which takes it up then.
 //   - A message held by a worker that died is not held back for AckWait:
-//     its claim's lease ends and the next lane takes it up.
+//     its claim's lease ends and the next lane takes it up; the repost
+//     spends an attempt ([Worker.countRepost]), as there is no delivery
+//     count to bound a message that kills every worker taking it.
 
 // directMsg is a message read from the stream by a direct lane, in the
 // shape [Worker.handle] takes: acknowledging deletes it from the stream,
@@ -300,10 +304,9 @@ func (w *Worker) expiredElsewhere(ctx context.Context, j *job, pol policy) (acti
 	if _, ok := j.msg.(*directMsg); !ok || j.key == "" {
 		return action{}, false
 	}
-	lease := writeBudget(j.rb.Limit.Margin) + w.cfg.RequestTimeout + claimSlack
 	// Over a dead holder's (or a run-out wait mark's) claim too: the
 	// dead letter is then written under this lane's claim.
-	c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder, lease, true)
+	c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder, w.claimLease(j.rb), true)
 	if !w.ledgerResult(err, j.rb, j.id(), "claiming") {
 		return action{}, false
 	}

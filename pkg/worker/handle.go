@@ -40,6 +40,12 @@ func writeBudget(margin time.Duration) time.Duration {
 	return DefaultWriteBudget
 }
 
+// claimLease is the in-flight lease of a claim made for a request to rb:
+// the write budget, the request timeout and [claimSlack].
+func (w *Worker) claimLease(rb *Robot) time.Duration {
+	return writeBudget(rb.Limit.Margin) + w.cfg.RequestTimeout + claimSlack
+}
+
 // DefaultWriteBudget is the write deadline after a reservation for a
 // robot whose limit has no Margin. Such a limit does not allow for the
 // time a request takes to arrive; config always sets one (5s).
@@ -200,7 +206,7 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	// between a granted slot and the write. With the ledger and the
 	// limiter on one Redis, both are one script: one round trip.
 	claimStart := time.Now()
-	lease := writeBudget(rb.Limit.Margin) + w.cfg.RequestTimeout + claimSlack
+	lease := w.claimLease(rb)
 	claimed := false
 	// checkClaim decides on the claim's answer: whether the request may be
 	// made, or what to do instead.

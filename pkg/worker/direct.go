@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,11 +140,11 @@ func (w *Worker) holdFor(ctx context.Context, j *job, d time.Duration) {
 }
 
 // isMsgGone reports whether a delete failed because the message is no
-// longer in the stream.
+// longer in the stream. nats.go flattens the server's answer into the
+// text of ErrMsgDeleteUnsuccessful ("... err_code=10057 description=no
+// message found", nats-server 2.9 and 2.15 alike), so the text tells.
 func isMsgGone(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrMsgNotFound) ||
-		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound)
+	return errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) && strings.Contains(err.Error(), "no message found")
 }
 
 // outStream returns the outbound stream's handle, read once.

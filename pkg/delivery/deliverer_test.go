@@ -302,11 +302,8 @@ func TestDeliverRequestTimeout(t *testing.T) {
 }
 
 func TestDeliverConnectionErrors(t *testing.T) {
-	// Refused: a port nobody listens on any more.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	refusedURL := "http://" + ln.Addr().String()
-	require.NoError(t, ln.Close())
+	// Refused: a port bound by this test that nobody listens on.
+	refusedURL := refusingURL(t)
 
 	// Reset/EOF: a server that closes the connection without answering.
 	reset := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

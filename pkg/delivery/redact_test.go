@@ -93,10 +93,7 @@ func TestResultsNeverHoldSecrets(t *testing.T) {
 	t.Cleanup(proxyPage.Close)
 	blocking, arrived := blockingServer(t)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	refused := "http://" + ln.Addr().String()
-	require.NoError(t, ln.Close())
+	refused := refusingURL(t)
 
 	tests := []struct {
 		name     string

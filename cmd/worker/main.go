@@ -52,6 +52,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"runtime/debug"
 
 	"github.com/redis/go-redis/v9"
 
@@ -63,8 +65,19 @@ func main() {
 	// logger, outside our log format. Drop them: every Redis failure
 	// surfaces in the worker's own logs (limiter or ledger unavailable).
 	redis.SetLogger(quietRedis{})
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The worker's live heap is small (tens of MB at 20,000 robots)
+		// and its garbage per message large: at Go's default of 100 the
+		// collector took ~8 % of the worker's CPU per message
+		// (docs/design/fleet.md, "Worker CPU per message"). GOGC and
+		// GOMEMLIMIT set in the environment win.
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	cli.Main(cli.Command{Name: "worker", Run: run})
 }
+
+// defaultGCPercent is the worker's GOGC unless the environment sets one.
+const defaultGCPercent = 400
 
 // quietRedis discards go-redis's internal log lines.
 type quietRedis struct{}

@@ -54,6 +54,7 @@ type flags struct {
 	redisPasswordEnv string
 	redisDB          int
 	redisCluster     bool
+	redisPipeline    bool
 	limiter          string
 	limiterState     string
 	restartGuard     bool
@@ -112,6 +113,8 @@ func parseFlags(args []string, stderr io.Writer, lookup func(string) (string, bo
 	fs.BoolVar(&f.redisCluster, "redis-cluster", false, "treat a single --redis address as a Redis Cluster endpoint")
 	fs.StringVar(&f.redisPasswordEnv, "redis-password-env", "", "name of the environment variable holding the Redis password")
 	fs.IntVar(&f.redisDB, "redis-db", 0, "Redis database number")
+	fs.BoolVar(&f.redisPipeline, "redis-autopipeline", true, "send the lanes' concurrent Redis commands to a single Redis "+
+		"together, as pipelines (one write and one read for many; not on a Redis Cluster)")
 	fs.StringVar(&f.limiter, "limiter", "redis", "rate limiter and ledger: redis (shared by all workers) or memory (a single worker only)")
 	fs.StringVar(&f.limiterState, "limiter-state", "", "with --limiter memory: save the limiter's windows and cool-offs to FILE "+
 		"on a clean shutdown and restore them at start (without a valid FILE, robots wait out the quiet time)")
@@ -459,23 +462,36 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		_ = rdb.Close()
 		return nil, nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
 	}
+	base := rdb
+	if c, ok := rdb.(*redis.Client); ok && f.redisPipeline {
+		// Hundreds of lanes each waiting on one script: batched into
+		// pipelines, the worker and Redis pay one write and one read for
+		// many (docs/design/fleet.md, "Worker CPU per message"). Each
+		// command keeps its own result and error.
+		ap, err := c.AutoPipeline()
+		if err != nil {
+			_ = rdb.Close()
+			return nil, nil, nil, nil, fmt.Errorf("redis autopipeline: %w", err)
+		}
+		rdb = ap
+	}
 	// A robot banned just before Redis lost its state has lost its cool-off
 	// too: the guard's quiet time covers the longest cool-off configured.
 	quiet := cfg.LongestCoolOff()
 	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard),
 		limiter.WithRestartQuiet(quiet))
 	if err != nil {
-		_ = rdb.Close()
+		_ = base.Close()
 		return nil, nil, nil, nil, fmt.Errorf("limiter: %w", err)
 	}
-	h.redisPing = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	h.redisPing = func(ctx context.Context) error { return base.Ping(ctx).Err() }
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	err = lim.Load(lctx)
 	switch {
 	case errors.Is(err, limiter.ErrEvictionPolicy):
 		// Fatal: Redis would silently drop windows and cool-offs.
-		_ = rdb.Close()
+		_ = base.Close()
 		return nil, nil, nil, nil, fmt.Errorf("redis at %s: %w", f.redisAddr, err)
 	case err != nil:
 		// Not fatal: the worker holds every message (fails closed) and
@@ -501,7 +517,7 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 			tags.Set(limitKeys(next)) // the robots added or changed share their new slots
 		}
 	}
-	return lim, led, publish, func() { _ = rdb.Close() }, nil
+	return lim, led, publish, func() { _ = base.Close() }, nil // closes the autopipeliner too
 }
 
 // publishKeys tells the tools that read the limiter without the webhooks

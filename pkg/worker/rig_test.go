@@ -105,7 +105,16 @@ type handle struct {
 func (r *rig) startWorkerKillable(mod func(*worker.Config)) handle {
 	r.t.Helper()
 	nc, js := testenv.Connect(r.t, r.url)
-	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr()})
+	base := redis.NewClient(&redis.Options{Addr: r.redisAddr()})
+	var rdb redis.UniversalClient = base
+	if os.Getenv("BOTRELAY_TEST_REDIS") != "plain" {
+		// As cmd/worker does (--redis-autopipeline): the lanes' commands
+		// batched into pipelines. BOTRELAY_TEST_REDIS=plain runs the
+		// suite on a plain client.
+		ap, err := rdb.AutoPipeline()
+		require.NoError(r.t, err)
+		rdb = ap
+	}
 	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(r.prefix))
 	require.NoError(r.t, err)
 	snd, err := delivery.New(delivery.WithTimeout(2 * time.Second))
@@ -150,7 +159,7 @@ func (r *rig) startWorkerKillable(mod func(*worker.Config)) handle {
 				r.t.Error("worker did not drain within 30s")
 			}
 			nc.Close()
-			_ = rdb.Close()
+			_ = base.Close() // and the autopipeliner
 		})
 	}
 	r.t.Cleanup(stop)

@@ -463,17 +463,10 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		return nil, nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
 	}
 	base := rdb
-	if c, ok := rdb.(*redis.Client); ok && f.redisPipeline {
-		// Hundreds of lanes each waiting on one script: batched into
-		// pipelines, the worker and Redis pay one write and one read for
-		// many (docs/design/fleet.md, "Worker CPU per message"). Each
-		// command keeps its own result and error.
-		ap, err := c.AutoPipeline()
-		if err != nil {
-			_ = rdb.Close()
-			return nil, nil, nil, nil, fmt.Errorf("redis autopipeline: %w", err)
-		}
-		rdb = ap
+	rdb, err := pipelined(rdb, f.redisPipeline)
+	if err != nil {
+		_ = base.Close()
+		return nil, nil, nil, nil, err
 	}
 	// A robot banned just before Redis lost its state has lost its cool-off
 	// too: the guard's quiet time covers the longest cool-off configured.
@@ -518,6 +511,24 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		}
 	}
 	return lim, led, publish, func() { _ = base.Close() }, nil // closes the autopipeliner too
+}
+
+// pipelined returns the client the limiter and the ledger use: with on and
+// a single Redis, rdb's autopipeliner. Hundreds of lanes each waiting on
+// one script are then batched into pipelines, and the worker and Redis pay
+// one write and one read for many (docs/design/fleet.md, "Worker CPU per
+// message"); each command keeps its own result and error. A Cluster
+// client is returned as is: its slot checks need the cluster type.
+func pipelined(rdb redis.UniversalClient, on bool) (redis.UniversalClient, error) {
+	c, ok := rdb.(*redis.Client)
+	if !ok || !on {
+		return rdb, nil
+	}
+	ap, err := c.AutoPipeline()
+	if err != nil {
+		return nil, fmt.Errorf("redis autopipeline: %w", err)
+	}
+	return ap, nil
 }
 
 // publishKeys tells the tools that read the limiter without the webhooks

@@ -49,7 +49,7 @@
 // Webhooks and secrets are never logged.
 //
 // Unless the environment sets GOGC, the worker runs its collector at
-// GOGC=400 with a soft memory limit of 256 MiB (GOMEMLIMIT overrides the
+// GOGC=400 with a soft memory limit of 192 MiB (GOMEMLIMIT overrides the
 // limit): its live heap is small and its garbage per message large. In a
 // container with less memory, set GOMEMLIMIT to ~90 % of it.
 //
@@ -91,7 +91,7 @@ func main() {
 // GOGC (then Go's own rules apply) or GOMEMLIMIT.
 const (
 	defaultGCPercent   = 400
-	defaultMemoryLimit = 256 << 20
+	defaultMemoryLimit = 192 << 20
 )
 
 // quietRedis discards go-redis's internal log lines.

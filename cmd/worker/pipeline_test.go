@@ -48,14 +48,21 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 // with its own answer. Off, or on a Cluster, the client is the one given.
 func TestRedisAutopipeline(t *testing.T) {
 	_, prefix := testenv.Redis(t)
+	opts := func() *redis.UniversalOptions {
+		return &redis.UniversalOptions{Addrs: []string{testenv.RedisAddr()}, MaxRetries: 1}
+	}
 	t.Run("on: concurrent scripts share pipelines", func(t *testing.T) {
-		base := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+		o := opts()
+		base := redis.NewUniversalClient(o)
 		t.Cleanup(func() { _ = base.Close() })
-		h := &countHook{}
-		base.AddHook(h)
-		rdb, err := pipelined(base, true)
+		rdb, closeIt, err := pipelined(o, base, true)
 		require.NoError(t, err)
-		require.IsType(t, &redis.AutoPipeliner{}, rdb)
+		t.Cleanup(closeIt)
+		ap, ok := rdb.(*redis.AutoPipeliner)
+		require.True(t, ok, "%T", rdb)
+		require.Equal(t, 1, o.MaxRetries, "the given options are not changed")
+		h := &countHook{}
+		ap.AddHook(h) // on the autopipeliner's own client
 
 		incr := redis.NewScript(`return redis.call('INCRBY', KEYS[1], ARGV[1])`)
 		require.NoError(t, incr.Load(context.Background(), base).Err())
@@ -82,10 +89,19 @@ func TestRedisAutopipeline(t *testing.T) {
 		require.Equal(t, int64(n), h.single.Load()+h.piped.Load(), "every script sent once")
 		require.Less(t, h.single.Load()+h.pipelines.Load(), int64(n)/2, "pipelines held many scripts (%d requests for %d scripts)", h.single.Load()+h.pipelines.Load(), n)
 	})
+	t.Run("its client never retries a batch", func(t *testing.T) {
+		o := opts()
+		own := pipelineOptions(o)
+		require.Equal(t, -1, own.MaxRetries, "a retried pipeline runs every script of it again")
+		require.Equal(t, 1, own.DialerRetries)
+		require.Equal(t, o.Addrs, own.Addrs)
+		require.Equal(t, 1, o.MaxRetries, "the given options are not changed")
+	})
 	t.Run("off: the client given", func(t *testing.T) {
-		base := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr()})
+		o := opts()
+		base := redis.NewUniversalClient(o)
 		t.Cleanup(func() { _ = base.Close() })
-		rdb, err := pipelined(base, false)
+		rdb, _, err := pipelined(o, base, false)
 		require.NoError(t, err)
 		require.Same(t, base, rdb)
 	})
@@ -93,9 +109,10 @@ func TestRedisAutopipeline(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0") // never dialled
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = ln.Close() })
-		base := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{ln.Addr().String()}})
+		o := &redis.UniversalOptions{Addrs: []string{ln.Addr().String()}, IsClusterMode: true}
+		base := redis.NewUniversalClient(o)
 		t.Cleanup(func() { _ = base.Close() })
-		rdb, err := pipelined(base, true)
+		rdb, _, err := pipelined(o, base, true)
 		require.NoError(t, err)
 		require.Same(t, base, rdb)
 	})

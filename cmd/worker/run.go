@@ -444,7 +444,7 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	// configuration endpoint); several, comma-separated: a Redis Cluster.
 	// On a cluster the limiter keeps every key of a decision in the robot's
 	// slot.
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+	ropts := &redis.UniversalOptions{
 		Addrs:                 strings.Split(f.redisAddr, ","),
 		IsClusterMode:         f.redisCluster,
 		Password:              password,
@@ -457,16 +457,21 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 		PoolSize:              redisPoolSize(cfg.Concurrency),
 		MaxRetries:            1,
 		ContextTimeoutEnabled: true,
-	})
+	}
+	rdb := redis.NewUniversalClient(ropts)
 	if _, cluster := rdb.(*redis.ClusterClient); cluster && f.redisDB != 0 {
 		_ = rdb.Close()
 		return nil, nil, nil, nil, cli.Usagef("--redis-db must be 0 on a Redis Cluster")
 	}
 	base := rdb
-	rdb, err := pipelined(rdb, f.redisPipeline)
+	rdb, closePiped, err := pipelined(ropts, rdb, f.redisPipeline)
 	if err != nil {
 		_ = base.Close()
 		return nil, nil, nil, nil, err
+	}
+	closeAll := func() {
+		closePiped()
+		_ = base.Close()
 	}
 	// A robot banned just before Redis lost its state has lost its cool-off
 	// too: the guard's quiet time covers the longest cool-off configured.
@@ -474,7 +479,7 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(cfg.Prefix), limiter.WithRestartGuard(f.restartGuard),
 		limiter.WithRestartQuiet(quiet))
 	if err != nil {
-		_ = base.Close()
+		closeAll()
 		return nil, nil, nil, nil, fmt.Errorf("limiter: %w", err)
 	}
 	h.redisPing = func(ctx context.Context) error { return base.Ping(ctx).Err() }
@@ -484,7 +489,7 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 	switch {
 	case errors.Is(err, limiter.ErrEvictionPolicy):
 		// Fatal: Redis would silently drop windows and cool-offs.
-		_ = base.Close()
+		closeAll()
 		return nil, nil, nil, nil, fmt.Errorf("redis at %s: %w", f.redisAddr, err)
 	case err != nil:
 		// Not fatal: the worker holds every message (fails closed) and
@@ -510,26 +515,53 @@ func newStore(ctx context.Context, f flags, cfg *config.Config, log *slog.Logger
 			tags.Set(limitKeys(next)) // the robots added or changed share their new slots
 		}
 	}
-	return lim, led, publish, func() { _ = base.Close() }, nil // closes the autopipeliner too
+	return lim, led, publish, closeAll, nil
 }
 
-// pipelined returns the client the limiter and the ledger use: with on and
-// a single Redis, rdb's autopipeliner. Hundreds of lanes each waiting on
-// one script are then batched into pipelines, and the worker and Redis pay
-// one write and one read for many (docs/design/fleet.md, "Worker CPU per
-// message"); each command keeps its own result and error. A Cluster
-// client is returned as is: its slot checks need the cluster type.
-func pipelined(rdb redis.UniversalClient, on bool) (redis.UniversalClient, error) {
-	c, ok := rdb.(*redis.Client)
-	if !ok || !on {
-		return rdb, nil
+// pipelined returns the client the limiter and the ledger use, and what
+// closes it: with on and a single Redis, the autopipeliner of a client of
+// its own. Hundreds of lanes each waiting on one script are then batched
+// into pipelines, and the worker and Redis pay one write and one read for
+// many (docs/design/fleet.md, "Worker CPU per message"); each command keeps
+// its own result and error. That client never retries: go-redis retries a
+// pipeline whole, so one lost answer would run every script of the batch
+// again (a failure or a wait counted twice); a failed batch is each lane's
+// Redis error instead, which the lanes already survive (they hold their
+// messages and try again). It dials once per try, and batches are at most
+// about autoPipelineBatch commands, so that a caller (which waits for its
+// batch whatever its context says) waits about a second or two, not tens.
+// A Cluster client is returned as is: its slot checks need the cluster
+// type.
+func pipelined(o *redis.UniversalOptions, rdb redis.UniversalClient, on bool) (redis.UniversalClient, func(), error) {
+	if _, ok := rdb.(*redis.Client); !ok || !on {
+		return rdb, func() {}, nil
 	}
-	ap, err := c.AutoPipeline()
+	c, ok := redis.NewUniversalClient(pipelineOptions(o)).(*redis.Client)
+	if !ok {
+		return rdb, func() {}, nil
+	}
+	cfg := redis.DefaultBlockingAutoPipelineOptions()
+	cfg.MaxBatchSize = autoPipelineBatch
+	ap, err := c.AutoPipelineWithOptions(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("redis autopipeline: %w", err)
+		_ = c.Close()
+		return nil, nil, fmt.Errorf("redis autopipeline: %w", err)
 	}
-	return ap, nil
+	return ap, func() { _ = c.Close() }, nil // closes the autopipeliner too
 }
+
+// pipelineOptions are the autopipeliner's client's options: o's, without
+// retries and with one dial per try (see [pipelined]).
+func pipelineOptions(o *redis.UniversalOptions) *redis.UniversalOptions {
+	own := *o
+	own.MaxRetries = -1
+	own.DialerRetries = 1
+	return &own
+}
+
+// autoPipelineBatch is the autopipeliner's batch size (a soft bound):
+// what one lost answer fails at once.
+const autoPipelineBatch = 64
 
 // publishKeys tells the tools that read the limiter without the webhooks
 // (console, producer status) each robot's key.

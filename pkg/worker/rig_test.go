@@ -111,8 +111,13 @@ func (r *rig) startWorkerKillable(mod func(*worker.Config)) handle {
 		// As cmd/worker does (--redis-autopipeline): the lanes' commands
 		// batched into pipelines. BOTRELAY_TEST_REDIS=plain runs the
 		// suite on a plain client.
-		ap, err := rdb.AutoPipeline()
+		// Its own client, never retrying a batch (cmd/worker's pipelined).
+		own := redis.NewClient(&redis.Options{Addr: r.redisAddr(), MaxRetries: -1, DialerRetries: 1})
+		cfg := redis.DefaultBlockingAutoPipelineOptions()
+		cfg.MaxBatchSize = 64
+		ap, err := own.AutoPipelineWithOptions(cfg)
 		require.NoError(r.t, err)
+		r.t.Cleanup(func() { _ = own.Close() })
 		rdb = ap
 	}
 	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(r.prefix))

@@ -536,10 +536,7 @@ func pipelined(o *redis.UniversalOptions, rdb redis.UniversalClient, on bool) (r
 	if _, ok := rdb.(*redis.Client); !ok || !on {
 		return rdb, func() {}, nil
 	}
-	c, ok := redis.NewUniversalClient(pipelineOptions(o)).(*redis.Client)
-	if !ok {
-		return rdb, func() {}, nil
-	}
+	c := redis.NewClient(pipelineOptions(o).Simple())
 	cfg := redis.DefaultBlockingAutoPipelineOptions()
 	cfg.MaxBatchSize = autoPipelineBatch
 	ap, err := c.AutoPipelineWithOptions(cfg)

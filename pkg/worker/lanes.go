@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/botrelay/botrelay/pkg/limiter"
 )
 
 // ownership tells which robots this worker serves when several workers
@@ -600,6 +602,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			delete(seen, robot)
 		}
 	}
+	var stalled []string
 	for robot, n := range pending {
 		if n == 0 {
 			continue
@@ -619,13 +622,78 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			// backlog is no progress either: an owner cut off from NATS
 			// but still announced would otherwise keep a busy robot
 			// unserved for as long as its messages keep coming).
-			w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
-			seen[robot] = seenBacklog{count: n, rescued: true, at: time.Now()}
-			w.startLane(robot, true, true)
+			stalled = append(stalled, robot)
 		case !ok || prev.count != n:
 			seen[robot] = seenBacklog{count: n}
 		}
 	}
+	waiting := w.limitWaits(ctx, stalled)
+	for _, robot := range stalled {
+		n, prev := pending[robot], seen[robot]
+		if d := waiting[robot]; d > 0 {
+			// Its limit explains it: nobody may post to it before d. The
+			// next scan after that, still without progress, rescues it.
+			prev.count = n
+			seen[robot] = prev
+			w.log.Debug("robot of another worker made no progress since the last scan, waiting for its rate limit; not pulling it", "robot", robot, "messages", n, "slot_in", d)
+			continue
+		}
+		w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
+		seen[robot] = seenBacklog{count: n, rescued: true, at: time.Now()}
+		w.startLane(robot, true, true)
+	}
+}
+
+// limitWaitsAtOnce bounds the limiter reads of one scan in flight (with
+// an autopipelined client, they share pipelines).
+const limitWaitsAtOnce = 32
+
+// limitWaits returns, of robots, those whose limiter grants no slot now
+// (a full window, a cool-off, the restart guard's quiet time), with how
+// long until it would: their lack of progress since the last scan is no
+// sign of an owner that does not serve them. Without an owner that waits
+// for the window, an alert storm's robots would all get rescue lanes in
+// the minute their quota is spent, and two lanes would then race for
+// every message of the next minute (bench-scale's saturation: 1,422
+// rescue lanes for 2,000 robots, ~100,000 reads of messages another lane
+// had delivered). A pool, a reply robot and a digest robot have no one
+// window that says it (they are rescued as before), nor has a limiter that
+// is no [limiter.Inspector]; a limiter error rescues too.
+func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]time.Duration {
+	in, ok := w.cfg.Limiter.(limiter.Inspector)
+	if !ok || len(robots) == 0 {
+		return nil
+	}
+	// One bound for all the reads: a Redis that does not answer costs
+	// the scan that long once, and rescues what it could not read.
+	ictx, cancel := context.WithTimeout(ctx, directOpTimeout)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, limitWaitsAtOnce)
+		wait = make(map[string]time.Duration)
+	)
+	for _, name := range robots {
+		rb, ok := w.robot(name)
+		if !ok || len(rb.Pool) > 0 || rb.Replies || rb.Digest != nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			st, err := in.Inspect(ictx, rb.limitKey(), rb.Limit)
+			if err != nil || st.NextSlot <= 0 {
+				return
+			}
+			mu.Lock()
+			wait[name] = st.NextSlot
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return wait
 }
 
 // Lanes is the number of robots whose lane is running: those with work

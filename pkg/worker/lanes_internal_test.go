@@ -109,3 +109,79 @@ func TestLanesFollowOwnership(t *testing.T) {
 	require.Equal(t, 2, w.Lanes(), "theirs, and the rescue lane of mine")
 	require.Equal(t, int64(3), delivered.Load())
 }
+
+// onlyLimiter hides a limiter's other methods (Inspect): a limiter that
+// cannot say why a robot waits.
+type onlyLimiter struct{ limiter.Limiter }
+
+// A robot of another worker whose backlog does not move while its rate
+// window is full gets no rescue lane until a slot is free: its owner may
+// be waiting for the window, as every owner of an alert storm's robots is
+// in the minute after their quota is spent. Once the slot is free and it
+// still does not move, it is rescued and posted. A limiter that cannot
+// tell (no Inspect) leaves the rescue as it was: at once.
+func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
+	const window = 2 * time.Second
+	for _, tc := range []struct {
+		name    string
+		inspect bool
+	}{
+		{"limiter tells the wait", true},
+		{"limiter cannot tell", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			_, js := testenv.Connect(t, testenv.NATSURL(t))
+			topo := testenv.Topology(t, js)
+			require.NoError(t, topo.Ensure(ctx, js))
+			rdb, prefix := testenv.Redis(t)
+			require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
+			red, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
+			require.NoError(t, err)
+			var lim limiter.Limiter = red
+			if !tc.inspect {
+				lim = onlyLimiter{red}
+			}
+			sim := robotsim.NewServer(robotsim.Config{})
+			t.Cleanup(sim.Close)
+			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: "theirs", Secret: "sec", Limit: 1000}))
+			limit := limiter.Limit{Max: 1, Window: window}
+			rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: sim.WebhookURL("theirs"), Secret: "sec"}, Limit: limit}
+			// The window is full: its owner posted a moment ago.
+			d, err := red.Reserve(ctx, "theirs", limit)
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+			full := time.Now()
+
+			snd, err := delivery.New()
+			require.NoError(t, err)
+			w, err := New(js, Config{Topology: topo, Robots: []Robot{rb}, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
+				AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond, LaneIdle: time.Minute, ScanInterval: 100 * time.Millisecond, SweepInterval: -1,
+				Logger: slog.New(slog.DiscardHandler)})
+			require.NoError(t, err)
+			w.owner = &ownedSet{m: map[string]bool{}} // another worker's, which serves it not
+			pub, err := publisher.New(js, topo)
+			require.NoError(t, err)
+			_, err = pub.Publish(ctx, envelope.New("theirs", envelope.Message{Text: &envelope.Text{Content: "after the window"}}))
+			require.NoError(t, err)
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(runCtx) }()
+			t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+			if !tc.inspect {
+				testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 1 }, "rescued while the window is full")
+				require.Less(t, time.Since(full), window, "rescued before the slot is free")
+			} else {
+				// Ten scans and more while the window is full: no lane.
+				for time.Since(full) < window-200*time.Millisecond {
+					require.Equal(t, 0, w.Lanes(), "a rescue lane while the limit explains the wait (%s after the grant)", time.Since(full))
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			testenv.Eventually(t, 10*time.Second, func() bool { return len(sim.Received("theirs")) == 1 }, "rescued and posted once the slot is free")
+			require.GreaterOrEqual(t, sim.Received("theirs")[0].At.Sub(full), window, "posted within the window")
+			require.Equal(t, 1, w.Lanes(), "the rescue lane")
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/envelope"
 	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
@@ -166,5 +167,40 @@ func TestRescueAgainAfterLongHandBack(t *testing.T) {
 		}
 		require.True(t, time.Now().Before(deadline), "never posted once due: %v", waiting)
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Two workers started one after the other: the first saw itself alone
+// and owns every robot, and it looks at the live workers again within
+// seconds of its start, not a presence interval (30s here) later: each
+// robot then has one lane, not one on each worker.
+func TestWorkersStartedTogetherSplitTheRobotsSoon(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	const n = 16
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("storm%02d", i)
+		// One message a minute: each robot's second message waits.
+		r.addRobot(robotsim.PlatformPOPO, name, "sec", "sec", nil, limiter.Limit{Max: 1, Window: time.Minute})
+		names = append(names, name)
+	}
+	slow := func(c *worker.Config) { c.SweepInterval = 30 * time.Second }
+	r.startWorker(slow)
+	a := r.workers[0]
+	for _, name := range names {
+		r.publish(envelope.New(name, text("first")))
+		r.publish(envelope.New(name, text("second")))
+	}
+	for _, name := range names {
+		r.waitPosts(name, expect{queued: true, timeout: 10 * time.Second}, "first")
+	}
+	require.Equal(t, n, a.Lanes(), "alone: a lane for every robot, each waiting for its window")
+	r.startWorker(slow)
+	b := r.workers[1]
+	// Well before the first's next presence interval (30s).
+	testenv.Eventually(t, 10*time.Second, func() bool { return a.Lanes()+b.Lanes() == n && b.Lanes() > 0 },
+		"one lane per robot over both workers")
+	for _, name := range names {
+		require.Len(t, r.sim.Requests(name), 1, "%s: its second message waits for the window", name)
 	}
 }

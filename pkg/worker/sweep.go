@@ -27,21 +27,41 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 	if w.cfg.Presence != nil {
 		defer w.leave(ctx)
 	}
+	// Workers started together (a rollout, a restart of them all) each
+	// saw only those announced before it: the first one alone owns every
+	// robot until its next look, and runs their lanes beside their owners
+	// (in bench-scale's saturation ~30,000 reads of messages another lane
+	// had posted, in the first 30 s). So the first looks come sooner,
+	// after 0.5 s, 1 s, 2 s... while shorter than the interval; the sweep
+	// keeps its interval (its two sightings in a row give a reloading
+	// worker that long to announce a new robot).
+	quick := firstLook
+	var swept time.Time
 	for {
 		var m *ledger.Members
 		if w.cfg.Presence != nil {
 			m = w.announce(ctx)
 		}
-		if w.cfg.SweepInterval > 0 {
+		if w.cfg.SweepInterval > 0 && time.Since(swept) >= interval {
+			swept = time.Now()
 			if err := w.sweep(ctx, idle, m); err != nil && ctx.Err() == nil {
 				w.log.Warn("unknown-robot sweep failed", "err", err)
 			}
 		}
-		if !sleep(ctx, interval) {
+		next := interval
+		if w.cfg.Presence != nil && quick < interval {
+			next, quick = quick, 2*quick
+		}
+		if !sleep(ctx, next) {
 			return
 		}
 	}
 }
+
+// firstLook is how soon after its start a worker with a Presence looks at
+// the live workers again (then twice as late each time, up to the
+// presence interval).
+const firstLook = 500 * time.Millisecond
 
 // presenceInterval is how often the worker announces itself: every sweep,
 // or every 30s with the sweep disabled.

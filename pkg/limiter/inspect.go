@@ -19,9 +19,13 @@ type State struct {
 	// CoolOffLeft is how long the robot's cool-off (the platform throttled
 	// it) still lasts; 0 when it is not cooling off.
 	CoolOffLeft time.Duration
+	// WindowLeft is how long until the window has a free place, if nothing
+	// else reserves meanwhile: 0 when it has one now. Only the Limit's
+	// main window counts (not Also).
+	WindowLeft time.Duration
 	// NextSlot is how long until Reserve would grant a slot, if nothing
 	// else reserves meanwhile: the longest of CoolOffLeft, QuietLeft and
-	// the wait for a free place in the window. 0 when a slot is free now.
+	// WindowLeft. 0 when a slot is free now.
 	NextSlot time.Duration
 	// QuietLeft is the restart guard's quiet time left (see
 	// [WithRestartGuard], [WithRestartQuiet] and [Memory.Quiet]); 0 when
@@ -139,8 +143,9 @@ func (r *Redis) Inspect(ctx context.Context, robot string, l Limit) (State, erro
 		InWindow:    int(vals[0]),
 		CoolOffLeft: time.Duration(vals[1]) * time.Microsecond,
 		QuietLeft:   time.Duration(vals[3]) * time.Microsecond,
+		WindowLeft:  time.Duration(vals[2]) * time.Microsecond,
 	}
-	s.NextSlot = max(s.CoolOffLeft, s.QuietLeft, time.Duration(vals[2])*time.Microsecond)
+	s.NextSlot = max(s.CoolOffLeft, s.QuietLeft, s.WindowLeft)
 	return s, nil
 }
 
@@ -183,6 +188,7 @@ func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error
 			slot = 1
 		}
 	}
+	s.WindowLeft = slot
 	s.NextSlot = max(s.CoolOffLeft, s.QuietLeft, slot)
 	return s, nil
 }

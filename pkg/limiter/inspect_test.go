@@ -84,6 +84,7 @@ func TestInspect(t *testing.T) {
 			require.GreaterOrEqual(t, s.NextSlot, d.RetryAfter)
 			require.Less(t, s.NextSlot-d.RetryAfter, time.Second)
 			require.LessOrEqual(t, s.NextSlot, lim.Window+lim.Margin)
+			require.Equal(t, s.NextSlot, s.WindowLeft, "the window is all that holds it")
 		}},
 		{name: "a lowered Max: NextSlot waits for the right grant", run: func(t *testing.T, e inspectEnv) {
 			grant(t, e.l, "r", 2)
@@ -128,6 +129,7 @@ func TestInspect(t *testing.T) {
 			require.LessOrEqual(t, s.CoolOffLeft, 8*time.Minute)
 			require.Equal(t, s.CoolOffLeft, s.NextSlot)
 			require.Zero(t, s.QuietLeft)
+			require.Zero(t, s.WindowLeft, "1 of 5: the window has room")
 		}},
 	}
 	for _, b := range inspectBackends() {
@@ -374,7 +376,7 @@ func TestMemoryInspectWritesNothing(t *testing.T) {
 	c.Advance(15 * time.Second)
 	s, err = m.Inspect(ctx, "r", lim)
 	require.NoError(t, err)
-	require.Equal(t, State{InWindow: 1, NextSlot: 45 * time.Second}, s)
+	require.Equal(t, State{InWindow: 1, WindowLeft: 45 * time.Second, NextSlot: 45 * time.Second}, s)
 }
 
 // On-call tools ask why a robot is not delivering; Inspect answers

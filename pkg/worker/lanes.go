@@ -559,6 +559,10 @@ type seenBacklog struct {
 	count   uint64
 	rescued bool
 	at      time.Time // of the rescue
+	// until, when set, is when the wait its limiter gave for this
+	// standstill ends (plus one ScanInterval): no rescue before, and no
+	// second deferral of the same standstill.
+	until time.Time
 }
 
 // rescueAgain is how long after a rescue lane was started at an unchanged
@@ -577,11 +581,14 @@ func (w *Worker) rescueAgain() time.Duration { return 3 * w.presenceInterval() }
 // go down between two scans gets a rescue lane here, once per count, and
 // again after [Worker.rescueAgain] at the same count: its owner may have
 // died (its presence outlives it by up to three presence
-// intervals). A rescue lane beside a live owner costs reads, never order
-// or limits (a direct lane handles only the first message and needs the
-// ledger's claim to post it, and a waiting message's wait mark holds it
-// off; a consumer lane's consumer hands out one message at a time); it
-// stops when idle like any lane. seen keeps those counts from scan to scan.
+// intervals). Unless its limiter explains the standstill (see
+// [Worker.limitWaits]): then the rescue waits, once per standstill, until
+// one ScanInterval after the limiter's wait ends. A rescue lane beside a
+// live owner costs reads, never order or limits (a direct lane handles
+// only the first message and needs the ledger's claim to post it, and a
+// waiting message's wait mark holds it off; a consumer lane's consumer
+// hands out one message at a time); it stops when idle like any lane.
+// seen keeps those counts from scan to scan.
 func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 	// A server busy with a big backlog answers the per-subject counts late:
 	// more time than JetStream's default 5s, and another try soon rather
@@ -627,15 +634,28 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			seen[robot] = seenBacklog{count: n}
 		}
 	}
-	waiting := w.limitWaits(ctx, stalled)
+	now := time.Now()
+	var ask []string // stalled robots whose standstill was not explained yet
+	for _, robot := range stalled {
+		if seen[robot].until.IsZero() {
+			ask = append(ask, robot)
+		}
+	}
+	waiting := w.limitWaits(ctx, ask)
 	for _, robot := range stalled {
 		n, prev := pending[robot], seen[robot]
 		if d := waiting[robot]; d > 0 {
-			// Its limit explains it: nobody may post to it before d. The
-			// next scan after that, still without progress, rescues it.
+			// Its limit explains it: nobody may post to it for d. One
+			// ScanInterval more for its owner's lane to wake and post; a
+			// scan after that which sees no progress rescues it, whatever
+			// the limiter says then (someone else may keep the window
+			// full: a pool sharing a member's window).
+			prev.until = now.Add(d + w.cfg.ScanInterval)
+		}
+		if now.Before(prev.until) {
 			prev.count = n
 			seen[robot] = prev
-			w.log.Debug("robot of another worker made no progress since the last scan, waiting for its rate limit; not pulling it", "robot", robot, "messages", n, "slot_in", d)
+			w.log.Debug("robot of another worker made no progress since the last scan, waiting for its rate limit; not pulling it yet", "robot", robot, "messages", n, "until", prev.until)
 			continue
 		}
 		w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
@@ -649,16 +669,21 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 const limitWaitsAtOnce = 32
 
 // limitWaits returns, of robots, those whose limiter grants no slot now
-// (a full window, a cool-off, the restart guard's quiet time), with how
-// long until it would: their lack of progress since the last scan is no
-// sign of an owner that does not serve them. Without an owner that waits
-// for the window, an alert storm's robots would all get rescue lanes in
-// the minute their quota is spent, and two lanes would then race for
+// (a full window, a cool-off), with how long until it would: their lack
+// of progress since the last scan is no sign of an owner that does not
+// serve them. Without it, an alert storm's robots all got rescue lanes in
+// the minute after their quota was spent, and two lanes then raced for
 // every message of the next minute (bench-scale's saturation: 1,422
 // rescue lanes for 2,000 robots, ~100,000 reads of messages another lane
-// had delivered). A pool, a reply robot and a digest robot have no one
-// window that says it (they are rescued as before), nor has a limiter that
-// is no [limiter.Inspector]; a limiter error rescues too.
+// had posted).
+//
+// The restart guard's quiet time does not count: one that has not started
+// (no epoch yet) is reported whole, and only a Reserve starts it, which a
+// robot nobody serves never gets. Nor do a Limit's Also windows (Inspect
+// reads the main one): a robot held by one of them is rescued as before.
+// So are a pool, a reply robot and a digest robot (no one window says it),
+// every robot when the limiter is no [limiter.Inspector], and a robot
+// whose read failed.
 func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]time.Duration {
 	in, ok := w.cfg.Limiter.(limiter.Inspector)
 	if !ok || len(robots) == 0 {
@@ -684,11 +709,12 @@ func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]tim
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			st, err := in.Inspect(ictx, rb.limitKey(), rb.Limit)
-			if err != nil || st.NextSlot <= 0 {
+			d := max(st.WindowLeft, st.CoolOffLeft)
+			if err != nil || d <= 0 {
 				return
 			}
 			mu.Lock()
-			wait[name] = st.NextSlot
+			wait[name] = d
 			mu.Unlock()
 		}()
 	}

@@ -118,16 +118,28 @@ type onlyLimiter struct{ limiter.Limiter }
 // window is full gets no rescue lane until a slot is free: its owner may
 // be waiting for the window, as every owner of an alert storm's robots is
 // in the minute after their quota is spent. Once the slot is free and it
-// still does not move, it is rescued and posted. A limiter that cannot
-// tell (no Inspect) leaves the rescue as it was: at once.
+// still does not move, it is rescued and posted. The wait is taken once
+// per standstill: a window someone else fills again (a pool sharing a
+// member's window) does not hold the rescue off twice. A limiter that
+// cannot tell (no Inspect), and a restart-guard quiet time that has not
+// started (no robot reserved since Redis lost its state), leave the rescue
+// as it was: at the second scan.
 func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
-	const window = 2 * time.Second
+	const window = 3 * time.Second
+	limit := limiter.Limit{Max: 1, Window: window}
 	for _, tc := range []struct {
 		name    string
-		inspect bool
+		inspect bool // the worker's limiter has Inspect
+		guard   bool // the restart guard on, its epoch missing
+		fill    bool // the window full when the worker starts
+		refill  bool // someone reserves the next slot the moment it frees
+		// deferred: no rescue lane until the window's slot is free.
+		deferred bool
 	}{
-		{"limiter tells the wait", true},
-		{"limiter cannot tell", false},
+		{name: "limiter tells the wait", inspect: true, fill: true, deferred: true},
+		{name: "window filled again by someone else", inspect: true, fill: true, refill: true, deferred: true},
+		{name: "limiter cannot tell", fill: true},
+		{name: "quiet time not started", inspect: true, guard: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -135,7 +147,9 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 			topo := testenv.Topology(t, js)
 			require.NoError(t, topo.Ensure(ctx, js))
 			rdb, prefix := testenv.Redis(t)
-			require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
+			if !tc.guard {
+				require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
+			}
 			red, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
 			require.NoError(t, err)
 			var lim limiter.Limiter = red
@@ -145,13 +159,15 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 			sim := robotsim.NewServer(robotsim.Config{})
 			t.Cleanup(sim.Close)
 			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: "theirs", Secret: "sec", Limit: 1000}))
-			limit := limiter.Limit{Max: 1, Window: window}
 			rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: sim.WebhookURL("theirs"), Secret: "sec"}, Limit: limit}
-			// The window is full: its owner posted a moment ago.
-			d, err := red.Reserve(ctx, "theirs", limit)
-			require.NoError(t, err)
-			require.True(t, d.Allowed)
 			full := time.Now()
+			if tc.fill {
+				// The window is full: its owner posted a moment ago.
+				d, err := red.Reserve(ctx, "theirs", limit)
+				require.NoError(t, err)
+				require.True(t, d.Allowed)
+				full = time.Now()
+			}
 
 			snd, err := delivery.New()
 			require.NoError(t, err)
@@ -169,15 +185,32 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 			go func() { done <- w.Run(runCtx) }()
 			t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 
-			if !tc.inspect {
-				testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 1 }, "rescued while the window is full")
+			if !tc.deferred {
+				testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 1 }, "rescued at the second scan")
 				require.Less(t, time.Since(full), window, "rescued before the slot is free")
-			} else {
-				// Ten scans and more while the window is full: no lane.
-				for time.Since(full) < window-200*time.Millisecond {
-					require.Equal(t, 0, w.Lanes(), "a rescue lane while the limit explains the wait (%s after the grant)", time.Since(full))
-					time.Sleep(20 * time.Millisecond)
-				}
+				return
+			}
+			// The scans (every 100ms) while the window is full: no lane.
+			passes := 0
+			for time.Since(full) < window-300*time.Millisecond {
+				require.Equal(t, 0, w.Lanes(), "a rescue lane while the limit explains the wait (%s after the grant)", time.Since(full))
+				passes++
+				time.Sleep(20 * time.Millisecond)
+			}
+			require.Greater(t, passes, 20, "the window was watched")
+			if tc.refill {
+				// Someone takes the slot the moment it frees: the window
+				// stays full, and the rescue comes anyway.
+				testenv.Eventually(t, 2*window, func() bool {
+					d, err := red.Reserve(ctx, "theirs", limit)
+					require.NoError(t, err)
+					return d.Allowed
+				}, "the next slot taken")
+				refilled := time.Now()
+				testenv.Eventually(t, window, func() bool { return w.Lanes() == 1 }, "rescued with its window full again")
+				require.Less(t, time.Since(refilled), window, "before the refilled window frees")
+				require.Empty(t, sim.Received("theirs"), "the window is full")
+				return
 			}
 			testenv.Eventually(t, 10*time.Second, func() bool { return len(sim.Received("theirs")) == 1 }, "rescued and posted once the slot is free")
 			require.GreaterOrEqual(t, sim.Received("theirs")[0].At.Sub(full), window, "posted within the window")

@@ -25,8 +25,9 @@ import (
 // time); ownership only saves the reads.
 
 // owner is the [ownership] of a worker with a Presence. Its view is
-// replaced by [owner.refresh], which runs every presence interval from the
-// sweep loop; Owns answers from memory.
+// replaced by [owner.refresh], which runs from the sweep loop every
+// presence interval (sooner in the first seconds after the start, see
+// [firstLook]); Owns answers from memory.
 type owner struct {
 	self   string // this process's presence id
 	view   atomic.Pointer[ownerView]

@@ -31,10 +31,10 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 	// saw only those announced before it: the first one alone owns every
 	// robot until its next look, and runs their lanes beside their owners
 	// (in bench-scale's saturation ~30,000 reads of messages another lane
-	// had posted, in the first 30 s). So the first looks come sooner,
-	// after 0.5 s, 1 s, 2 s... while shorter than the interval; the sweep
-	// keeps its interval (its two sightings in a row give a reloading
-	// worker that long to announce a new robot).
+	// had posted, in the first 30 s). So the first looks come sooner
+	// (gaps of 0.5s, 1s, 2s ... while shorter than the interval: see
+	// firstLook); the sweep keeps its interval (its two sightings in a row
+	// give a reloading worker that long to announce a new robot).
 	quick := firstLook
 	var swept time.Time
 	for {
@@ -59,12 +59,14 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 }
 
 // firstLook is how soon after its start a worker with a Presence looks at
-// the live workers again (then twice as late each time, up to the
-// presence interval).
+// the live workers again; each gap after is twice the one before (looks
+// at 0.5s, 1.5s, 3.5s, 7.5s ... after the start) until a gap would reach
+// the presence interval.
 const firstLook = 500 * time.Millisecond
 
-// presenceInterval is how often the worker announces itself: every sweep,
-// or every 30s with the sweep disabled.
+// presenceInterval is how often the worker announces itself (after the
+// quicker first looks, see [firstLook]): every SweepInterval, or every 30s
+// with the sweep disabled.
 func (w *Worker) presenceInterval() time.Duration {
 	if w.cfg.SweepInterval > 0 {
 		return w.cfg.SweepInterval

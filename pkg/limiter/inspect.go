@@ -33,6 +33,10 @@ type State struct {
 	// new (no epoch yet, another server run, evictions), it is the whole
 	// quiet time: it starts with the next Reserve.
 	QuietLeft time.Duration
+	// QuietPending is true when QuietLeft is a quiet time that has not
+	// started: the Redis state is new and the next Reserve, of any robot
+	// sharing the guard's epoch, starts it.
+	QuietPending bool
 }
 
 // Inspector reports a robot's limiter state without changing it.
@@ -59,13 +63,13 @@ var (
 //   - ARGV[2]: span = Window + Margin, in µs.
 //   - ARGV[3]: "0" guard off, anything else guard on.
 //   - ARGV[4]: the guard's quiet time in µs (see reserveScript).
-//   - Returns {in_window, cool_left_us, slot_us, quiet_left_us}: the grants
-//     within the span; the cool-off left (0 if none); the wait until the
-//     window has a free place (0 if it has one now); the guard's quiet time
-//     left (the whole quiet time when the epoch is missing, from another
-//     server run or another eviction count, since the next Reserve starts
-//     it). A cool-off value that is not a number makes the
-//     script fail, as Reserve does.
+//   - Returns {in_window, cool_left_us, slot_us, quiet_left_us, pending}:
+//     the grants within the span; the cool-off left (0 if none); the wait
+//     until the window has a free place (0 if it has one now); the guard's
+//     quiet time left (the whole quiet time when the epoch is missing, from
+//     another server run or another eviction count, since the next Reserve
+//     starts it); pending 1 in that case, else 0. A cool-off value that is
+//     not a number makes the script fail, as Reserve does.
 var inspectScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -82,6 +86,7 @@ if cool then
 end
 
 local quietLeft = 0
+local pending = 0
 if ARGV[3] ~= '0' then
   local quiet = tonumber(ARGV[4])
   local rid = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
@@ -94,6 +99,7 @@ if ARGV[3] ~= '0' then
   end
   if not ep or (erid ~= '' and (erid ~= rid or eev ~= evicted)) then
     quietLeft = quiet -- the next Reserve starts the quiet time
+    pending = 1
   else
     quietLeft = ep + quiet - now
     if quietLeft < 0 then
@@ -114,7 +120,7 @@ if n >= max then
     slot = 1
   end
 end
-return {n, coolLeft, slot, quietLeft}
+return {n, coolLeft, slot, quietLeft, pending}
 `)
 
 // Inspect implements [Inspector] in one round trip (one EVALSHA of a
@@ -136,14 +142,15 @@ func (r *Redis) Inspect(ctx context.Context, robot string, l Limit) (State, erro
 	if err != nil {
 		return State{}, fmt.Errorf("limiter: inspect %q: %w: %w", robot, ErrUnavailable, err)
 	}
-	if len(vals) != 4 {
+	if len(vals) != 5 {
 		return State{}, fmt.Errorf("limiter: inspect %q: %w: script returned %d values", robot, ErrUnavailable, len(vals))
 	}
 	s := State{
-		InWindow:    int(vals[0]),
-		CoolOffLeft: time.Duration(vals[1]) * time.Microsecond,
-		QuietLeft:   time.Duration(vals[3]) * time.Microsecond,
-		WindowLeft:  time.Duration(vals[2]) * time.Microsecond,
+		InWindow:     int(vals[0]),
+		CoolOffLeft:  time.Duration(vals[1]) * time.Microsecond,
+		QuietLeft:    time.Duration(vals[3]) * time.Microsecond,
+		WindowLeft:   time.Duration(vals[2]) * time.Microsecond,
+		QuietPending: vals[4] == 1,
 	}
 	s.NextSlot = max(s.CoolOffLeft, s.QuietLeft, s.WindowLeft)
 	return s, nil

@@ -224,7 +224,7 @@ func TestRedisInspectWritesNothing(t *testing.T) {
 			require.Empty(t, before)
 			s, err := l.Inspect(ctx, "r", lim)
 			require.NoError(t, err)
-			require.Equal(t, State{QuietLeft: span, NextSlot: span}, s)
+			require.Equal(t, State{QuietLeft: span, QuietPending: true, NextSlot: span}, s)
 			require.EqualValues(t, 0, rdb.Exists(ctx, tt.epoch(l)).Val(), "Inspect must not create the epoch")
 			require.Equal(t, before, snapshot(t, rdb, p), "Inspect wrote a key")
 
@@ -237,6 +237,7 @@ func TestRedisInspectWritesNothing(t *testing.T) {
 			require.NoError(t, err)
 			require.Greater(t, s.CoolOffLeft, 59*time.Second)
 			require.Equal(t, span, s.QuietLeft)
+			require.True(t, s.QuietPending)
 			require.Equal(t, s.CoolOffLeft, s.NextSlot)
 			require.Equal(t, before, snapshot(t, rdb, p))
 			require.EqualValues(t, 0, rdb.Exists(ctx, tt.epoch(l)).Val())
@@ -249,6 +250,7 @@ func TestRedisInspectWritesNothing(t *testing.T) {
 			s, err = l.Inspect(ctx, "other", lim)
 			require.NoError(t, err)
 			require.Positive(t, s.QuietLeft)
+			require.False(t, s.QuietPending, "started by the Reserve")
 			require.LessOrEqual(t, s.QuietLeft, d.RetryAfter)
 			require.Equal(t, s.QuietLeft, s.NextSlot)
 			time.Sleep(s.QuietLeft)
@@ -287,7 +289,7 @@ func TestRedisInspectScriptIsReadOnly(t *testing.T) {
 		require.NoError(t, err)
 		return v
 	}
-	require.Equal(t, []int64{0, 0, 0, 60_000_000}, eval(), "missing epoch")
+	require.Equal(t, []int64{0, 0, 0, 60_000_000, 1}, eval(), "missing epoch: the whole quiet time, pending")
 
 	require.NoError(t, rdb.Set(ctx, l.epochKey("r"), "0", 0).Err())
 	for _, member := range []string{"a", "b", "c"} {
@@ -296,6 +298,7 @@ func TestRedisInspectScriptIsReadOnly(t *testing.T) {
 	}
 	v := eval()
 	require.Zero(t, v[3], "quiet span over")
+	require.Zero(t, v[4], "the epoch is there: nothing pending")
 	require.EqualValues(t, 3, v[0])
 	require.Positive(t, v[2], "full window")
 	require.NoError(t, l.CoolOff(ctx, "r", time.Minute))

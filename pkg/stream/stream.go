@@ -465,13 +465,19 @@ func (t Topology) ensureRobotConsumer(ctx context.Context, js jetstream.JetStrea
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		MaxWaiting:        512,
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
+	want := cfg.MemoryStorage
+	c, err := createOrUpdate(ctx, js, t.OutStream(), cfg)
 	if isStorageFixed(err) {
 		// A file consumer made by an older worker (or the reverse): it
 		// keeps its storage (the server cannot change it) and gets the
 		// rest; once it expired, a lane creates it in memory.
-		cfg.MemoryStorage = !cfg.MemoryStorage
+		cfg.MemoryStorage = !want
 		c, err = js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
+		if isConsumerGone(err) {
+			// It expired (InactiveThreshold) between the two calls.
+			cfg.MemoryStorage = want
+			c, err = js.CreateOrUpdateConsumer(ctx, t.OutStream(), cfg)
+		}
 	}
 	if IsSubjectTaken(err) {
 		// A sweep consumer holds the subject: left behind by a worker
@@ -492,6 +498,24 @@ func (t Topology) ensureRobotConsumer(ctx context.Context, js jetstream.JetStrea
 
 // isStorageFixed reports the server's refusal to change a consumer's
 // storage type (JetStream error 10012).
+// createOrUpdate is js.CreateOrUpdateConsumer, once more when the server
+// answers that the consumer does not exist (JetStream error 10149): it
+// found the consumer and then lost it, deleted meanwhile by its
+// InactiveThreshold (TestLaneConsumerExpiresWhenIdle failed so in CI).
+func createOrUpdate(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if isConsumerGone(err) {
+		c, err = js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	}
+	return c, err
+}
+
+// isConsumerGone reports JetStream's "consumer does not exist" (10149).
+func isConsumerGone(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10149
+}
+
 func isStorageFixed(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "storage type can not be updated")

@@ -620,7 +620,8 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			continue
 		}
 		if _, ok := w.robot(robot); !ok {
-			continue // the sweep's
+			delete(seen, robot) // the sweep's (re-added by a reload: anew)
+			continue
 		}
 		prev, ok := seen[robot]
 		switch {
@@ -677,10 +678,13 @@ const limitWaitsAtOnce = 32
 // rescue lanes for 2,000 robots, ~100,000 reads of messages another lane
 // had posted).
 //
-// The restart guard's quiet time does not count: one that has not started
-// (no epoch yet) is reported whole, and only a Reserve starts it, which a
-// robot nobody serves never gets. Nor do a Limit's Also windows (Inspect
-// reads the main one): a robot held by one of them is rescued as before.
+// The restart guard's quiet time counts once it has started (after a Redis
+// restart the first Reserve of any robot starts it for all, and every
+// robot stands still that long), not while it is pending: a robot nobody
+// serves would then wait for a Reserve that may never come (its epoch
+// its own, as with Redis Cluster's per-robot keys). A Limit's Also windows
+// do not count (Inspect reads the main one): a robot held by one of them
+// is rescued as before.
 // So are a pool, a reply robot and a digest robot (no one window says it),
 // every robot when the limiter is no [limiter.Inspector], and a robot
 // whose read failed.
@@ -710,6 +714,9 @@ func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]tim
 			defer func() { <-sem; wg.Done() }()
 			st, err := in.Inspect(ictx, rb.limitKey(), rb.Limit)
 			d := max(st.WindowLeft, st.CoolOffLeft)
+			if !st.QuietPending {
+				d = max(d, st.QuietLeft)
+			}
 			if err != nil || d <= 0 {
 				return
 			}

@@ -120,10 +120,10 @@ type onlyLimiter struct{ limiter.Limiter }
 // in the minute after their quota is spent. Once the slot is free and it
 // still does not move, it is rescued and posted. The wait is taken once
 // per standstill: a window someone else fills again (a pool sharing a
-// member's window) does not hold the rescue off twice. A limiter that
-// cannot tell (no Inspect), and a restart-guard quiet time that has not
-// started (no robot reserved since Redis lost its state), leave the rescue
-// as it was: at the second scan.
+// member's window) does not hold the rescue off twice. A restart-guard
+// quiet time that started holds it off too. A limiter that cannot tell (no
+// Inspect), and a quiet time that has not started (no robot reserved since
+// Redis lost its state), leave the rescue as it was: at the second scan.
 func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 	const window = 3 * time.Second
 	limit := limiter.Limit{Max: 1, Window: window}
@@ -133,6 +133,7 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 		guard   bool // the restart guard on, its epoch missing
 		fill    bool // the window full when the worker starts
 		refill  bool // someone reserves the next slot the moment it frees
+		quiet   bool // another robot's Reserve started the quiet time
 		// deferred: no rescue lane until the window's slot is free.
 		deferred bool
 	}{
@@ -140,6 +141,7 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 		{name: "window filled again by someone else", inspect: true, fill: true, refill: true, deferred: true},
 		{name: "limiter cannot tell", fill: true},
 		{name: "quiet time not started", inspect: true, guard: true},
+		{name: "quiet time started by another robot", inspect: true, guard: true, quiet: true, deferred: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -166,6 +168,14 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 				d, err := red.Reserve(ctx, "theirs", limit)
 				require.NoError(t, err)
 				require.True(t, d.Allowed)
+				full = time.Now()
+			}
+			if tc.quiet {
+				// The first Reserve after Redis lost its state: every robot
+				// is quiet for one Window+Margin from now.
+				d, err := red.Reserve(ctx, "other", limit)
+				require.NoError(t, err)
+				require.False(t, d.Allowed)
 				full = time.Now()
 			}
 

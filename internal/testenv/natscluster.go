@@ -28,7 +28,8 @@ type NATSCluster struct {
 
 // StartNATSCluster starts n (at least 3, for R3 streams) embedded
 // JetStream servers with routes to each other and waits until every node
-// is ready and the cluster has a JetStream meta leader.
+// is ready and the cluster has a JetStream meta leader that counts every
+// node online.
 func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	t.Helper()
 	require.GreaterOrEqual(t, n, 3, "a JetStream cluster for R3 streams needs 3 nodes")
@@ -58,7 +59,22 @@ func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	if !poll(ctx, func() bool { return c.metaLeader() >= 0 }) {
 		t.Fatalf("NATS cluster %s elected no JetStream meta leader in 30s", name)
 	}
+	// A leader that has not heard from every peer yet places an R3 stream
+	// nowhere: "no suitable peers for placement, peer offline" (10005),
+	// as TestNATSClusterLeaderChange saw in CI.
+	if !poll(ctx, func() bool { return c.onlinePeers() == n }) {
+		t.Fatalf("NATS cluster %s: the meta leader sees %d of %d peers online after 30s", name, c.onlinePeers(), n)
+	}
 	return c
+}
+
+// onlinePeers is how many JetStream peers the meta leader counts online,
+// with current stats (0 while there is no leader).
+func (c *NATSCluster) onlinePeers() int {
+	if i := c.metaLeader(); i >= 0 {
+		return len(c.nodes[i].JetStreamClusterPeers())
+	}
+	return 0
 }
 
 // Start starts node i (again, after [NATSCluster.Stop]) on its ports and

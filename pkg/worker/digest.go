@@ -550,14 +550,7 @@ func (d *digester) recorded(ctx context.Context, live []*dItem) bool {
 // cannot tell (or an error) says a slot is free, and the attempt's own
 // reservation decides.
 func (d *digester) inspect(ctx context.Context) limiter.State {
-	in, ok := d.w.cfg.Limiter.(limiter.Inspector)
-	if !ok {
-		return limiter.State{}
-	}
-	st, err := in.Inspect(ctx, d.rb.limitKey(), d.rb.Limit)
-	if err != nil {
-		return limiter.State{}
-	}
+	st, _ := d.w.inspect(ctx, d.rb)
 	return st
 }
 

@@ -660,7 +660,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			continue
 		}
 		w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
-		seen[robot] = seenBacklog{count: n, rescued: true, at: time.Now()}
+		seen[robot] = seenBacklog{count: n, rescued: true, at: now}
 		w.startLane(robot, true, true)
 	}
 }
@@ -689,9 +689,8 @@ const limitWaitsAtOnce = 32
 // every robot when the limiter is no [limiter.Inspector], and a robot
 // whose read failed.
 func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]time.Duration {
-	in, ok := w.cfg.Limiter.(limiter.Inspector)
-	if !ok || len(robots) == 0 {
-		return nil
+	if _, ok := w.cfg.Limiter.(limiter.Inspector); !ok || len(robots) == 0 {
+		return nil // nothing to ask (the reads would all fail alike)
 	}
 	// One bound for all the reads: a Redis that does not answer costs
 	// the scan that long once, and rescues what it could not read.
@@ -712,12 +711,12 @@ func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]tim
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			st, err := in.Inspect(ictx, rb.limitKey(), rb.Limit)
+			st, ok := w.inspect(ictx, rb)
 			d := max(st.WindowLeft, st.CoolOffLeft)
 			if !st.QuietPending {
 				d = max(d, st.QuietLeft)
 			}
-			if err != nil || d <= 0 {
+			if !ok || d <= 0 {
 				return
 			}
 			mu.Lock()

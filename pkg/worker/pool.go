@@ -42,7 +42,6 @@ import (
 
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/delivery"
-	"github.com/botrelay/botrelay/pkg/limiter"
 )
 
 // pool is one robot pool's rotation in this worker.
@@ -210,17 +209,11 @@ func (w *Worker) pickMember(ctx context.Context, p *pool, j *job) (m *Robot, a a
 	for i := range slots {
 		slots[i] = -1
 	}
-	insp, _ := w.cfg.Limiter.(limiter.Inspector)
 	for _, i := range in {
-		slots[i] = 0
-		if insp == nil {
-			continue
-		}
-		// An error (Redis down) reads as free: the reservation that follows
-		// fails closed.
-		if s, err := insp.Inspect(ctx, p.members[i].limitKey(), p.members[i].Limit); err == nil {
-			slots[i] = s.NextSlot
-		}
+		// A limiter that cannot tell, or an error (Redis down), reads as
+		// free: the reservation that follows fails closed.
+		s, _ := w.inspect(ctx, p.members[i])
+		slots[i] = s.NextSlot
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -91,6 +91,20 @@ func (r *Robot) limitKey() string {
 	return r.Name
 }
 
+// inspect reads rb's limiter state without changing it; ok is false when
+// the limiter cannot tell (no [limiter.Inspector]) or the read failed.
+func (w *Worker) inspect(ctx context.Context, rb *Robot) (st limiter.State, ok bool) {
+	in, ok := w.cfg.Limiter.(limiter.Inspector)
+	if !ok {
+		return limiter.State{}, false
+	}
+	st, err := in.Inspect(ctx, rb.limitKey(), rb.Limit)
+	if err != nil {
+		return limiter.State{}, false
+	}
+	return st, true
+}
+
 // Backoff shapes the delay between retryable attempts.
 type Backoff struct {
 	Initial    time.Duration // default 1s

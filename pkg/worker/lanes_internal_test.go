@@ -107,6 +107,10 @@ func TestLanesFollowOwnership(t *testing.T) {
 	}, "mine: rescued after two scans without progress")
 	require.Equal(t, "two", sim.Received("mine")[1].Content)
 	require.Equal(t, 2, w.Lanes(), "theirs, and the rescue lane of mine")
+	// The simulator has the post before the worker has read its answer
+	// and recorded the delivery (CI saw 2 here once).
+	testenv.Eventually(t, 5*time.Second, func() bool { return delivered.Load() >= 3 }, "the delivery recorded")
+	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, int64(3), delivered.Load())
 }
 
@@ -223,7 +227,7 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 				return
 			}
 			testenv.Eventually(t, 10*time.Second, func() bool { return len(sim.Received("theirs")) == 1 }, "rescued and posted once the slot is free")
-			require.GreaterOrEqual(t, sim.Received("theirs")[0].At.Sub(full), window, "posted within the window")
+			require.GreaterOrEqual(t, sim.Received("theirs")[0].At.Sub(full), window, "not posted within the window")
 			require.Equal(t, 1, w.Lanes(), "the rescue lane")
 		})
 	}

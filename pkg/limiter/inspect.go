@@ -37,6 +37,11 @@ type State struct {
 	// started: the Redis state is new and the next Reserve, of any robot
 	// sharing the guard's epoch, starts it.
 	QuietPending bool
+	// LastGrantAgo is how long ago the newest grant counted in InWindow
+	// was made, by whoever reserves under the robot's key; 0 when
+	// InWindow is 0. A grant since a given moment says that some lane of
+	// the key was posting then.
+	LastGrantAgo time.Duration
 }
 
 // Inspector reports a robot's limiter state without changing it.
@@ -63,13 +68,15 @@ var (
 //   - ARGV[2]: span = Window + Margin, in µs.
 //   - ARGV[3]: "0" guard off, anything else guard on.
 //   - ARGV[4]: the guard's quiet time in µs (see reserveScript).
-//   - Returns {in_window, cool_left_us, slot_us, quiet_left_us, pending}:
-//     the grants within the span; the cool-off left (0 if none); the wait
-//     until the window has a free place (0 if it has one now); the guard's
-//     quiet time left (the whole quiet time when the epoch is missing, from
-//     another server run or another eviction count, since the next Reserve
-//     starts it); pending 1 in that case, else 0. A cool-off value that is
-//     not a number makes the script fail, as Reserve does.
+//   - Returns {in_window, cool_left_us, slot_us, quiet_left_us, pending,
+//     last_ago_us}: the grants within the span; the cool-off left (0 if
+//     none); the wait until the window has a free place (0 if it has one
+//     now); the guard's quiet time left (the whole quiet time when the
+//     epoch is missing, from another server run or another eviction count,
+//     since the next Reserve starts it); pending 1 in that case, else 0;
+//     how long ago the newest counted grant was made (0 if none). A
+//     cool-off value that is not a number makes the script fail, as
+//     Reserve does.
 var inspectScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -112,6 +119,14 @@ end
 local from = string.format('(%.0f', now - span)
 local n = redis.call('ZCOUNT', KEYS[1], from, '+inf')
 local slot = 0
+local lastAgo = 0
+if n > 0 then
+  local e = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', from, 'WITHSCORES', 'LIMIT', 0, 1)
+  lastAgo = now - tonumber(e[2])
+  if lastAgo < 0 then
+    lastAgo = 0
+  end
+end
 if n >= max then
   -- A place frees when the (n-max+1)-th oldest counted grant leaves.
   local e = redis.call('ZRANGEBYSCORE', KEYS[1], from, '+inf', 'WITHSCORES', 'LIMIT', n - max, 1)
@@ -120,7 +135,7 @@ if n >= max then
     slot = 1
   end
 end
-return {n, coolLeft, slot, quietLeft, pending}
+return {n, coolLeft, slot, quietLeft, pending, lastAgo}
 `)
 
 // Inspect implements [Inspector] in one round trip (one EVALSHA of a
@@ -142,7 +157,7 @@ func (r *Redis) Inspect(ctx context.Context, robot string, l Limit) (State, erro
 	if err != nil {
 		return State{}, fmt.Errorf("limiter: inspect %q: %w: %w", robot, ErrUnavailable, err)
 	}
-	if len(vals) != 5 {
+	if len(vals) != 6 {
 		return State{}, fmt.Errorf("limiter: inspect %q: %w: script returned %d values", robot, ErrUnavailable, len(vals))
 	}
 	s := State{
@@ -151,6 +166,7 @@ func (r *Redis) Inspect(ctx context.Context, robot string, l Limit) (State, erro
 		QuietLeft:    time.Duration(vals[3]) * time.Microsecond,
 		WindowLeft:   time.Duration(vals[2]) * time.Microsecond,
 		QuietPending: vals[4] == 1,
+		LastGrantAgo: time.Duration(vals[5]) * time.Microsecond,
 	}
 	s.NextSlot = max(s.CoolOffLeft, s.QuietLeft, s.WindowLeft)
 	return s, nil
@@ -188,6 +204,9 @@ func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error
 	from := sort.Search(len(r.log), func(i int) bool { return r.log[i].After(cut) })
 	counted := r.log[from:]
 	s.InWindow = len(counted)
+	if n := len(counted); n > 0 {
+		s.LastGrantAgo = max(now.Sub(counted[n-1]), 0)
+	}
 	var slot time.Duration
 	if n := len(counted); n >= l.Max {
 		slot = counted[n-l.Max].Add(span).Sub(now)

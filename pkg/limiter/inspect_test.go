@@ -66,9 +66,34 @@ func TestInspect(t *testing.T) {
 			grant(t, e.l, "r", 3)
 			s, err := e.l.Inspect(ctx, "r", lim)
 			require.NoError(t, err)
+			require.Less(t, s.LastGrantAgo, time.Second, "the newest grant was a moment ago")
+			s.LastGrantAgo = 0
 			require.Equal(t, State{InWindow: 3}, s)
 			// Inspect recorded nothing: two more grants still fit.
 			grant(t, e.l, "r", 2)
+		}},
+		{name: "LastGrantAgo: the newest grant's age", run: func(t *testing.T, e inspectEnv) {
+			grant(t, e.l, "r", 1)
+			e.pass(300 * time.Millisecond)
+			grant(t, e.l, "r", 1)
+			start := time.Now()
+			e.pass(200 * time.Millisecond)
+			s, err := e.l.Inspect(ctx, "r", lim)
+			require.NoError(t, err)
+			require.Equal(t, 2, s.InWindow)
+			// The second grant, not the first (which is 500ms old).
+			require.GreaterOrEqual(t, s.LastGrantAgo, 200*time.Millisecond)
+			require.LessOrEqual(t, s.LastGrantAgo, 200*time.Millisecond+time.Since(start))
+		}},
+		{name: "LastGrantAgo: grants that left the window do not count", run: func(t *testing.T, e inspectEnv) {
+			short := Limit{Max: 2, Window: 200 * time.Millisecond}
+			d, err := e.l.Reserve(ctx, "r", short)
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+			e.pass(250 * time.Millisecond)
+			s, err := e.l.Inspect(ctx, "r", short)
+			require.NoError(t, err)
+			require.Equal(t, State{}, s)
 		}},
 		{name: "full window: NextSlot is Reserve's RetryAfter", run: func(t *testing.T, e inspectEnv) {
 			grant(t, e.l, "r", 5)
@@ -289,7 +314,7 @@ func TestRedisInspectScriptIsReadOnly(t *testing.T) {
 		require.NoError(t, err)
 		return v
 	}
-	require.Equal(t, []int64{0, 0, 0, 60_000_000, 1}, eval(), "missing epoch: the whole quiet time, pending")
+	require.Equal(t, []int64{0, 0, 0, 60_000_000, 1, 0}, eval(), "missing epoch: the whole quiet time, pending, no grant")
 
 	require.NoError(t, rdb.Set(ctx, l.epochKey("r"), "0", 0).Err())
 	for _, member := range []string{"a", "b", "c"} {
@@ -301,6 +326,8 @@ func TestRedisInspectScriptIsReadOnly(t *testing.T) {
 	require.Zero(t, v[4], "the epoch is there: nothing pending")
 	require.EqualValues(t, 3, v[0])
 	require.Positive(t, v[2], "full window")
+	require.GreaterOrEqual(t, v[5], int64(0), "the newest grant's age")
+	require.Less(t, v[5], int64(time.Second/time.Microsecond), "the newest grant's age")
 	require.NoError(t, l.CoolOff(ctx, "r", time.Minute))
 	require.Positive(t, eval()[1], "cool-off")
 }
@@ -379,7 +406,7 @@ func TestMemoryInspectWritesNothing(t *testing.T) {
 	c.Advance(15 * time.Second)
 	s, err = m.Inspect(ctx, "r", lim)
 	require.NoError(t, err)
-	require.Equal(t, State{InWindow: 1, WindowLeft: 45 * time.Second, NextSlot: 45 * time.Second}, s)
+	require.Equal(t, State{InWindow: 1, WindowLeft: 45 * time.Second, NextSlot: 45 * time.Second, LastGrantAgo: 15 * time.Second}, s)
 }
 
 // On-call tools ask why a robot is not delivering; Inspect answers

@@ -34,6 +34,11 @@ type robotSet struct {
 	// pools holds the rotation of each robot pool, by pool name (pool.go):
 	// a reload starts them afresh, every member in rotation.
 	pools map[string]*pool
+	// sharedKeys are the limiter keys that more than one configured robot
+	// reserves under: two robots of one platform identity, and every pool
+	// member's (the pool posts through it). A grant under such a key says
+	// nothing of one robot's lane ([Worker.scan]).
+	sharedKeys map[string]bool
 }
 
 // newRobotSet validates robots and builds their set; prev's host
@@ -71,7 +76,31 @@ func newRobotSet(robots []Robot, concurrency int, prev *robotSet) (*robotSet, er
 		return nil, err
 	}
 	s.pools = pools
+	s.sharedKeys = sharedKeys(s.byName, pools)
 	return s, nil
+}
+
+// sharedKeys returns the limiter keys more than one robot of byName
+// reserves under (see robotSet.sharedKeys).
+func sharedKeys(byName map[string]*Robot, pools map[string]*pool) map[string]bool {
+	users := make(map[string]int, len(byName))
+	for _, rb := range byName {
+		if len(rb.Pool) == 0 && !rb.Replies {
+			users[rb.limitKey()]++
+		}
+	}
+	shared := map[string]bool{}
+	for k, n := range users {
+		if n > 1 {
+			shared[k] = true
+		}
+	}
+	for _, p := range pools {
+		for _, m := range p.members {
+			shared[m.limitKey()] = true
+		}
+	}
+	return shared
 }
 
 // poolOf returns the rotation of the pool named name, nil for a robot that
@@ -531,7 +560,11 @@ func (w *Worker) scanLoop(ctx context.Context) {
 	nc := w.js.Conn()
 	reconnects := nc.Stats().Reconnects
 	seen := map[string]seenBacklog{}
-	w.scan(ctx, seen)
+	// since is when the last scan that read the counts began.
+	since := time.Now()
+	if !w.scan(ctx, seen, time.Time{}) {
+		since = time.Time{}
+	}
 	last := time.Now()
 	tick := time.NewTicker(min(time.Second, w.cfg.ScanInterval))
 	defer tick.Stop()
@@ -548,7 +581,9 @@ func (w *Worker) scanLoop(ctx context.Context) {
 				continue
 			}
 		}
-		w.scan(ctx, seen)
+		if start := time.Now(); w.scan(ctx, seen, since) {
+			since = start
+		}
 		last = time.Now()
 	}
 }
@@ -575,21 +610,27 @@ func (w *Worker) rescueAgain() time.Duration { return 3 * w.presenceInterval() }
 
 // scan starts the lanes of the robots this worker serves that have
 // messages in the outbound stream and no lane: one request, whatever the
-// fleet's size.
+// fleet's size. It reports whether it read the counts.
 //
 // A configured robot owned by another worker whose message count did not
-// go down between two scans gets a rescue lane here, once per count, and
-// again after [Worker.rescueAgain] at the same count: its owner may have
-// died (its presence outlives it by up to three presence
-// intervals). Unless its limiter explains the standstill (see
-// [Worker.limitWaits]): then the rescue waits, once per standstill, until
-// one ScanInterval after the limiter's wait ends. A rescue lane beside a
-// live owner costs reads, never order or limits (a direct lane handles
-// only the first message and needs the ledger's claim to post it, and a
-// waiting message's wait mark holds it off; a consumer lane's consumer
-// hands out one message at a time); it stops when idle like any lane.
-// seen keeps those counts from scan to scan.
-func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
+// go down since the last scan (which began at since) gets a rescue lane
+// here, once per count, and again after [Worker.rescueAgain] at the same
+// count: its owner may have died (its presence outlives it by up to three
+// presence intervals). Unless its limiter tells otherwise (see
+// [Worker.limitStates]):
+//   - a grant under its key since the last scan, a key no other robot
+//     reserves under, is progress: some lane of it is posting (an alert
+//     storm's backlog grows faster than its limit drains it);
+//   - a limit that grants no slot now explains the standstill: the rescue
+//     waits, once per standstill, until one ScanInterval after the
+//     limiter's wait ends.
+//
+// A rescue lane beside a live owner costs reads, never order or limits (a
+// direct lane handles only the first message and needs the ledger's claim
+// to post it, and a waiting message's wait mark holds it off; a consumer
+// lane's consumer hands out one message at a time); it stops when idle
+// like any lane. seen keeps those counts from scan to scan.
+func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog, since time.Time) bool {
 	// A server busy with a big backlog answers the per-subject counts late:
 	// more time than JetStream's default 5s, and another try soon rather
 	// than a ScanInterval later (robots whose announcements went before
@@ -602,7 +643,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			w.log.Warn("could not scan the outbound stream for robots with messages; trying again", "err", err, "retry_in", scanRetry)
 			time.AfterFunc(scanRetry, w.rescan)
 		}
-		return
+		return false
 	}
 	for robot := range seen {
 		if pending[robot] == 0 {
@@ -636,16 +677,26 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 		}
 	}
 	now := time.Now()
-	var ask []string // stalled robots whose standstill was not explained yet
+	var ask []string // stalled robots not held off by a deferral
 	for _, robot := range stalled {
-		if seen[robot].until.IsZero() {
+		if !now.Before(seen[robot].until) {
 			ask = append(ask, robot)
 		}
 	}
-	waiting := w.limitWaits(ctx, ask)
+	states := w.limitStates(ctx, ask)
+	shared := w.set.Load().sharedKeys
 	for _, robot := range stalled {
 		n, prev := pending[robot], seen[robot]
-		if d := waiting[robot]; d > 0 {
+		st, read := states[robot]
+		if rb, ok := w.robot(robot); ok && read && !since.IsZero() && !shared[rb.limitKey()] &&
+			st.InWindow > 0 && now.Add(-st.LastGrantAgo).After(since) {
+			// Granted since the last scan, under a key of its own: its
+			// owner (or a rescue lane already) is posting to it.
+			seen[robot] = seenBacklog{count: n}
+			w.log.Debug("robot of another worker was granted a slot since the last scan; its backlog is served", "robot", robot, "messages", n)
+			continue
+		}
+		if d := limitWait(st); read && prev.until.IsZero() && d > 0 {
 			// Its limit explains it: nobody may post to it for d. One
 			// ScanInterval more for its owner's lane to wake and post; a
 			// scan after that which sees no progress rescues it, whatever
@@ -663,32 +714,41 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 		seen[robot] = seenBacklog{count: n, rescued: true, at: now}
 		w.startLane(robot, true, true)
 	}
+	return true
 }
 
-// limitWaitsAtOnce bounds the limiter reads of one scan in flight (with
+// limitReadsAtOnce bounds the limiter reads of one scan in flight (with
 // an autopipelined client, they share pipelines).
-const limitWaitsAtOnce = 32
+const limitReadsAtOnce = 32
 
-// limitWaits returns, of robots, those whose limiter grants no slot now
-// (a full window, a cool-off), with how long until it would: their lack
-// of progress since the last scan is no sign of an owner that does not
-// serve them. Without it, an alert storm's robots all got rescue lanes in
-// the minute after their quota was spent, and two lanes then raced for
-// every message of the next minute (bench-scale's saturation: 1,422
-// rescue lanes for 2,000 robots, ~100,000 reads of messages another lane
-// had posted).
+// limitWait is how long st's limiter grants no slot (a full window, a
+// cool-off, a restart-guard quiet time that has started): a robot's lack
+// of progress that long is no sign of an owner that does not serve it.
+// Without it, an alert storm's robots all got rescue lanes in the minute
+// after their quota was spent, and two lanes then raced for every message
+// of the next minute (bench-scale's saturation: 1,422 rescue lanes for
+// 2,000 robots, ~100,000 reads of messages another lane had posted).
 //
-// The restart guard's quiet time counts once it has started (after a Redis
-// restart the first Reserve of any robot starts it for all, and every
-// robot stands still that long), not while it is pending: a robot nobody
-// serves would then wait for a Reserve that may never come (its epoch
-// its own, as with Redis Cluster's per-robot keys). A Limit's Also windows
-// do not count (Inspect reads the main one): a robot held by one of them
-// is rescued as before.
-// So are a pool, a reply robot and a digest robot (no one window says it),
-// every robot when the limiter is no [limiter.Inspector], and a robot
-// whose read failed.
-func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]time.Duration {
+// The quiet time counts once it has started (after a Redis restart the
+// first Reserve of any robot starts it for all, and every robot stands
+// still that long), not while it is pending: a robot nobody serves would
+// then wait for a Reserve that may never come (its epoch its own, as with
+// Redis Cluster's per-robot keys). A Limit's Also windows do not count
+// (Inspect reads the main one): a robot held by one of them is rescued as
+// before.
+func limitWait(st limiter.State) time.Duration {
+	d := max(st.WindowLeft, st.CoolOffLeft)
+	if !st.QuietPending {
+		d = max(d, st.QuietLeft)
+	}
+	return d
+}
+
+// limitStates reads the limiter state of robots, for [Worker.scan]. A
+// pool, a reply robot and a digest robot (no one window says it) are not
+// read, nor is any robot when the limiter is no [limiter.Inspector]; a
+// robot whose read failed is left out.
+func (w *Worker) limitStates(ctx context.Context, robots []string) map[string]limiter.State {
 	if _, ok := w.cfg.Limiter.(limiter.Inspector); !ok || len(robots) == 0 {
 		return nil // nothing to ask (the reads would all fail alike)
 	}
@@ -697,10 +757,10 @@ func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]tim
 	ictx, cancel := context.WithTimeout(ctx, directOpTimeout)
 	defer cancel()
 	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, limitWaitsAtOnce)
-		wait = make(map[string]time.Duration)
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, limitReadsAtOnce)
+		states = make(map[string]limiter.State)
 	)
 	for _, name := range robots {
 		rb, ok := w.robot(name)
@@ -712,20 +772,16 @@ func (w *Worker) limitWaits(ctx context.Context, robots []string) map[string]tim
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			st, ok := w.inspect(ictx, rb)
-			d := max(st.WindowLeft, st.CoolOffLeft)
-			if !st.QuietPending {
-				d = max(d, st.QuietLeft)
-			}
-			if !ok || d <= 0 {
+			if !ok {
 				return
 			}
 			mu.Lock()
-			wait[name] = d
+			states[name] = st
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return wait
+	return states
 }
 
 // Lanes is the number of robots whose lane is running: those with work

@@ -137,12 +137,13 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 		guard   bool // the restart guard on, its epoch missing
 		fill    bool // the window full when the worker starts
 		refill  bool // someone reserves the next slot the moment it frees
+		shared  bool // another configured robot reserves under its key
 		quiet   bool // another robot's Reserve started the quiet time
 		// deferred: no rescue lane until the window's slot is free.
 		deferred bool
 	}{
 		{name: "limiter tells the wait", inspect: true, fill: true, deferred: true},
-		{name: "window filled again by someone else", inspect: true, fill: true, refill: true, deferred: true},
+		{name: "window filled again by a robot sharing its key", inspect: true, fill: true, refill: true, shared: true, deferred: true},
 		{name: "limiter cannot tell", fill: true},
 		{name: "quiet time not started", inspect: true, guard: true},
 		{name: "quiet time started by another robot", inspect: true, guard: true, quiet: true, deferred: true},
@@ -166,6 +167,12 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 			t.Cleanup(sim.Close)
 			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: "theirs", Secret: "sec", Limit: 1000}))
 			rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: sim.WebhookURL("theirs"), Secret: "sec"}, Limit: limit}
+			robots := []Robot{rb}
+			if tc.shared {
+				twin := rb
+				twin.Name, twin.LimitKey = "twin", "theirs"
+				robots = append(robots, twin)
+			}
 			full := time.Now()
 			if tc.fill {
 				// The window is full: its owner posted a moment ago.
@@ -185,7 +192,7 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 
 			snd, err := delivery.New()
 			require.NoError(t, err)
-			w, err := New(js, Config{Topology: topo, Robots: []Robot{rb}, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
+			w, err := New(js, Config{Topology: topo, Robots: robots, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
 				AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond, LaneIdle: time.Minute, ScanInterval: 100 * time.Millisecond, SweepInterval: -1,
 				Logger: slog.New(slog.DiscardHandler)})
 			require.NoError(t, err)
@@ -213,8 +220,9 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 			}
 			require.Greater(t, passes, 20, "the window was watched")
 			if tc.refill {
-				// Someone takes the slot the moment it frees: the window
-				// stays full, and the rescue comes anyway.
+				// The twin takes the slot the moment it frees: the window
+				// stays full, and the rescue comes anyway (the grant is
+				// no sign of the robot's own lane: TestNoRescueWhileItsKeyIsGranted).
 				testenv.Eventually(t, 2*window, func() bool {
 					d, err := red.Reserve(ctx, "theirs", limit)
 					require.NoError(t, err)
@@ -228,6 +236,96 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 			}
 			testenv.Eventually(t, 10*time.Second, func() bool { return len(sim.Received("theirs")) == 1 }, "rescued and posted once the slot is free")
 			require.GreaterOrEqual(t, sim.Received("theirs")[0].At.Sub(full), window, "not posted within the window")
+			require.Equal(t, 1, w.Lanes(), "the rescue lane")
+		})
+	}
+}
+
+// A robot of another worker whose backlog does not go down (an alert
+// storm outgrowing its limit) is not rescued while its limiter keeps
+// granting under its key: its owner is posting. A key another configured
+// robot shares (a pool member's, two robots of one identity) says nothing
+// of the robot's own lane, and the robot is rescued at the second scan as
+// before. Once the grants stop, the rescue comes.
+func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
+	const scanEvery = 300 * time.Millisecond
+	limit := limiter.Limit{Max: 100000, Window: time.Minute} // never full
+	for _, tc := range []struct {
+		name   string
+		shared bool
+	}{
+		{name: "a key of its own"},
+		{name: "a key a pool member shares", shared: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			_, js := testenv.Connect(t, testenv.NATSURL(t))
+			topo := testenv.Topology(t, js)
+			require.NoError(t, topo.Ensure(ctx, js))
+			rdb, prefix := testenv.Redis(t)
+			require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
+			lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
+			require.NoError(t, err)
+			sim := robotsim.NewServer(robotsim.Config{})
+			t.Cleanup(sim.Close)
+			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: "theirs", Secret: "sec", Limit: 100000}))
+			rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: sim.WebhookURL("theirs"), Secret: "sec"}, Limit: limit}
+			robots := []Robot{rb}
+			if tc.shared {
+				robots = append(robots, Robot{Robot: delivery.Robot{Name: "pool"}, Pool: []string{"theirs"}})
+			}
+			snd, err := delivery.New()
+			require.NoError(t, err)
+			w, err := New(js, Config{Topology: topo, Robots: robots, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
+				AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond, LaneIdle: time.Minute, ScanInterval: scanEvery, SweepInterval: -1,
+				Logger: slog.New(slog.DiscardHandler)})
+			require.NoError(t, err)
+			w.owner = &ownedSet{m: map[string]bool{}} // another worker's
+			pub, err := publisher.New(js, topo)
+			require.NoError(t, err)
+			_, err = pub.Publish(ctx, envelope.New("theirs", envelope.Message{Text: &envelope.Text{Content: "behind the storm"}}))
+			require.NoError(t, err)
+
+			// The "owner" is granted a slot every 20ms (posting the storm's
+			// other messages, as far as the scans can tell).
+			granting, stopGrants := context.WithCancel(ctx)
+			grantsDone := make(chan struct{})
+			go func() {
+				defer close(grantsDone)
+				for granting.Err() == nil {
+					d, err := lim.Reserve(ctx, "theirs", limit)
+					if err != nil || !d.Allowed {
+						t.Errorf("the owner's grant: %v %+v", err, d)
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+			t.Cleanup(func() { stopGrants(); <-grantsDone })
+
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(runCtx) }()
+			t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+			started := time.Now()
+
+			if tc.shared {
+				testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 1 }, "rescued at the second scan")
+				require.Less(t, time.Since(started), 5*scanEvery, "rescued at the second scan, grants or not")
+				return
+			}
+			// Eight scans while granted: no lane.
+			for time.Since(started) < 8*scanEvery {
+				require.Equal(t, 0, w.Lanes(), "a rescue lane while its key is granted (%s after the start)", time.Since(started))
+				time.Sleep(20 * time.Millisecond)
+			}
+			require.Empty(t, sim.Received("theirs"), "nobody served it")
+			stopGrants()
+			<-grantsDone
+			stopped := time.Now()
+			testenv.Eventually(t, 5*time.Second, func() bool { return len(sim.Received("theirs")) == 1 }, "rescued once the grants stopped")
+			require.Less(t, time.Since(stopped), 5*scanEvery, "rescued within two scans of the last grant")
+			require.Equal(t, "behind the storm", sim.Received("theirs")[0].Content)
 			require.Equal(t, 1, w.Lanes(), "the rescue lane")
 		})
 	}

@@ -90,27 +90,28 @@ func New(led ledger.Ledger, lim limiter.Limiter) *Redis {
 //
 //   - KEYS[1]: the ledger entry; KEYS[2], KEYS[3] and, with the restart
 //     guard, KEYS[4]: the limiter's window, cool-off and epoch.
-//   - ARGV[1..4]: ledger_claim's holder, lease ms, takeover, ttl ms.
-//   - ARGV[5]: HoldMax in µs: a denial waiting at most this releases the
+//   - ARGV[1..5]: ledger_claim's holder, lease ms, takeover, ttl ms, done
+//     ttl ms.
+//   - ARGV[6]: HoldMax in µs: a denial waiting at most this releases the
 //     claim (ledger_record "release").
-//   - ARGV[6]: reserve only with fewer throttles recorded than this.
-//   - ARGV[7]: reserve only with at least this many waits recorded.
-//   - ARGV[8..]: limiter_reserve's arguments.
+//   - ARGV[7]: reserve only with fewer throttles recorded than this.
+//   - ARGV[8]: reserve only with at least this many waits recorded.
+//   - ARGV[9..]: limiter_reserve's arguments.
 //   - Returns {code, entry, now ms} when no reservation was made, and
 //     {code, entry, now ms, allowed, retry µs, cooling, now µs, released}
 //     when the limiter decided.
 var script = redis.NewScript(ledger.ClaimLua + ledger.RecordLua + limiter.ReserveLua + `
 local t = redis.call('TIME')
-local c, e = ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], t)
+local c, e = ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], t)
 if c[1] ~= 1 then return c end
-if tonumber(e['f'] or '0') > 0 or tonumber(e['t'] or '0') >= tonumber(ARGV[6]) or tonumber(e['w'] or '0') < tonumber(ARGV[7]) then
+if tonumber(e['f'] or '0') > 0 or tonumber(e['t'] or '0') >= tonumber(ARGV[7]) or tonumber(e['w'] or '0') < tonumber(ARGV[8]) then
   return c
 end
 local ra = {}
-for i = 8, #ARGV do ra[#ra + 1] = ARGV[i] end
+for i = 9, #ARGV do ra[#ra + 1] = ARGV[i] end
 local d = limiter_reserve(KEYS[2], KEYS[3], KEYS[4], ra, t)
 local released = 0
-if d[1] == 0 and d[2] <= tonumber(ARGV[5]) then
+if d[1] == 0 and d[2] <= tonumber(ARGV[6]) then
   ledger_record(KEYS[1], ARGV[1], 'release', '-', ARGV[4], '0')
   released = 1
 end

@@ -257,3 +257,28 @@ func TestClaimReserveTable(t *testing.T) {
 		})
 	}
 }
+
+// A delivered entry that ClaimReserve finds (its message read again: a
+// delete that failed) lives the ledger's done TTL from then, as with
+// ledger.Claim: forgotten while its message is still in the stream, the
+// message would be posted again.
+func TestClaimReserveKeepsADeliveredEntry(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
+	led := ledger.NewRedis(rdb, prefix, time.Hour).WithDoneTTL(2 * time.Minute)
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
+	require.NoError(t, err)
+	g := gate.New(led, lim)
+	require.NotNil(t, g)
+	require.NoError(t, led.MarkDelivered(ctx, "r/m", "w0", ""))
+	require.NoError(t, rdb.PExpire(ctx, led.Key("r/m"), 3*time.Second).Err())
+	res, err := g.ClaimReserve(ctx, gate.Request{Key: "r/m", Holder: "w1", Lease: time.Minute, Robot: "r",
+		Limit: limiter.Limit{Max: 1, Window: time.Minute}, MaxThrottles: 5})
+	require.NoError(t, err)
+	require.Equal(t, ledger.AlreadyDelivered, res.Claim)
+	require.False(t, res.Reserved, "no slot for a delivered message")
+	ttl, err := rdb.PTTL(ctx, led.Key("r/m")).Result()
+	require.NoError(t, err)
+	require.InDelta(t, float64(2*time.Minute), float64(ttl), float64(5*time.Second))
+}

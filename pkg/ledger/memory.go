@@ -77,10 +77,13 @@ func (l *Memory) Claim(_ context.Context, key, holder string, lease time.Duratio
 	s := l.get(key)
 	now := l.now()
 	c := decideClaim(s, holder, now, takeover)
-	if c == Claimed {
+	switch c {
+	case Claimed:
 		n := s
 		n.Holder, n.HeldUntil = holder, now.Add(lease)
 		l.put(key, n)
+	case AlreadyDelivered:
+		l.put(key, s) // kept while its message is still read (see [ClaimLua])
 	}
 	return c, s, nil
 }

@@ -120,16 +120,19 @@ const (
 // (pkg/gate runs it with the limiter's decision in one EVALSHA). It
 // defines
 //
-//	local function ledger_claim(k, holder, lease_ms, takeover, ttl_ms, t)
+//	local function ledger_claim(k, holder, lease_ms, takeover, ttl_ms, done_ttl_ms, t)
 //
 // which marks entry k in flight by holder for lease_ms unless the claim
 // rule says no (the same rule as decideClaim; TestClaimRule holds both to
-// it), refreshing its TTL to ttl_ms on a mark. takeover is "1" or "0"; t
+// it), refreshing its TTL to ttl_ms on a mark, and a delivered entry's to
+// done_ttl_ms (its message is still in the stream: a delete that failed,
+// a second lane on it; the entry must outlive the message, or the message
+// is posted again once it is forgotten). takeover is "1" or "0"; t
 // is the answer of redis.call('TIME'). It returns {code, entry as HGETALL
 // before the mark, the time in ms} (code follows [Claim]'s order) and the
 // entry before the mark as a table of fields.
 const ClaimLua = `
-local function ledger_claim(k, holder, lease, takeover, ttl, t)
+local function ledger_claim(k, holder, lease, takeover, ttl, donettl, t)
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local all = redis.call('HGETALL', k)
   local e = {}
@@ -144,6 +147,8 @@ local function ledger_claim(k, holder, lease, takeover, ttl, t)
   if code == 1 then
     redis.call('HSET', k, 'h', holder, 'u', string.format('%.0f', now + tonumber(lease)))
     redis.call('PEXPIRE', k, ttl)
+  elseif code == 2 then
+    redis.call('PEXPIRE', k, donettl)
   end
   return {code, all, now}, e
 end
@@ -182,10 +187,10 @@ end
 
 // claimScript runs [ClaimLua] on KEYS[1].
 //
-// ARGV: holder, lease ms, takeover "1"/"0", ttl ms. Returns {code, entry as
-// HGETALL before the mark, the script's time in ms}.
+// ARGV: holder, lease ms, takeover "1"/"0", ttl ms, done ttl ms. Returns
+// {code, entry as HGETALL before the mark, the script's time in ms}.
 var claimScript = redis.NewScript(ClaimLua + `
-return (ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], redis.call('TIME')))
+return (ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], redis.call('TIME')))
 `)
 
 // recordScript runs [RecordLua] on KEYS[1].
@@ -226,14 +231,15 @@ func (l *Redis) Claim(ctx context.Context, key, holder string, lease time.Durati
 }
 
 // ClaimArgs returns the Redis key of ledger key k and the arguments of
-// ledger_claim after it ([ClaimLua]: holder, lease ms, takeover, ttl ms),
+// ledger_claim after it ([ClaimLua]: holder, lease ms, takeover, ttl ms,
+// done ttl ms),
 // for a script composed from [ClaimLua].
 func (l *Redis) ClaimArgs(key, holder string, lease time.Duration, takeover bool) (redisKey string, args []any) {
 	tk := "0"
 	if takeover {
 		tk = "1"
 	}
-	return l.Key(key), []any{holder, max(lease.Milliseconds(), 1), tk, l.ttl.Milliseconds()}
+	return l.Key(key), []any{holder, max(lease.Milliseconds(), 1), tk, l.ttl.Milliseconds(), l.doneTTL.Milliseconds()}
 }
 
 // ParseClaim reads ledger_claim's answer ([ClaimLua]) for key: {code,

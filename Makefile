@@ -12,8 +12,12 @@ build:
 
 ## test: the whole suite against real servers (Redis at 127.0.0.1:6379; an
 ## embedded NATS JetStream, or BOTRELAY_TEST_NATS_URL).
+## The worker's suite runs twice: with direct lanes (the default) and with
+## consumer lanes (`lanes: consumer`), which its rig switches on
+## BOTRELAY_TEST_LANES.
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	BOTRELAY_TEST_LANES=consumer $(GO) test $(TESTFLAGS) ./pkg/worker/
 
 test-race: test
 

@@ -560,11 +560,7 @@ func (w *Worker) scanLoop(ctx context.Context) {
 	nc := w.js.Conn()
 	reconnects := nc.Stats().Reconnects
 	seen := map[string]seenBacklog{}
-	// since is when the last scan that read the counts began.
-	since := time.Now()
-	if !w.scan(ctx, seen, time.Time{}) {
-		since = time.Time{}
-	}
+	w.scan(ctx, seen)
 	last := time.Now()
 	tick := time.NewTicker(min(time.Second, w.cfg.ScanInterval))
 	defer tick.Stop()
@@ -581,9 +577,7 @@ func (w *Worker) scanLoop(ctx context.Context) {
 				continue
 			}
 		}
-		if start := time.Now(); w.scan(ctx, seen, since) {
-			since = start
-		}
+		w.scan(ctx, seen)
 		last = time.Now()
 	}
 }
@@ -598,6 +592,10 @@ type seenBacklog struct {
 	// standstill ends (plus one ScanInterval): no rescue before, and no
 	// second deferral of the same standstill.
 	until time.Time
+	// grantsTo: the limiter's grants under the robot's key up to this
+	// moment are accounted for; a newer one is progress (see
+	// [Worker.scan]).
+	grantsTo time.Time
 }
 
 // rescueAgain is how long after a rescue lane was started at an unchanged
@@ -610,17 +608,20 @@ func (w *Worker) rescueAgain() time.Duration { return 3 * w.presenceInterval() }
 
 // scan starts the lanes of the robots this worker serves that have
 // messages in the outbound stream and no lane: one request, whatever the
-// fleet's size. It reports whether it read the counts.
+// fleet's size.
 //
 // A configured robot owned by another worker whose message count did not
-// go down since the last scan (which began at since) gets a rescue lane
+// go down since the last scan gets a rescue lane
 // here, once per count, and again after [Worker.rescueAgain] at the same
 // count: its owner may have died (its presence outlives it by up to three
 // presence intervals). Unless its limiter tells otherwise (see
 // [Worker.limitStates]):
-//   - a grant under its key since the last scan, a key no other robot
+//   - a grant under its key newer than the last one accounted for (or
+//     than the scan that began watching its count), a key no other robot
 //     reserves under, is progress: some lane of it is posting (an alert
-//     storm's backlog grows faster than its limit drains it);
+//     storm's backlog grows faster than its limit drains it). Scans that
+//     a deferral (below) holds off do not read the limiter: the grants
+//     they did not read count at the next scan that does;
 //   - a limit that grants no slot now explains the standstill: the rescue
 //     waits, once per standstill, until one ScanInterval after the
 //     limiter's wait ends.
@@ -630,7 +631,8 @@ func (w *Worker) rescueAgain() time.Duration { return 3 * w.presenceInterval() }
 // to post it, and a waiting message's wait mark holds it off; a consumer
 // lane's consumer hands out one message at a time); it stops when idle
 // like any lane. seen keeps those counts from scan to scan.
-func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog, since time.Time) bool {
+func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
+	start := time.Now() // grants before it are older than the counts read
 	// A server busy with a big backlog answers the per-subject counts late:
 	// more time than JetStream's default 5s, and another try soon rather
 	// than a ScanInterval later (robots whose announcements went before
@@ -643,7 +645,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog, since ti
 			w.log.Warn("could not scan the outbound stream for robots with messages; trying again", "err", err, "retry_in", scanRetry)
 			time.AfterFunc(scanRetry, w.rescan)
 		}
-		return false
+		return
 	}
 	for robot := range seen {
 		if pending[robot] == 0 {
@@ -673,7 +675,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog, since ti
 			// unserved for as long as its messages keep coming).
 			stalled = append(stalled, robot)
 		case !ok || prev.count != n:
-			seen[robot] = seenBacklog{count: n}
+			seen[robot] = seenBacklog{count: n, grantsTo: start}
 		}
 	}
 	now := time.Now()
@@ -684,19 +686,21 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog, since ti
 		}
 	}
 	states := w.limitStates(ctx, ask)
+	read := time.Now() // every grant the reads saw was made before it
 	shared := w.set.Load().sharedKeys
 	for _, robot := range stalled {
 		n, prev := pending[robot], seen[robot]
-		st, read := states[robot]
-		if rb, ok := w.robot(robot); ok && read && !since.IsZero() && !shared[rb.limitKey()] &&
-			st.InWindow > 0 && now.Add(-st.LastGrantAgo).After(since) {
-			// Granted since the last scan, under a key of its own: its
-			// owner (or a rescue lane already) is posting to it.
-			seen[robot] = seenBacklog{count: n}
+		st, got := states[robot]
+		if rb, ok := w.robot(robot); ok && got && !shared[rb.limitKey()] &&
+			st.InWindow > 0 && now.Add(-st.LastGrantAgo).After(prev.grantsTo) {
+			// Granted since the last grant accounted for, under a key of
+			// its own: its owner (or a rescue lane already) is posting
+			// to it. A standstill starts afresh.
+			seen[robot] = seenBacklog{count: n, grantsTo: read}
 			w.log.Debug("robot of another worker was granted a slot since the last scan; its backlog is served", "robot", robot, "messages", n)
 			continue
 		}
-		if d := limitWait(st); read && prev.until.IsZero() && d > 0 {
+		if d := limitWait(st); got && prev.until.IsZero() && d > 0 {
 			// Its limit explains it: nobody may post to it for d. One
 			// ScanInterval more for its owner's lane to wake and post; a
 			// scan after that which sees no progress rescues it, whatever
@@ -711,10 +715,9 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog, since ti
 			continue
 		}
 		w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
-		seen[robot] = seenBacklog{count: n, rescued: true, at: now}
+		seen[robot] = seenBacklog{count: n, rescued: true, at: now, grantsTo: read}
 		w.startLane(robot, true, true)
 	}
-	return true
 }
 
 // limitReadsAtOnce bounds the limiter reads of one scan in flight (with

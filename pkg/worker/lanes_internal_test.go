@@ -330,3 +330,65 @@ func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
 		})
 	}
 }
+
+// The scans a deferral holds off read no limiter state: a grant made
+// then (the owner's lane posting as the window freed) still counts as
+// progress at the first scan after the deferral, which therefore rescues
+// nothing. (Comparing grants with the previous scan's time, it lost that
+// grant and rescued the robot beside its owner.) The scans are called one
+// by one on a worker that does not run, so the rescue shows in seen.
+func TestScanCountsGrantsMadeDuringADeferral(t *testing.T) {
+	const scanEvery = 500 * time.Millisecond
+	limit := limiter.Limit{Max: 1, Window: time.Second}
+	ctx := context.Background()
+	_, js := testenv.Connect(t, testenv.NATSURL(t))
+	topo := testenv.Topology(t, js)
+	require.NoError(t, topo.Ensure(ctx, js))
+	rdb, prefix := testenv.Redis(t)
+	require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
+	require.NoError(t, err)
+	snd, err := delivery.New()
+	require.NoError(t, err)
+	rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: "http://127.0.0.1:1/", Secret: "sec"}, Limit: limit}
+	w, err := New(js, Config{Topology: topo, Robots: []Robot{rb}, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
+		ScanInterval: scanEvery, SweepInterval: -1, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	w.owner = &ownedSet{m: map[string]bool{}} // another worker's
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	_, err = pub.Publish(ctx, envelope.New("theirs", envelope.Message{Text: &envelope.Text{Content: "storm"}}))
+	require.NoError(t, err)
+	grant := func() {
+		t.Helper()
+		d, err := lim.Reserve(ctx, "theirs", limit)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	}
+
+	seen := map[string]seenBacklog{}
+	w.scan(ctx, seen)
+	require.Equal(t, uint64(1), seen["theirs"].count, "the first scan notes the count")
+	grant()
+	w.scan(ctx, seen)
+	require.False(t, seen["theirs"].rescued, "granted since: progress")
+	require.True(t, seen["theirs"].until.IsZero())
+	w.scan(ctx, seen)
+	until := seen["theirs"].until
+	require.False(t, until.IsZero(), "no grant since, the window full: deferred")
+	require.False(t, seen["theirs"].rescued)
+	// The owner posts the moment the window frees, while deferred.
+	testenv.Eventually(t, 2*time.Second, func() bool {
+		d, err := lim.Reserve(ctx, "theirs", limit)
+		require.NoError(t, err)
+		return d.Allowed
+	}, "the next slot")
+	require.True(t, time.Now().Before(until), "granted within the deferral")
+	w.scan(ctx, seen)
+	require.Equal(t, until, seen["theirs"].until, "still deferred: the limiter is not read")
+	time.Sleep(time.Until(until) + 10*time.Millisecond)
+	w.scan(ctx, seen)
+	require.False(t, seen["theirs"].rescued, "the grant made during the deferral is progress")
+	require.True(t, seen["theirs"].until.IsZero(), "a new standstill")
+	require.Zero(t, w.Lanes())
+}

@@ -204,3 +204,46 @@ func TestWorkersStartedTogetherSplitTheRobotsSoon(t *testing.T) {
 		require.Len(t, r.sim.Requests(name), 1, "%s: its second message waits for the window", name)
 	}
 }
+
+// An alert storm into one robot outgrows its limit: its backlog grows at
+// every scan while its owner posts as fast as the limit allows, in bursts
+// as the window frees. The other worker starts no rescue lane beside the
+// live owner (before the limiter's grants counted as progress it started
+// one about once per window plus two scans, whose reads of messages the
+// owner was posting showed as "held" and "duplicate"). Every message is
+// posted once, in order.
+func TestStormIntoOneRobotGetsNoRescueLane(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{})
+	lim := limiter.Limit{Max: 5, Window: time.Second}
+	r.addRobot(robotsim.PlatformPOPO, "storm", "sec", "sec", nil, limiter.Limit{Max: 100000, Window: time.Minute})
+	r.robots[0].Limit = lim // the simulator's limit far above the worker's, which is under test
+	scans := func(c *worker.Config) { c.ScanInterval = 300 * time.Millisecond; c.LaneIdle = time.Minute }
+	r.startWorker(scans)
+	r.startWorker(scans)
+	// Both announced, and each has looked at the other (0.5s, 1.5s after
+	// its start).
+	time.Sleep(2 * time.Second)
+
+	const n = 60 // 10/s for 6s, twice the limit
+	var envs []*envelope.Envelope
+	sum, most := 0, 0
+	for i := range n {
+		env := envelope.New("storm", text(fmt.Sprintf("alert %02d", i)))
+		envs = append(envs, env)
+		r.publish(env)
+		for range 5 { // sample the lanes every 20ms meanwhile
+			sum = r.workers[0].Lanes() + r.workers[1].Lanes()
+			most = max(most, sum)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for r.queuedFor("storm") > 0 {
+		sum = r.workers[0].Lanes() + r.workers[1].Lanes()
+		most = max(most, sum)
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.waitExactly("storm", contents(envs)...)
+	require.Equal(t, 1, most, "the owner's lane and no other")
+	require.Equal(t, 0, r.countEvents("held"), "no lane read a message the owner held")
+	require.Equal(t, 0, r.countEvents("duplicate"), "no lane read a message the owner had posted")
+}

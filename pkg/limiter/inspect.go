@@ -39,8 +39,11 @@ type State struct {
 	QuietPending bool
 	// LastGrantAgo is how long ago the newest grant counted in InWindow
 	// was made, by whoever reserves under the robot's key; 0 when
-	// InWindow is 0. A grant since a given moment says that some lane of
-	// the key was posting then.
+	// InWindow is 0, negative when that grant is dated after the Redis
+	// server's now (its clock stepped back, or a failover to a server
+	// whose clock is behind): no evidence of when it was made. A grant
+	// since a given moment says that some lane of the key was posting
+	// then.
 	LastGrantAgo time.Duration
 }
 
@@ -74,7 +77,8 @@ var (
 //     now); the guard's quiet time left (the whole quiet time when the
 //     epoch is missing, from another server run or another eviction count,
 //     since the next Reserve starts it); pending 1 in that case, else 0;
-//     how long ago the newest counted grant was made (0 if none). A
+//     how long ago the newest counted grant was made (0 if none, -1 if
+//     it is dated after now). A
 //     cool-off value that is not a number makes the script fail, as
 //     Reserve does.
 var inspectScript = redis.NewScript(`
@@ -124,7 +128,7 @@ if n > 0 then
   local e = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', from, 'WITHSCORES', 'LIMIT', 0, 1)
   lastAgo = now - tonumber(e[2])
   if lastAgo < 0 then
-    lastAgo = 0
+    lastAgo = -1 -- dated after now: no evidence
   end
 end
 if n >= max then
@@ -205,7 +209,10 @@ func (m *Memory) Inspect(_ context.Context, robot string, l Limit) (State, error
 	counted := r.log[from:]
 	s.InWindow = len(counted)
 	if n := len(counted); n > 0 {
-		s.LastGrantAgo = max(now.Sub(counted[n-1]), 0)
+		s.LastGrantAgo = now.Sub(counted[n-1])
+		if s.LastGrantAgo < 0 {
+			s.LastGrantAgo = -time.Microsecond // as Redis: no evidence
+		}
 	}
 	var slot time.Duration
 	if n := len(counted); n >= l.Max {

@@ -326,8 +326,8 @@ func TestRedisInspectScriptIsReadOnly(t *testing.T) {
 	require.Zero(t, v[4], "the epoch is there: nothing pending")
 	require.EqualValues(t, 3, v[0])
 	require.Positive(t, v[2], "full window")
-	require.GreaterOrEqual(t, v[5], int64(0), "the newest grant's age")
-	require.Less(t, v[5], int64(time.Second/time.Microsecond), "the newest grant's age")
+	require.GreaterOrEqual(t, v[5], int64(0), "the newest grant's age (members added a moment ago)")
+	require.Less(t, v[5], int64(time.Second/time.Microsecond), "the newest grant's age (members added a moment ago)")
 	require.NoError(t, l.CoolOff(ctx, "r", time.Minute))
 	require.Positive(t, eval()[1], "cool-off")
 }
@@ -430,4 +430,39 @@ func ExampleMemory_Inspect() {
 	// Output:
 	// in window 2/2, next slot in 40s
 	// cooling off for 10m0s, next slot in 10m0s
+}
+
+// A grant dated after the Redis server's now (its clock stepped back, a
+// failover to a server whose clock is behind) is no evidence of when it
+// was made: LastGrantAgo is negative, not "a moment ago". The Memory
+// limiter does the same when its clock goes back.
+func TestInspectGrantDatedAhead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lim := Limit{Max: 5, Window: time.Minute}
+	t.Run("redis", func(t *testing.T) {
+		p := freshPrefix(t)
+		rdb := newRedisClient(t)
+		l, err := NewRedis(rdb, WithPrefix(p))
+		require.NoError(t, err)
+		require.NoError(t, rdb.Set(ctx, l.epochKey("r"), "0", 0).Err())
+		ahead := time.Now().Add(10 * time.Second).UnixMicro()
+		require.NoError(t, rdb.ZAdd(ctx, l.windowKey("r"), redis.Z{Score: float64(ahead), Member: fmt.Sprintf("%d:x", ahead)}).Err())
+		s, err := l.Inspect(ctx, "r", lim)
+		require.NoError(t, err)
+		require.Equal(t, 1, s.InWindow)
+		require.Negative(t, s.LastGrantAgo)
+	})
+	t.Run("memory", func(t *testing.T) {
+		c := newFakeClock()
+		m := NewMemory(c.Now)
+		d, err := m.Reserve(ctx, "r", lim)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+		c.Advance(-10 * time.Second)
+		s, err := m.Inspect(ctx, "r", lim)
+		require.NoError(t, err)
+		require.Equal(t, 1, s.InWindow)
+		require.Negative(t, s.LastGrantAgo)
+	})
 }

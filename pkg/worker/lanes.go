@@ -596,6 +596,9 @@ type seenBacklog struct {
 	// moment are accounted for; a newer one is progress (see
 	// [Worker.scan]).
 	grantsTo time.Time
+	// still is since when the count has not gone down: grants count as
+	// progress for [Worker.rescueAgain] from then, no longer.
+	still time.Time
 }
 
 // rescueAgain is how long after a rescue lane was started at an unchanged
@@ -621,7 +624,9 @@ func (w *Worker) rescueAgain() time.Duration { return 3 * w.presenceInterval() }
 //     reserves under, is progress: some lane of it is posting (an alert
 //     storm's backlog grows faster than its limit drains it). Scans that
 //     a deferral (below) holds off do not read the limiter: the grants
-//     they did not read count at the next scan that does;
+//     they did not read count at the next scan that does. Grants hold a
+//     rescue off for [Worker.rescueAgain] at most while the count does
+//     not go down;
 //   - a limit that grants no slot now explains the standstill: the rescue
 //     waits, once per standstill, until one ScanInterval after the
 //     limiter's wait ends.
@@ -674,8 +679,10 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			// but still announced would otherwise keep a busy robot
 			// unserved for as long as its messages keep coming).
 			stalled = append(stalled, robot)
-		case !ok || prev.count != n:
-			seen[robot] = seenBacklog{count: n, grantsTo: start}
+		case !ok || n < prev.count:
+			seen[robot] = seenBacklog{count: n, grantsTo: start, still: start}
+		case prev.count != n:
+			seen[robot] = seenBacklog{count: n, grantsTo: start, still: prev.still}
 		}
 	}
 	now := time.Now()
@@ -691,12 +698,16 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 	for _, robot := range stalled {
 		n, prev := pending[robot], seen[robot]
 		st, got := states[robot]
-		if rb, ok := w.robot(robot); ok && got && !shared[rb.limitKey()] &&
-			st.InWindow > 0 && now.Add(-st.LastGrantAgo).After(prev.grantsTo) {
+		if rb, ok := w.robot(robot); ok && got && !shared[rb.limitKey()] && now.Sub(prev.still) < w.rescueAgain() &&
+			st.InWindow > 0 && st.LastGrantAgo >= 0 && now.Add(-st.LastGrantAgo).After(prev.grantsTo) {
 			// Granted since the last grant accounted for, under a key of
 			// its own: its owner (or a rescue lane already) is posting
-			// to it. A standstill starts afresh.
-			seen[robot] = seenBacklog{count: n, grantsTo: read}
+			// to it. A standstill starts afresh. For rescueAgain at most
+			// while the count does not go down: another worker's robot
+			// this one does not know may share the key (its grants would
+			// be taken for this robot's), and an owner cut off from NATS
+			// but announced is rescued after that long anyway.
+			seen[robot] = seenBacklog{count: n, grantsTo: read, still: prev.still}
 			w.log.Debug("robot of another worker was granted a slot since the last scan; its backlog is served", "robot", robot, "messages", n)
 			continue
 		}
@@ -715,7 +726,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			continue
 		}
 		w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
-		seen[robot] = seenBacklog{count: n, rescued: true, at: now, grantsTo: read}
+		seen[robot] = seenBacklog{count: n, rescued: true, at: now, grantsTo: read, still: prev.still}
 		w.startLane(robot, true, true)
 	}
 }

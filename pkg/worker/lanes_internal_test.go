@@ -246,16 +246,22 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 // granting under its key: its owner is posting. A key another configured
 // robot shares (a pool member's, two robots of one identity) says nothing
 // of the robot's own lane, and the robot is rescued at the second scan as
-// before. Once the grants stop, the rescue comes.
+// before. Once the grants stop, the rescue comes; and while they go on,
+// once the count has not gone down for three presence intervals (another
+// worker's robot this one does not know may share the key).
 func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
 	const scanEvery = 300 * time.Millisecond
 	limit := limiter.Limit{Max: 100000, Window: time.Minute} // never full
 	for _, tc := range []struct {
 		name   string
 		shared bool
+		// presence, when set, is the presence interval (SweepInterval):
+		// the grants go on past three of them.
+		presence time.Duration
 	}{
 		{name: "a key of its own"},
 		{name: "a key a pool member shares", shared: true},
+		{name: "granted for three presence intervals", presence: 600 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -276,8 +282,12 @@ func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
 			}
 			snd, err := delivery.New()
 			require.NoError(t, err)
+			sweep := time.Duration(-1)
+			if tc.presence > 0 {
+				sweep = tc.presence
+			}
 			w, err := New(js, Config{Topology: topo, Robots: robots, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
-				AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond, LaneIdle: time.Minute, ScanInterval: scanEvery, SweepInterval: -1,
+				AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond, LaneIdle: time.Minute, ScanInterval: scanEvery, SweepInterval: sweep,
 				Logger: slog.New(slog.DiscardHandler)})
 			require.NoError(t, err)
 			w.owner = &ownedSet{m: map[string]bool{}} // another worker's
@@ -314,6 +324,17 @@ func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
 				require.Less(t, time.Since(started), 5*scanEvery, "rescued at the second scan, grants or not")
 				return
 			}
+			if tc.presence > 0 {
+				// rescueAgain is 3 × 600ms: no lane before, one soon after.
+				for time.Since(started) < 3*tc.presence-100*time.Millisecond {
+					require.Equal(t, 0, w.Lanes(), "a rescue lane while granted, %s after the start", time.Since(started))
+					time.Sleep(20 * time.Millisecond)
+				}
+				testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 1 }, "rescued while still granted")
+				require.Less(t, time.Since(started), 3*tc.presence+4*scanEvery, "rescued a scan or two after three presence intervals")
+				require.NoError(t, granting.Err(), "still granting")
+				return
+			}
 			// Eight scans while granted: no lane.
 			for time.Since(started) < 8*scanEvery {
 				require.Equal(t, 0, w.Lanes(), "a rescue lane while its key is granted (%s after the start)", time.Since(started))
@@ -324,7 +345,7 @@ func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
 			<-grantsDone
 			stopped := time.Now()
 			testenv.Eventually(t, 5*time.Second, func() bool { return len(sim.Received("theirs")) == 1 }, "rescued once the grants stopped")
-			require.Less(t, time.Since(stopped), 5*scanEvery, "rescued within two scans of the last grant")
+			require.Less(t, time.Since(stopped), 5*scanEvery, "rescued a few scans after the last grant")
 			require.Equal(t, "behind the storm", sim.Received("theirs")[0].Content)
 			require.Equal(t, 1, w.Lanes(), "the rescue lane")
 		})

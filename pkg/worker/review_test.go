@@ -217,7 +217,13 @@ func TestStormIntoOneRobotGetsNoRescueLane(t *testing.T) {
 	lim := limiter.Limit{Max: 5, Window: time.Second}
 	r.addRobot(robotsim.PlatformPOPO, "storm", "sec", "sec", nil, limiter.Limit{Max: 100000, Window: time.Minute})
 	r.robots[0].Limit = lim // the simulator's limit far above the worker's, which is under test
-	scans := func(c *worker.Config) { c.ScanInterval = 300 * time.Millisecond; c.LaneIdle = time.Minute }
+	scans := func(c *worker.Config) {
+		c.ScanInterval = 300 * time.Millisecond
+		c.LaneIdle = time.Minute
+		// Presence every 30s, as by default: grants hold a rescue off for
+		// three presence intervals at most (the rig's 200ms would be 0.6s).
+		c.SweepInterval = 30 * time.Second
+	}
 	r.startWorker(scans)
 	r.startWorker(scans)
 	// Both announced, and each has looked at the other (0.5s, 1.5s after

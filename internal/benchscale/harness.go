@@ -132,10 +132,7 @@ func start(dir, name, bin string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	// A benchmark killed before its deferred stops (SIGKILL, a panic) takes
-	// its processes with it: a worker left behind would load the machine
-	// of every later run.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("benchscale: start %s: %w", name, err)

@@ -417,9 +417,10 @@ func throughput(ctx context.Context, o *Options, b bins, r *Report) error {
 		r.Info(sc, "worker CPU per delivered message", fmt.Sprintf("%.2f ms", float64(workerCPU1-workerCPU0)/float64(time.Millisecond)/float64(got)))
 	}
 	r.Info(sc, "simulator CPU (of a core) during the run", fmt.Sprintf("%.0f%%", 100*CPUShare(simCPU1-simCPU0, wall)))
-	// The bare loop again, the worker idle beside it: the machine's speed
-	// drifts (CPU steal on a VM), and the mean of a run on each side of
-	// the worker's is the bare loop of the worker's moment.
+	// The bare loop again, the worker stopped as before its run: the
+	// machine's speed drifts (CPU steal on a VM), and the mean of a run on
+	// each side of the worker's is the bare loop of the worker's moment.
+	s.workers[0].stop(15 * time.Second)
 	bareAfter, err := s.bareRun(ctx, o, r, "after")
 	if err != nil {
 		return err

@@ -334,11 +334,19 @@ func (d *digester) add(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	it := &dItem{msg: msg, env: env, key: ledgerKey(d.rb.Name, msg, env), seq: md.Sequence.Stream, published: md.Timestamp}
-	if md.NumDelivered > 1 { // a first delivery has no attempt before it
-		st, err := d.w.cfg.Ledger.Get(ctx, it.key)
-		// Unreadable: alone, to be safe (the normal path claims it).
-		it.solo = err != nil || st.Failures > 0 || st.Holder != ""
+	// Even a first delivery may have a history: a consumer made anew
+	// (the lazy lanes') hands out its unacked messages as first
+	// deliveries again.
+	st, err := d.w.cfg.Ledger.Get(ctx, it.key)
+	if err == nil && (st.Delivered || st.Permanent != "") {
+		// Posted before (a digest whose ack of it was lost), or
+		// dead-lettered: never folded again; the normal path's claim
+		// acks or dead-letters it, and keeps its entry.
+		d.handled(d.w.handle(ctx, d.rb, msg, d.c, d.ackWait(), nil))
+		return
 	}
+	// Unreadable: alone, to be safe (the normal path claims it).
+	it.solo = err != nil || st.Failures > 0 || st.Holder != ""
 	d.mu.Lock()
 	d.held[it.seq] = it // a redelivery replaces the earlier copy
 	d.mu.Unlock()

@@ -13,14 +13,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
 	"github.com/botrelay/botrelay/pkg/deadletter"
 	"github.com/botrelay/botrelay/pkg/delivery"
 	"github.com/botrelay/botrelay/pkg/envelope"
+	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/stream"
 	"github.com/botrelay/botrelay/pkg/worker"
 )
 
@@ -362,4 +365,39 @@ func TestDigestExpiredNotFolded(t *testing.T) {
 	es := r.waitDeadExactly(1, 10*time.Second)
 	require.Equal(t, deadletter.ReasonExpired, es[0].Record.Reason)
 	require.Contains(t, es[0].Record.Envelope.Message.Text.Content, "msg-0003")
+}
+
+// A message the ledger has as delivered (posted in a digest whose ack of
+// it was lost, its consumer made anew since: a first delivery again) is
+// not folded into the next digest: the normal path finds it delivered and
+// acks it, which also keeps its entry (the done TTL counts from then).
+// The others are folded and posted once, in order.
+func TestDigestItemAlreadyDeliveredIsNotFolded(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second, Ban: time.Minute})
+	r.digestRobot("again", nil, limiter.Limit{Max: 2, Window: 2 * time.Second, Margin: 50 * time.Millisecond},
+		worker.Digest{After: 200 * time.Millisecond})
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	led := ledger.NewRedis(rdb, r.prefix, time.Hour)
+	var envs []*envelope.Envelope
+	var want []string
+	for i := range 10 {
+		tok := fmt.Sprintf("msg-%04d", i)
+		env := envelope.New("again", text(tok+" x"))
+		envs = append(envs, env)
+		if i == 5 {
+			require.NoError(t, led.MarkDelivered(ctx, stream.MsgID("again", env.ID), "w-before", "digest:earlier"))
+			continue
+		}
+		want = append(want, tok)
+	}
+	_, err := r.pub.PublishAll(ctx, envs)
+	require.NoError(t, err)
+	r.startWorker(nil)
+	posts := r.waitTokens("again", want, 30*time.Second)
+	require.NotEmpty(t, digestPosts(posts), "the others were folded")
+	dup := r.eventsFor(envs[5].ID)
+	require.Len(t, dup, 1)
+	require.Equal(t, "duplicate", dup[0].Kind)
 }

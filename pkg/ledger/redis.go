@@ -125,7 +125,7 @@ const (
 // which marks entry k in flight by holder for lease_ms unless the claim
 // rule says no (the same rule as decideClaim; TestClaimRule holds both to
 // it), refreshing its TTL to ttl_ms on a mark, and a delivered entry's to
-// done_ttl_ms (its message is still in the stream: a delete that failed,
+// done_ttl_ms when it has less left (its message is still in the stream: a delete that failed,
 // a second lane on it; the entry must outlive the message, or the message
 // is posted again once it is forgotten). takeover is "1" or "0"; t
 // is the answer of redis.call('TIME'). It returns {code, entry as HGETALL
@@ -147,8 +147,8 @@ local function ledger_claim(k, holder, lease, takeover, ttl, donettl, t)
   if code == 1 then
     redis.call('HSET', k, 'h', holder, 'u', string.format('%.0f', now + tonumber(lease)))
     redis.call('PEXPIRE', k, ttl)
-  elseif code == 2 then
-    redis.call('PEXPIRE', k, donettl)
+  elseif code == 2 and redis.call('PTTL', k) < tonumber(donettl) then
+    redis.call('PEXPIRE', k, donettl) -- never shortened (a record op gives the longer TTL)
   end
   return {code, all, now}, e
 end
@@ -239,7 +239,7 @@ func (l *Redis) ClaimArgs(key, holder string, lease time.Duration, takeover bool
 	if takeover {
 		tk = "1"
 	}
-	return l.Key(key), []any{holder, max(lease.Milliseconds(), 1), tk, l.ttl.Milliseconds(), l.doneTTL.Milliseconds()}
+	return l.Key(key), []any{holder, max(lease.Milliseconds(), 1), tk, l.ttl.Milliseconds(), max(l.doneTTL.Milliseconds(), 1)}
 }
 
 // ParseClaim reads ledger_claim's answer ([ClaimLua]) for key: {code,

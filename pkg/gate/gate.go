@@ -21,9 +21,12 @@ var ErrSplit = errors.New("gate: ledger entry and limiter keys in different clus
 
 // Request is one claim and decision.
 type Request struct {
-	// Key, Holder, Lease and Takeover are [ledger.Ledger.Claim]'s arguments.
+	// Key, Holder, Lease and Takeover are [ledger.Ledger.Claim]'s arguments;
+	// Member is [ledger.MemberClaimer.ClaimMember]'s (empty but for a pool
+	// message's request).
 	Key      string
 	Holder   string
+	Member   string
 	Lease    time.Duration
 	Takeover bool
 	// Robot and Limit are [limiter.Limiter.Reserve]'s arguments.
@@ -90,28 +93,28 @@ func New(led ledger.Ledger, lim limiter.Limiter) *Redis {
 //
 //   - KEYS[1]: the ledger entry; KEYS[2], KEYS[3] and, with the restart
 //     guard, KEYS[4]: the limiter's window, cool-off and epoch.
-//   - ARGV[1..5]: ledger_claim's holder, lease ms, takeover, ttl ms, done
-//     ttl ms.
-//   - ARGV[6]: HoldMax in µs: a denial waiting at most this releases the
+//   - ARGV[1..6]: ledger_claim's holder, lease ms, takeover, ttl ms, done
+//     ttl ms, member.
+//   - ARGV[7]: HoldMax in µs: a denial waiting at most this releases the
 //     claim (ledger_record "release").
-//   - ARGV[7]: reserve only with fewer throttles recorded than this.
-//   - ARGV[8]: reserve only with at least this many waits recorded.
-//   - ARGV[9..]: limiter_reserve's arguments.
+//   - ARGV[8]: reserve only with fewer throttles recorded than this.
+//   - ARGV[9]: reserve only with at least this many waits recorded.
+//   - ARGV[10..]: limiter_reserve's arguments.
 //   - Returns {code, entry, now ms} when no reservation was made, and
 //     {code, entry, now ms, allowed, retry µs, cooling, now µs, released}
 //     when the limiter decided.
 var script = redis.NewScript(ledger.ClaimLua + ledger.RecordLua + limiter.ReserveLua + `
 local t = redis.call('TIME')
-local c, e = ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], t)
+local c, e = ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], t)
 if c[1] ~= 1 then return c end
-if tonumber(e['f'] or '0') > 0 or tonumber(e['t'] or '0') >= tonumber(ARGV[7]) or tonumber(e['w'] or '0') < tonumber(ARGV[8]) then
+if tonumber(e['f'] or '0') > 0 or tonumber(e['t'] or '0') >= tonumber(ARGV[8]) or tonumber(e['w'] or '0') < tonumber(ARGV[9]) then
   return c
 end
 local ra = {}
-for i = 9, #ARGV do ra[#ra + 1] = ARGV[i] end
+for i = 10, #ARGV do ra[#ra + 1] = ARGV[i] end
 local d = limiter_reserve(KEYS[2], KEYS[3], KEYS[4], ra, t)
 local released = 0
-if d[1] == 0 and d[2] <= tonumber(ARGV[6]) then
+if d[1] == 0 and d[2] <= tonumber(ARGV[7]) then
   ledger_record(KEYS[1], ARGV[1], 'release', '-', ARGV[4], '0')
   released = 1
 end
@@ -134,7 +137,7 @@ func (g *Redis) Load(ctx context.Context) error {
 // [ledger.ErrUnavailable] and [limiter.ErrUnavailable]: the script may or
 // may not have run, and nothing was granted that the caller may use.
 func (g *Redis) ClaimReserve(ctx context.Context, req Request) (Result, error) {
-	rk, cargs := g.led.ClaimArgs(req.Key, req.Holder, req.Lease, req.Takeover)
+	rk, cargs := g.led.ClaimArgs(req.Key, req.Holder, req.Member, req.Lease, req.Takeover)
 	lkeys, largs, err := g.lim.ReserveArgs(req.Robot, req.Limit)
 	if err != nil {
 		return Result{}, err

@@ -55,7 +55,26 @@ type State struct {
 	// answer of [Ledger.Claim]; the store times leases by its own).
 	Holder    string
 	HeldUntil time.Time
+	// Member is the pool member the last request of a pool message went
+	// to, recorded by its claim ([MemberClaimer]); empty for other
+	// messages. A worker that takes over a message whose holder died
+	// (UnknownOutcome) posts it through the same member, whose platform
+	// robot drops a repeat (DingTalk's msgUuid): another member would post
+	// it twice in the group.
+	Member string
 }
+
+// MemberClaimer is a [Ledger] whose claim can also record the pool member
+// the request goes to (see [State.Member]); [Redis] and [Memory] are.
+type MemberClaimer interface {
+	// ClaimMember is [Ledger.Claim] recording member with the mark.
+	ClaimMember(ctx context.Context, key, holder, member string, lease time.Duration, takeover bool) (Claim, State, error)
+}
+
+var (
+	_ MemberClaimer = (*Redis)(nil)
+	_ MemberClaimer = (*Memory)(nil)
+)
 
 // Claim is the answer to [Ledger.Claim].
 type Claim int

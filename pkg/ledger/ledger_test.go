@@ -281,3 +281,38 @@ func TestMemoryEntriesExpire(t *testing.T) {
 	require.LessOrEqual(t, l.Len(), int(ledger.DefaultDoneTTL/time.Second)+1024)
 	require.NoError(t, l.Release(ctx, "r/none", "w"))
 }
+
+// A pool message's claim records the member its request goes to: the
+// worker that takes it over after its holder died reads it in the state
+// (UnknownOutcome). A claim without a member (a wait mark, another
+// robot's message) leaves it.
+func TestClaimMember(t *testing.T) {
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			ctx := context.Background()
+			l, ok := im.mk(t).(ledger.MemberClaimer)
+			require.True(t, ok, "both ledgers record members")
+			c, st, err := l.ClaimMember(ctx, "pool/m1", "dead/1", "pool-2", time.Millisecond, false)
+			require.NoError(t, err)
+			require.Equal(t, ledger.Claimed, c)
+			require.Empty(t, st.Member, "the state before the mark")
+			time.Sleep(5 * time.Millisecond)
+			c, st, err = l.ClaimMember(ctx, "pool/m1", "w2", "pool-1", time.Minute, false)
+			require.NoError(t, err)
+			require.Equal(t, ledger.UnknownOutcome, c)
+			require.Equal(t, "pool-2", st.Member, "the dead holder's member")
+			require.Equal(t, "dead/1", st.Holder)
+			c, _, err = l.ClaimMember(ctx, "pool/m1", "w2", "pool-2", time.Minute, true)
+			require.NoError(t, err)
+			require.Equal(t, ledger.Claimed, c, "taken over")
+			require.NoError(t, l.(ledger.Ledger).Release(ctx, "pool/m1", "w2"))
+			c, st, err = l.(ledger.Ledger).Claim(ctx, "pool/m1", "w2#wait", time.Minute, true)
+			require.NoError(t, err)
+			require.Equal(t, ledger.Claimed, c)
+			require.Equal(t, "pool-2", st.Member)
+			s, err := l.(ledger.Ledger).Get(ctx, "pool/m1")
+			require.NoError(t, err)
+			require.Equal(t, "pool-2", s.Member, "a claim without a member leaves it")
+		})
+	}
+}

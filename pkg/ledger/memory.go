@@ -71,7 +71,12 @@ func (l *Memory) Len() int {
 }
 
 // Claim implements [Ledger].
-func (l *Memory) Claim(_ context.Context, key, holder string, lease time.Duration, takeover bool) (Claim, State, error) {
+func (l *Memory) Claim(ctx context.Context, key, holder string, lease time.Duration, takeover bool) (Claim, State, error) {
+	return l.ClaimMember(ctx, key, holder, "", lease, takeover)
+}
+
+// ClaimMember implements [MemberClaimer].
+func (l *Memory) ClaimMember(_ context.Context, key, holder, member string, lease time.Duration, takeover bool) (Claim, State, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.get(key)
@@ -81,6 +86,9 @@ func (l *Memory) Claim(_ context.Context, key, holder string, lease time.Duratio
 	case Claimed:
 		n := s
 		n.Holder, n.HeldUntil = holder, now.Add(lease)
+		if member != "" {
+			n.Member = member
+		}
 		l.put(key, n)
 	case AlreadyDelivered:
 		l.put(key, s) // kept while its message is still read (see [ClaimLua])

@@ -114,25 +114,28 @@ const (
 	fPermanent = "p" // recorded permanent outcome
 	fHolder    = "h" // in-flight holder
 	fUntil     = "u" // end of the holder's lease, unix ms (Redis clock)
+	fMember    = "r" // the pool member the last claim's request went to
 )
 
 // ClaimLua is the Lua source of the claim, for scripts composed from it
 // (pkg/gate runs it with the limiter's decision in one EVALSHA). It
 // defines
 //
-//	local function ledger_claim(k, holder, lease_ms, takeover, ttl_ms, done_ttl_ms, t)
+//	local function ledger_claim(k, holder, lease_ms, takeover, ttl_ms, done_ttl_ms, member, t)
 //
 // which marks entry k in flight by holder for lease_ms unless the claim
 // rule says no (the same rule as decideClaim; TestClaimRule holds both to
 // it), refreshing its TTL to ttl_ms on a mark, and a delivered entry's to
 // done_ttl_ms when it has less left (its message is still in the stream: a delete that failed,
 // a second lane on it; the entry must outlive the message, or the message
-// is posted again once it is forgotten). takeover is "1" or "0"; t
+// is posted again once it is forgotten). member, when not empty, is
+// recorded with a mark: the pool member the request goes to ([State.Member]).
+// takeover is "1" or "0"; t
 // is the answer of redis.call('TIME'). It returns {code, entry as HGETALL
 // before the mark, the time in ms} (code follows [Claim]'s order) and the
 // entry before the mark as a table of fields.
 const ClaimLua = `
-local function ledger_claim(k, holder, lease, takeover, ttl, donettl, t)
+local function ledger_claim(k, holder, lease, takeover, ttl, donettl, member, t)
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local all = redis.call('HGETALL', k)
   local e = {}
@@ -146,6 +149,7 @@ local function ledger_claim(k, holder, lease, takeover, ttl, donettl, t)
   end
   if code == 1 then
     redis.call('HSET', k, 'h', holder, 'u', string.format('%.0f', now + tonumber(lease)))
+    if member ~= '' then redis.call('HSET', k, 'r', member) end
     redis.call('PEXPIRE', k, ttl)
   elseif code == 2 and redis.call('PTTL', k) < tonumber(donettl) then
     redis.call('PEXPIRE', k, donettl) -- never shortened (a record op gives the longer TTL)
@@ -187,10 +191,11 @@ end
 
 // claimScript runs [ClaimLua] on KEYS[1].
 //
-// ARGV: holder, lease ms, takeover "1"/"0", ttl ms, done ttl ms. Returns
-// {code, entry as HGETALL before the mark, the script's time in ms}.
+// ARGV: holder, lease ms, takeover "1"/"0", ttl ms, done ttl ms, member.
+// Returns {code, entry as HGETALL before the mark, the script's time in
+// ms}.
 var claimScript = redis.NewScript(ClaimLua + `
-return (ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], redis.call('TIME')))
+return (ledger_claim(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], redis.call('TIME')))
 `)
 
 // recordScript runs [RecordLua] on KEYS[1].
@@ -222,7 +227,12 @@ func (l *Redis) Get(ctx context.Context, key string) (State, error) {
 
 // Claim implements [Ledger].
 func (l *Redis) Claim(ctx context.Context, key, holder string, lease time.Duration, takeover bool) (Claim, State, error) {
-	rk, args := l.ClaimArgs(key, holder, lease, takeover)
+	return l.ClaimMember(ctx, key, holder, "", lease, takeover)
+}
+
+// ClaimMember implements [MemberClaimer].
+func (l *Redis) ClaimMember(ctx context.Context, key, holder, member string, lease time.Duration, takeover bool) (Claim, State, error) {
+	rk, args := l.ClaimArgs(key, holder, member, lease, takeover)
 	v, err := claimScript.Run(ctx, l.rdb, []string{rk}, args...).Slice()
 	if err != nil {
 		return 0, State{}, fmt.Errorf("%w: claim %s: %w", ErrUnavailable, key, err)
@@ -232,14 +242,14 @@ func (l *Redis) Claim(ctx context.Context, key, holder string, lease time.Durati
 
 // ClaimArgs returns the Redis key of ledger key k and the arguments of
 // ledger_claim after it ([ClaimLua]: holder, lease ms, takeover, ttl ms,
-// done ttl ms),
-// for a script composed from [ClaimLua].
-func (l *Redis) ClaimArgs(key, holder string, lease time.Duration, takeover bool) (redisKey string, args []any) {
+// done ttl ms, member), for a script composed from [ClaimLua]. member is
+// "" but for a pool message's request ([MemberClaimer]).
+func (l *Redis) ClaimArgs(key, holder, member string, lease time.Duration, takeover bool) (redisKey string, args []any) {
 	tk := "0"
 	if takeover {
 		tk = "1"
 	}
-	return l.Key(key), []any{holder, max(lease.Milliseconds(), 1), tk, l.ttl.Milliseconds(), max(l.doneTTL.Milliseconds(), 1)}
+	return l.Key(key), []any{holder, max(lease.Milliseconds(), 1), tk, l.ttl.Milliseconds(), max(l.doneTTL.Milliseconds(), 1), member}
 }
 
 // ParseClaim reads ledger_claim's answer ([ClaimLua]) for key: {code,
@@ -346,6 +356,7 @@ func parseState(m map[string]string) State {
 	s.MessageID = m[fMsgID]
 	s.Permanent = m[fPermanent]
 	s.Holder = m[fHolder]
+	s.Member = m[fMember]
 	if ms, err := strconv.ParseInt(m[fUntil], 10, 64); err == nil {
 		s.HeldUntil = time.UnixMilli(ms)
 	}

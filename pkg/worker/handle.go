@@ -71,6 +71,10 @@ type job struct {
 	lastReason string
 	// digest, for a digest's job, holds its folded messages (digest.go).
 	digest []*dItem
+	// repostTo, for a pool message taken over from a worker that died
+	// posting it, is the member the ledger has for that request: the
+	// repost goes to it (pool.go), until a request is made.
+	repostTo string
 }
 
 func (j *job) id() string {
@@ -208,6 +212,10 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 	claimStart := time.Now()
 	lease := w.claimLease(rb)
 	claimed := false
+	member := "" // recorded with a pool message's claim: the member posting it
+	if pol.pool {
+		member = rb.Name
+	}
 	// checkClaim decides on the claim's answer: whether the request may be
 	// made, or what to do instead.
 	checkClaim := func(c ledger.Claim, st ledger.State) (action, bool) {
@@ -215,6 +223,7 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 		if a, ok := pol.before(c, st, time.Now()); !ok {
 			if a.event == "repost" {
 				w.countRepost(ctx, j) // direct lanes (direct.go)
+				j.repostTo = st.Member
 			}
 			return a, false
 		}
@@ -248,7 +257,7 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 			minWaits = int(j.numDelivered) - 1 - w.cfg.MaxRedeliveries
 		}
 		reserveStart = time.Now()
-		r, err := g.ClaimReserve(ctx, gate.Request{Key: j.key, Holder: w.holder, Lease: lease, Takeover: takeover,
+		r, err := g.ClaimReserve(ctx, gate.Request{Key: j.key, Holder: w.holder, Member: member, Lease: lease, Takeover: takeover,
 			Robot: rb.limitKey(), Limit: rb.Limit, HoldMax: w.cfg.HoldMax, MaxThrottles: pol.maxThrottles, MinWaits: minWaits})
 		switch {
 		case err != nil && isOutOfMemory(err):
@@ -299,7 +308,16 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 		}
 	}
 	if !claimDone {
-		c, st, err := w.cfg.Ledger.Claim(ctx, j.key, w.holder, lease, takeover)
+		var (
+			c   ledger.Claim
+			st  ledger.State
+			err error
+		)
+		if mc, ok := w.cfg.Ledger.(ledger.MemberClaimer); ok && member != "" {
+			c, st, err = mc.ClaimMember(ctx, j.key, w.holder, member, lease, takeover)
+		} else {
+			c, st, err = w.cfg.Ledger.Claim(ctx, j.key, w.holder, lease, takeover)
+		}
 		if err != nil && isOutOfMemory(err) {
 			// Redis is full: the limiter may still grant (a script that
 			// already wrote may write on), but nothing could be recorded.

@@ -30,6 +30,11 @@ package worker
 // fixed answer to that robot, so every worker learns it with its first
 // request to the member (one refused request per worker per PoolRetry,
 // cheap), and nothing stale outlives the configuration an operator fixes.
+// The member a request goes to is recorded with its claim in the ledger
+// ([ledger.State.Member]): a worker taking over a message whose worker died
+// posting it reposts it through that member ([job.repostTo]), whose
+// platform robot drops the repeat. A request left unanswered is retried
+// through its member by the same worker ([pool.sticky], in memory).
 // A failure of the message (missing keyword, too long) is dead-lettered as
 // for a robot. With no member left in rotation the message is
 // dead-lettered (permanent) with the last member's reason.
@@ -147,6 +152,7 @@ func (w *Worker) poolAttempt(runCtx, ctx context.Context, j *job, p *pool, takeo
 		w.takeOut(p, m, j.res)
 	}
 	if sent {
+		j.repostTo = "" // its repost is made: later attempts choose anew
 		p.mu.Lock()
 		if j.res.Outcome == delivery.Retryable && j.res.HTTPStatus == 0 {
 			if len(p.sticky) >= maxSticky {
@@ -163,9 +169,10 @@ func (w *Worker) poolAttempt(runCtx, ctx context.Context, j *job, p *pool, takeo
 
 // pickMember chooses the member for the next attempt: the earliest next
 // slot among those in rotation whose keywords the message carries, ties
-// in turn — unless the message's last
-// request (made by this worker) went unanswered, then the same member
-// while it is in rotation. With none in rotation, or none whose keywords
+// in turn — unless the message's last request went unanswered (made by
+// this worker: [pool.sticky]) or its worker died making it (the member
+// recorded in the ledger: [job.repostTo]), then the same member while it
+// is in rotation. With none in rotation, or none whose keywords
 // the message carries, it returns the dead letter to make instead (ok
 // false).
 func (w *Worker) pickMember(ctx context.Context, p *pool, j *job) (m *Robot, a action, ok bool) {
@@ -196,6 +203,11 @@ func (w *Worker) pickMember(ctx context.Context, p *pool, j *job) (m *Robot, a a
 	p.mu.Lock()
 	name, sticky := p.sticky[j.key]
 	p.mu.Unlock()
+	if j.repostTo != "" {
+		// A worker died posting it through that member (recorded with its
+		// claim): the repost goes there too, so the platform can drop it.
+		name, sticky = j.repostTo, true
+	}
 	if sticky {
 		// Its last request was not answered: the same member again, so
 		// the platform can drop a repeat.

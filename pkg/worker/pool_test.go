@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/botrelay/botrelay/internal/testenv"
@@ -17,6 +19,7 @@ import (
 	"github.com/botrelay/botrelay/pkg/ledger"
 	"github.com/botrelay/botrelay/pkg/limiter"
 	"github.com/botrelay/botrelay/pkg/robotsim"
+	"github.com/botrelay/botrelay/pkg/stream"
 	"github.com/botrelay/botrelay/pkg/worker"
 )
 
@@ -458,4 +461,54 @@ func TestPoolAllMembersCoolingWaits(t *testing.T) {
 	for _, m := range two {
 		require.Zero(t, r.sim.Stats(m).Breaches)
 	}
+}
+
+// A worker died between a pool member's post and recording it: the
+// ledger has its claim, the lease ended without an outcome, and the
+// member it posted through (recorded with the claim). The next worker
+// takes the message over and reposts it through that member, whose
+// platform robot drops the repeat by msgUuid; the other member, free at
+// once while the first one's window is full, would post it a second time
+// in the group. (The state is made as the dead worker left it: its claim,
+// its post, its grant.)
+func TestPoolRepostAfterACrashGoesToTheSameMember(t *testing.T) {
+	r := newRig(t, "", robotsim.Config{Window: 3 * time.Second})
+	pair := []string{"pair-1", "pair-2"}
+	one := limiter.Limit{Max: 1, Window: 3 * time.Second, Margin: 100 * time.Millisecond}
+	var members []worker.Robot
+	for _, m := range pair {
+		members = append(members, r.addRobot(robotsim.PlatformDingTalk, m, "sec", "sec", nil, one))
+	}
+	r.addPool("pair", pair...)
+	env := envelope.New("pair", text("alert"))
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	led := ledger.NewRedis(rdb, r.prefix, time.Hour)
+	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(r.prefix))
+	require.NoError(t, err)
+	// The dead worker: its claim through pair-2 (not the first member, to
+	// whom a tie would go anyway), its grant, its post.
+	c, _, err := led.ClaimMember(ctx, stream.MsgID("pair", env.ID), "dead/1", "pair-2", 50*time.Millisecond, false)
+	require.NoError(t, err)
+	require.Equal(t, ledger.Claimed, c)
+	d, err := lim.Reserve(ctx, "pair-2", one)
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	snd, err := delivery.New()
+	require.NoError(t, err)
+	require.Equal(t, delivery.Success, snd.Deliver(ctx, members[1].Robot, env).Outcome)
+	r.publish(env)
+	time.Sleep(100 * time.Millisecond) // the lease is over
+
+	r.startWorker(nil)
+	testenv.Eventually(t, 30*time.Second, func() bool { return r.queuedFor("pair") == 0 }, "settled")
+	reqs := r.sim.Requests("pair-2")
+	require.Len(t, reqs, 2, "posted, then reposted through the same member")
+	require.Equal(t, robotsim.RequestAccepted, reqs[0].Outcome)
+	require.Equal(t, robotsim.RequestDuplicate, reqs[1].Outcome, "dropped by msgUuid")
+	require.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), 2*time.Second, "waited for the member's window")
+	require.Empty(t, r.sim.Requests("pair-1"), "the other member never had it")
+	require.Equal(t, 1, r.countEvents("repost"))
+	require.Empty(t, r.deadLetters())
 }

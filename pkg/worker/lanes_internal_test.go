@@ -118,6 +118,78 @@ func TestLanesFollowOwnership(t *testing.T) {
 // cannot say why a robot waits.
 type onlyLimiter struct{ limiter.Limiter }
 
+// theirsSetup configures [newTheirs].
+type theirsSetup struct {
+	limit limiter.Limit
+	// extra robots configured beside "theirs" (a twin of its key, a pool).
+	extra []Robot
+	// scan and sweep are the worker's ScanInterval and SweepInterval (the
+	// presence interval when positive; -1 when zero).
+	scan, sweep time.Duration
+	// noEpoch leaves the restart guard's epoch missing: its quiet time
+	// pending, started by the next Reserve.
+	noEpoch bool
+	// onlyLimiter hides the limiter's Inspect from the worker.
+	onlyLimiter bool
+	content     string // of the one message queued
+}
+
+// theirs is a worker, not running, configured with robot "theirs" that
+// another worker owns (an ownership with nothing in it), one message
+// queued for it; lim is the Redis limiter under it, sim serves "theirs".
+type theirs struct {
+	w   *Worker
+	lim *limiter.Redis
+	sim *robotsim.Server
+}
+
+func newTheirs(t *testing.T, o theirsSetup) theirs {
+	t.Helper()
+	ctx := context.Background()
+	_, js := testenv.Connect(t, testenv.NATSURL(t))
+	topo := testenv.Topology(t, js)
+	require.NoError(t, topo.Ensure(ctx, js))
+	rdb, prefix := testenv.Redis(t)
+	if !o.noEpoch {
+		require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
+	}
+	red, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
+	require.NoError(t, err)
+	var lim limiter.Limiter = red
+	if o.onlyLimiter {
+		lim = onlyLimiter{red}
+	}
+	sim := robotsim.NewServer(robotsim.Config{})
+	t.Cleanup(sim.Close)
+	require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: "theirs", Secret: "sec", Limit: 100000}))
+	rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: sim.WebhookURL("theirs"), Secret: "sec"}, Limit: o.limit}
+	snd, err := delivery.New()
+	require.NoError(t, err)
+	sweep := o.sweep
+	if sweep == 0 {
+		sweep = -1
+	}
+	w, err := New(js, Config{Topology: topo, Robots: append([]Robot{rb}, o.extra...), Sender: snd, Limiter: lim,
+		Ledger: ledger.NewRedis(rdb, prefix, time.Hour), AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond,
+		LaneIdle: time.Minute, ScanInterval: o.scan, SweepInterval: sweep, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	w.owner = &ownedSet{m: map[string]bool{}} // another worker's, which serves it not
+	pub, err := publisher.New(js, topo)
+	require.NoError(t, err)
+	_, err = pub.Publish(ctx, envelope.New("theirs", envelope.Message{Text: &envelope.Text{Content: o.content}}))
+	require.NoError(t, err)
+	return theirs{w: w, lim: red, sim: sim}
+}
+
+// run runs th.w until the test ends.
+func (th theirs) run(t *testing.T) {
+	t.Helper()
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- th.w.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+}
+
 // A robot of another worker whose backlog does not move while its rate
 // window is full gets no rescue lane until a slot is free: its owner may
 // be waiting for the window, as every owner of an alert storm's robots is
@@ -150,29 +222,14 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			_, js := testenv.Connect(t, testenv.NATSURL(t))
-			topo := testenv.Topology(t, js)
-			require.NoError(t, topo.Ensure(ctx, js))
-			rdb, prefix := testenv.Redis(t)
-			if !tc.guard {
-				require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
-			}
-			red, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
-			require.NoError(t, err)
-			var lim limiter.Limiter = red
-			if !tc.inspect {
-				lim = onlyLimiter{red}
-			}
-			sim := robotsim.NewServer(robotsim.Config{})
-			t.Cleanup(sim.Close)
-			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: "theirs", Secret: "sec", Limit: 1000}))
-			rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: sim.WebhookURL("theirs"), Secret: "sec"}, Limit: limit}
-			robots := []Robot{rb}
+			var extra []Robot
 			if tc.shared {
-				twin := rb
-				twin.Name, twin.LimitKey = "twin", "theirs"
-				robots = append(robots, twin)
+				extra = []Robot{{Robot: delivery.Robot{Name: "twin", Platform: robotsim.PlatformPOPO, Webhook: "http://127.0.0.1:1/", Secret: "sec"},
+					Limit: limit, LimitKey: "theirs"}}
 			}
+			th := newTheirs(t, theirsSetup{limit: limit, extra: extra, scan: 100 * time.Millisecond, noEpoch: tc.guard,
+				onlyLimiter: !tc.inspect, content: "after the window"})
+			w, red, sim := th.w, th.lim, th.sim
 			full := time.Now()
 			if tc.fill {
 				// The window is full: its owner posted a moment ago.
@@ -189,22 +246,7 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 				require.False(t, d.Allowed)
 				full = time.Now()
 			}
-
-			snd, err := delivery.New()
-			require.NoError(t, err)
-			w, err := New(js, Config{Topology: topo, Robots: robots, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
-				AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond, LaneIdle: time.Minute, ScanInterval: 100 * time.Millisecond, SweepInterval: -1,
-				Logger: slog.New(slog.DiscardHandler)})
-			require.NoError(t, err)
-			w.owner = &ownedSet{m: map[string]bool{}} // another worker's, which serves it not
-			pub, err := publisher.New(js, topo)
-			require.NoError(t, err)
-			_, err = pub.Publish(ctx, envelope.New("theirs", envelope.Message{Text: &envelope.Text{Content: "after the window"}}))
-			require.NoError(t, err)
-			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- w.Run(runCtx) }()
-			t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+			th.run(t)
 
 			if !tc.deferred {
 				testenv.Eventually(t, 5*time.Second, func() bool { return w.Lanes() == 1 }, "rescued at the second scan")
@@ -265,36 +307,12 @@ func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			_, js := testenv.Connect(t, testenv.NATSURL(t))
-			topo := testenv.Topology(t, js)
-			require.NoError(t, topo.Ensure(ctx, js))
-			rdb, prefix := testenv.Redis(t)
-			require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
-			lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
-			require.NoError(t, err)
-			sim := robotsim.NewServer(robotsim.Config{})
-			t.Cleanup(sim.Close)
-			require.NoError(t, sim.AddRobot(robotsim.Robot{Platform: robotsim.PlatformPOPO, Token: "theirs", Secret: "sec", Limit: 100000}))
-			rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: sim.WebhookURL("theirs"), Secret: "sec"}, Limit: limit}
-			robots := []Robot{rb}
+			var extra []Robot
 			if tc.shared {
-				robots = append(robots, Robot{Robot: delivery.Robot{Name: "pool"}, Pool: []string{"theirs"}})
+				extra = []Robot{{Robot: delivery.Robot{Name: "pool"}, Pool: []string{"theirs"}}}
 			}
-			snd, err := delivery.New()
-			require.NoError(t, err)
-			sweep := time.Duration(-1)
-			if tc.presence > 0 {
-				sweep = tc.presence
-			}
-			w, err := New(js, Config{Topology: topo, Robots: robots, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
-				AckWait: 2 * time.Second, FetchWait: 100 * time.Millisecond, LaneIdle: time.Minute, ScanInterval: scanEvery, SweepInterval: sweep,
-				Logger: slog.New(slog.DiscardHandler)})
-			require.NoError(t, err)
-			w.owner = &ownedSet{m: map[string]bool{}} // another worker's
-			pub, err := publisher.New(js, topo)
-			require.NoError(t, err)
-			_, err = pub.Publish(ctx, envelope.New("theirs", envelope.Message{Text: &envelope.Text{Content: "behind the storm"}}))
-			require.NoError(t, err)
+			th := newTheirs(t, theirsSetup{limit: limit, extra: extra, scan: scanEvery, sweep: tc.presence, content: "behind the storm"})
+			w, lim, sim := th.w, th.lim, th.sim
 
 			// The "owner" is granted a slot every 20ms (posting the storm's
 			// other messages, as far as the scans can tell).
@@ -313,10 +331,7 @@ func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
 			}()
 			t.Cleanup(func() { stopGrants(); <-grantsDone })
 
-			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- w.Run(runCtx) }()
-			t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+			th.run(t)
 			started := time.Now()
 
 			if tc.shared {
@@ -362,24 +377,8 @@ func TestScanCountsGrantsMadeDuringADeferral(t *testing.T) {
 	const scanEvery = 500 * time.Millisecond
 	limit := limiter.Limit{Max: 1, Window: time.Second}
 	ctx := context.Background()
-	_, js := testenv.Connect(t, testenv.NATSURL(t))
-	topo := testenv.Topology(t, js)
-	require.NoError(t, topo.Ensure(ctx, js))
-	rdb, prefix := testenv.Redis(t)
-	require.NoError(t, rdb.Set(ctx, prefix+":epoch", "0", 0).Err())
-	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(prefix))
-	require.NoError(t, err)
-	snd, err := delivery.New()
-	require.NoError(t, err)
-	rb := Robot{Robot: delivery.Robot{Name: "theirs", Platform: robotsim.PlatformPOPO, Webhook: "http://127.0.0.1:1/", Secret: "sec"}, Limit: limit}
-	w, err := New(js, Config{Topology: topo, Robots: []Robot{rb}, Sender: snd, Limiter: lim, Ledger: ledger.NewRedis(rdb, prefix, time.Hour),
-		ScanInterval: scanEvery, SweepInterval: -1, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	w.owner = &ownedSet{m: map[string]bool{}} // another worker's
-	pub, err := publisher.New(js, topo)
-	require.NoError(t, err)
-	_, err = pub.Publish(ctx, envelope.New("theirs", envelope.Message{Text: &envelope.Text{Content: "storm"}}))
-	require.NoError(t, err)
+	th := newTheirs(t, theirsSetup{limit: limit, scan: scanEvery, content: "storm"})
+	w, lim := th.w, th.lim
 	grant := func() {
 		t.Helper()
 		d, err := lim.Reserve(ctx, "theirs", limit)

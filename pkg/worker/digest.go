@@ -340,9 +340,11 @@ func (d *digester) add(ctx context.Context, msg jetstream.Msg) {
 	st, err := d.w.cfg.Ledger.Get(ctx, it.key)
 	if err == nil && (st.Delivered || st.Permanent != "") {
 		// Posted before (a digest whose ack of it was lost), or
-		// dead-lettered: never folded again; the normal path's claim
-		// acks or dead-letters it, and keeps its entry.
-		d.handled(d.w.handle(ctx, d.rb, msg, d.c, d.ackWait(), nil))
+		// dead-lettered: never folded again.
+		d.mu.Lock()
+		delete(d.held, it.seq) // an earlier copy
+		d.mu.Unlock()
+		d.settle(ctx, it)
 		return
 	}
 	// Unreadable: alone, to be safe (the normal path claims it).
@@ -350,6 +352,29 @@ func (d *digester) add(ctx context.Context, msg jetstream.Msg) {
 	d.mu.Lock()
 	d.held[it.seq] = it // a redelivery replaces the earlier copy
 	d.mu.Unlock()
+}
+
+// settle settles it, which the ledger has as delivered or dead-lettered,
+// as the normal path's claim would (the claim keeps a delivered entry its
+// done TTL), but without the normal path's expiry check: an item of a
+// posted digest that expired since is delivered, not expired. An entry
+// gone meanwhile sends it down the normal path.
+func (d *digester) settle(ctx context.Context, it *dItem) {
+	w := d.w
+	c, st, err := w.cfg.Ledger.Claim(ctx, it.key, w.holder, w.claimLease(d.rb), false)
+	if err != nil || (c != ledger.AlreadyDelivered && c != ledger.AlreadyPermanent) {
+		if err == nil && c == ledger.Claimed {
+			w.ledgerResult(w.cfg.Ledger.Release(ctx, it.key, w.holder), d.rb, it.env.ID, "releasing")
+		}
+		d.handled(w.handle(ctx, d.rb, it.msg, d.c, d.ackWait(), nil))
+		return
+	}
+	j := &job{rb: d.rb, msg: it.msg, env: it.env, key: it.key, ledgerOK: true, checked: true,
+		rec: deadletter.Record{Robot: d.rb.Name, Subject: it.msg.Subject(), Worker: w.cfg.Name, Envelope: it.env, Sequence: it.seq}}
+	j.fromState(st)
+	a, _ := w.policy(d.rb).before(c, st, time.Now())
+	w.apply(context.WithoutCancel(ctx), j, a)
+	d.handled(a)
 }
 
 // sorted returns the held messages in stream order.

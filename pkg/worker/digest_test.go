@@ -369,9 +369,10 @@ func TestDigestExpiredNotFolded(t *testing.T) {
 
 // A message the ledger has as delivered (posted in a digest whose ack of
 // it was lost, its consumer made anew since: a first delivery again) is
-// not folded into the next digest: the normal path finds it delivered and
-// acks it, which also keeps its entry (the done TTL counts from then).
-// The others are folded and posted once, in order.
+// not folded into the next digest: a claim finds it delivered and it is
+// acked, which also keeps its entry (the done TTL counts from then); one
+// that expired since is acked all the same, never dead-lettered as
+// expired. The others are folded and posted once, in order.
 func TestDigestItemAlreadyDeliveredIsNotFolded(t *testing.T) {
 	r := newRig(t, "", robotsim.Config{Window: 2 * time.Second, Ban: time.Minute})
 	r.digestRobot("again", nil, limiter.Limit{Max: 2, Window: 2 * time.Second, Margin: 50 * time.Millisecond},
@@ -386,7 +387,11 @@ func TestDigestItemAlreadyDeliveredIsNotFolded(t *testing.T) {
 		tok := fmt.Sprintf("msg-%04d", i)
 		env := envelope.New("again", text(tok+" x"))
 		envs = append(envs, env)
-		if i == 5 {
+		if i == 5 || i == 7 {
+			if i == 7 {
+				soon := env.CreatedAt.Add(time.Millisecond) // expired when read
+				env.ExpiresAt = &soon
+			}
 			require.NoError(t, led.MarkDelivered(ctx, stream.MsgID("again", env.ID), "w-before", "digest:earlier"))
 			continue
 		}
@@ -397,7 +402,10 @@ func TestDigestItemAlreadyDeliveredIsNotFolded(t *testing.T) {
 	r.startWorker(nil)
 	posts := r.waitTokens("again", want, 30*time.Second)
 	require.NotEmpty(t, digestPosts(posts), "the others were folded")
-	dup := r.eventsFor(envs[5].ID)
-	require.Len(t, dup, 1)
-	require.Equal(t, "duplicate", dup[0].Kind)
+	for _, i := range []int{5, 7} {
+		ev := r.eventsFor(envs[i].ID)
+		require.Len(t, ev, 1, "message %d", i)
+		require.Equal(t, "duplicate", ev[0].Kind, "message %d", i)
+	}
+	require.Empty(t, r.deadLetters(), "the expired one was delivered, not expired")
 }

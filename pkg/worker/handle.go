@@ -346,7 +346,12 @@ func (w *Worker) attempt(runCtx, ctx context.Context, j *job, pol policy, takeov
 		if stopped {
 			return action{verb: doWait, event: "handed_back"}, false
 		}
-		if wait > w.cfg.HoldMax {
+		// A repost through the member a dead worker posted it through
+		// waits for that member's window here, however long (a window's
+		// wait, not a cool-off): handed back, the next reading would not
+		// know the member, and another would post it twice in the group.
+		repostWait := j.repostTo != "" && wait <= rb.Limit.Window+rb.Limit.Margin
+		if wait > w.cfg.HoldMax && !repostWait {
 			return action{verb: doWait, delay: wait, event: "deferred"}, false
 		}
 		// A short wait is slept through holding the message; the claim is

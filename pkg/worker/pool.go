@@ -33,8 +33,11 @@ package worker
 // The member a request goes to is recorded with its claim in the ledger
 // ([ledger.State.Member]): a worker taking over a message whose worker died
 // posting it reposts it through that member ([job.repostTo]), whose
-// platform robot drops the repeat. A request left unanswered is retried
-// through its member by the same worker ([pool.sticky], in memory).
+// platform robot drops the repeat, waiting for that member's window in the
+// lane if need be (not for a cool-off: a member the platform throttles
+// since is left for the next one, as after any throttle). A request left
+// unanswered is retried through its member by the same worker
+// ([pool.sticky], in memory; another worker does not know it).
 // A failure of the message (missing keyword, too long) is dead-lettered as
 // for a robot. With no member left in rotation the message is
 // dead-lettered (permanent) with the last member's reason.
@@ -151,8 +154,8 @@ func (w *Worker) poolAttempt(runCtx, ctx context.Context, j *job, p *pool, takeo
 	if a.memberOut {
 		w.takeOut(p, m, j.res)
 	}
-	if sent {
-		j.repostTo = "" // its repost is made: later attempts choose anew
+	if sent && j.res.Outcome != delivery.NotSent {
+		j.repostTo = "" // its repost is made (not just abandoned unwritten): later attempts choose anew
 		p.mu.Lock()
 		if j.res.Outcome == delivery.Retryable && j.res.HTTPStatus == 0 {
 			if len(p.sticky) >= maxSticky {

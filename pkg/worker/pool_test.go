@@ -467,13 +467,13 @@ func TestPoolAllMembersCoolingWaits(t *testing.T) {
 // ledger has its claim, the lease ended without an outcome, and the
 // member it posted through (recorded with the claim). The next worker
 // takes the message over and reposts it through that member, whose
-// platform robot drops the repeat by msgUuid; the other member, free at
-// once while the first one's window is full, would post it a second time
-// in the group. (The state is made as the dead worker left it: its claim,
+// platform robot drops the repeat by msgUuid; another member, free at
+// once while that one's window is full, would post it a second time in
+// the group. (The state is made as the dead worker left it: its claim,
 // its post, its grant.)
 func TestPoolRepostAfterACrashGoesToTheSameMember(t *testing.T) {
 	r := newRig(t, "", robotsim.Config{Window: 3 * time.Second})
-	pair := []string{"pair-1", "pair-2"}
+	pair := []string{"pair-1", "pair-2", "pair-3"}
 	one := limiter.Limit{Max: 1, Window: 3 * time.Second, Margin: 100 * time.Millisecond}
 	var members []worker.Robot
 	for _, m := range pair {
@@ -487,28 +487,32 @@ func TestPoolRepostAfterACrashGoesToTheSameMember(t *testing.T) {
 	led := ledger.NewRedis(rdb, r.prefix, time.Hour)
 	lim, err := limiter.NewRedis(rdb, limiter.WithPrefix(r.prefix))
 	require.NoError(t, err)
-	// The dead worker: its claim through pair-2 (not the first member, to
-	// whom a tie would go anyway), its grant, its post.
-	c, _, err := led.ClaimMember(ctx, stream.MsgID("pair", env.ID), "dead/1", "pair-2", 50*time.Millisecond, false)
+	// The dead worker: its claim through pair-3 (the last member, to whom
+	// no tie goes), its grant, its post.
+	c, _, err := led.ClaimMember(ctx, stream.MsgID("pair", env.ID), "dead/1", "pair-3", 50*time.Millisecond, false)
 	require.NoError(t, err)
 	require.Equal(t, ledger.Claimed, c)
-	d, err := lim.Reserve(ctx, "pair-2", one)
+	d, err := lim.Reserve(ctx, "pair-3", one)
 	require.NoError(t, err)
 	require.True(t, d.Allowed)
 	snd, err := delivery.New()
 	require.NoError(t, err)
-	require.Equal(t, delivery.Success, snd.Deliver(ctx, members[1].Robot, env).Outcome)
+	require.Equal(t, delivery.Success, snd.Deliver(ctx, members[2].Robot, env).Outcome)
 	r.publish(env)
 	time.Sleep(100 * time.Millisecond) // the lease is over
 
-	r.startWorker(nil)
+	// The member's window (3s) is longer than HoldMax: the repost waits
+	// for it all the same, never handed back to be read again without
+	// knowing the member.
+	r.startWorker(func(c *worker.Config) { c.HoldMax = 500 * time.Millisecond })
 	testenv.Eventually(t, 30*time.Second, func() bool { return r.queuedFor("pair") == 0 }, "settled")
-	reqs := r.sim.Requests("pair-2")
+	reqs := r.sim.Requests("pair-3")
 	require.Len(t, reqs, 2, "posted, then reposted through the same member")
 	require.Equal(t, robotsim.RequestAccepted, reqs[0].Outcome)
 	require.Equal(t, robotsim.RequestDuplicate, reqs[1].Outcome, "dropped by msgUuid")
 	require.GreaterOrEqual(t, reqs[1].At.Sub(reqs[0].At), 2*time.Second, "waited for the member's window")
-	require.Empty(t, r.sim.Requests("pair-1"), "the other member never had it")
+	require.Empty(t, r.sim.Requests("pair-1"), "no other member had it")
+	require.Empty(t, r.sim.Requests("pair-2"), "no other member had it")
 	require.Equal(t, 1, r.countEvents("repost"))
 	require.Empty(t, r.deadLetters())
 }

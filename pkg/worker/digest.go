@@ -347,8 +347,10 @@ func (d *digester) add(ctx context.Context, msg jetstream.Msg) {
 		d.settle(ctx, it)
 		return
 	}
-	// Unreadable: alone, to be safe (the normal path claims it).
-	it.solo = err != nil || st.Failures > 0 || st.Holder != ""
+	// Unreadable: a redelivery alone, to be safe (the normal path claims
+	// it); a first delivery is folded as before (a Redis blip would
+	// otherwise keep a whole backlog from folding).
+	it.solo = (err != nil && md.NumDelivered > 1) || st.Failures > 0 || st.Holder != ""
 	d.mu.Lock()
 	d.held[it.seq] = it // a redelivery replaces the earlier copy
 	d.mu.Unlock()

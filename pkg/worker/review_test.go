@@ -218,7 +218,7 @@ func TestStormIntoOneRobotGetsNoRescueLane(t *testing.T) {
 	r.addRobot(robotsim.PlatformPOPO, "storm", "sec", "sec", nil, limiter.Limit{Max: 100000, Window: time.Minute})
 	r.robots[0].Limit = lim // the simulator's limit far above the worker's, which is under test
 	scans := func(c *worker.Config) {
-		c.ScanInterval = 300 * time.Millisecond
+		c.ScanInterval = time.Second // the owner's slack to post after its window frees (a loaded CI machine)
 		c.LaneIdle = time.Minute
 		// Presence every 30s, as by default: grants hold a rescue off for
 		// three presence intervals at most (the rig's 200ms would be 0.6s).

@@ -693,13 +693,16 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 		}
 	}
 	states := w.limitStates(ctx, ask)
-	read := time.Now() // every grant the reads saw was made before it
 	shared := w.set.Load().sharedKeys
 	for _, robot := range stalled {
 		n, prev := pending[robot], seen[robot]
-		st, got := states[robot]
+		rs, got := states[robot]
+		st := rs.st
+		// A grant's time by this clock: at most when it was made (the read
+		// came after rs.at). Grants up to rs.at are accounted for once the
+		// read is used: a later one is in the next read.
 		if rb, ok := w.robot(robot); ok && got && !shared[rb.limitKey()] && now.Sub(prev.still) < w.rescueAgain() &&
-			st.InWindow > 0 && st.LastGrantAgo >= 0 && now.Add(-st.LastGrantAgo).After(prev.grantsTo) {
+			st.InWindow > 0 && st.LastGrantAgo >= 0 && rs.at.Add(-st.LastGrantAgo).After(prev.grantsTo) {
 			// Granted since the last grant accounted for, under a key of
 			// its own: its owner (or a rescue lane already) is posting
 			// to it. A standstill starts afresh. For rescueAgain at most
@@ -707,7 +710,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			// this one does not know may share the key (its grants would
 			// be taken for this robot's), and an owner cut off from NATS
 			// but announced is rescued after that long anyway.
-			seen[robot] = seenBacklog{count: n, grantsTo: read, still: prev.still}
+			seen[robot] = seenBacklog{count: n, grantsTo: rs.at, still: prev.still}
 			w.log.Debug("robot of another worker was granted a slot since the last scan; its backlog is served", "robot", robot, "messages", n)
 			continue
 		}
@@ -726,7 +729,11 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			continue
 		}
 		w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
-		seen[robot] = seenBacklog{count: n, rescued: true, at: now, grantsTo: read, still: prev.still}
+		grantsTo := now
+		if got {
+			grantsTo = rs.at
+		}
+		seen[robot] = seenBacklog{count: n, rescued: true, at: now, grantsTo: grantsTo, still: prev.still}
 		w.startLane(robot, true, true)
 	}
 }
@@ -758,11 +765,17 @@ func limitWait(st limiter.State) time.Duration {
 	return d
 }
 
+// limitRead is one robot's limiter state and when it was asked for.
+type limitRead struct {
+	st limiter.State
+	at time.Time // just before the read
+}
+
 // limitStates reads the limiter state of robots, for [Worker.scan]. A
 // pool, a reply robot and a digest robot (no one window says it) are not
 // read, nor is any robot when the limiter is no [limiter.Inspector]; a
 // robot whose read failed is left out.
-func (w *Worker) limitStates(ctx context.Context, robots []string) map[string]limiter.State {
+func (w *Worker) limitStates(ctx context.Context, robots []string) map[string]limitRead {
 	if _, ok := w.cfg.Limiter.(limiter.Inspector); !ok || len(robots) == 0 {
 		return nil // nothing to ask (the reads would all fail alike)
 	}
@@ -774,7 +787,7 @@ func (w *Worker) limitStates(ctx context.Context, robots []string) map[string]li
 		mu     sync.Mutex
 		wg     sync.WaitGroup
 		sem    = make(chan struct{}, limitReadsAtOnce)
-		states = make(map[string]limiter.State)
+		states = make(map[string]limitRead)
 	)
 	for _, name := range robots {
 		rb, ok := w.robot(name)
@@ -785,12 +798,13 @@ func (w *Worker) limitStates(ctx context.Context, robots []string) map[string]li
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			at := time.Now()
 			st, ok := w.inspect(ictx, rb)
 			if !ok {
 				return
 			}
 			mu.Lock()
-			states[name] = st
+			states[name] = limitRead{st: st, at: at}
 			mu.Unlock()
 		}()
 	}

@@ -292,7 +292,7 @@ func TestNoRescueWhileTheLimitExplainsIt(t *testing.T) {
 // once the count has not gone down for three presence intervals (another
 // worker's robot this one does not know may share the key).
 func TestNoRescueWhileItsKeyIsGranted(t *testing.T) {
-	const scanEvery = 500 * time.Millisecond // the granting goroutine may stall on a loaded machine
+	const scanEvery = 500 * time.Millisecond                 // the granting goroutine may stall on a loaded machine
 	limit := limiter.Limit{Max: 100000, Window: time.Minute} // never full
 	for _, tc := range []struct {
 		name   string

@@ -126,12 +126,12 @@ const (
 // which marks entry k in flight by holder for lease_ms unless the claim
 // rule says no (the same rule as decideClaim; TestClaimRule holds both to
 // it), refreshing its TTL to ttl_ms on a mark, and a delivered entry's to
-// done_ttl_ms when it has less left (its message is still in the stream: a delete that failed,
-// a second lane on it; the entry must outlive the message, or the message
-// is posted again once it is forgotten). member, when not empty, is
-// recorded with a mark: the pool member the request goes to ([State.Member]).
-// takeover is "1" or "0"; t
-// is the answer of redis.call('TIME'). It returns {code, entry as HGETALL
+// done_ttl_ms when it has less left (its message is still in the stream:
+// a delete that failed, a second lane on it; the entry must outlive the
+// message, or the message is posted again once it is forgotten). member,
+// when not empty, is recorded with a mark: the pool member the request
+// goes to ([State.Member]). takeover is "1" or "0"; t is the answer of
+// redis.call('TIME'). It returns {code, entry as HGETALL
 // before the mark, the time in ms} (code follows [Claim]'s order) and the
 // entry before the mark as a table of fields.
 const ClaimLua = `

@@ -77,10 +77,9 @@ var (
 //     now); the guard's quiet time left (the whole quiet time when the
 //     epoch is missing, from another server run or another eviction count,
 //     since the next Reserve starts it); pending 1 in that case, else 0;
-//     how long ago the newest counted grant was made (0 if none, -1 if
-//     it is dated after now). A
-//     cool-off value that is not a number makes the script fail, as
-//     Reserve does.
+//     how long ago the newest counted grant was made (0 if none, -1 if it
+//     is dated after now). A cool-off value that is not a number makes the
+//     script fail, as Reserve does.
 var inspectScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])

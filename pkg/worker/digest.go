@@ -371,8 +371,9 @@ func (d *digester) settle(ctx context.Context, it *dItem) {
 		d.handled(w.handle(ctx, d.rb, it.msg, d.c, d.ackWait(), nil))
 		return
 	}
-	j := &job{rb: d.rb, msg: it.msg, env: it.env, key: it.key, ledgerOK: true, checked: true,
-		rec: deadletter.Record{Robot: d.rb.Name, Subject: it.msg.Subject(), Worker: w.cfg.Name, Envelope: it.env, Sequence: it.seq}}
+	j := w.newJob(d.rb, it.msg)
+	j.env, j.key, j.ledgerOK, j.checked = it.env, it.key, true, true
+	j.rec.Envelope, j.rec.Sequence = it.env, it.seq
 	j.fromState(st)
 	a, _ := w.policy(d.rb).before(c, st, time.Now())
 	w.apply(context.WithoutCancel(ctx), j, a)
@@ -635,9 +636,10 @@ func (d *digester) digestJob(env *envelope.Envelope, items []*dItem) *job {
 	for i, it := range items {
 		msgs[i] = it.msg
 	}
-	return &job{rb: d.rb, msg: &digestMsg{Msg: msgs[0], all: msgs}, env: env, key: stream.MsgID(d.rb.Name, env.ID),
-		rec:    deadletter.Record{Robot: d.rb.Name, Subject: msgs[0].Subject(), Worker: d.w.cfg.Name, Envelope: env},
-		digest: items, ledgerOK: true, checked: true, numDelivered: 1}
+	j := d.w.newJob(d.rb, &digestMsg{Msg: msgs[0], all: msgs})
+	j.env, j.key, j.rec.Envelope = env, stream.MsgID(d.rb.Name, env.ID), env
+	j.digest, j.ledgerOK, j.checked, j.numDelivered = items, true, true, 1
+	return j
 }
 
 // post takes a digest to an outcome, like [Worker.handle] a message: the

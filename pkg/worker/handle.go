@@ -77,6 +77,12 @@ type job struct {
 	repostTo string
 }
 
+// newJob starts the job of msg for rb, its dead-letter record naming the
+// robot, the subject and this worker.
+func (w *Worker) newJob(rb *Robot, msg jetstream.Msg) *job {
+	return &job{rb: rb, msg: msg, rec: deadletter.Record{Robot: rb.Name, Subject: msg.Subject(), Worker: w.cfg.Name}}
+}
+
 func (j *job) id() string {
 	if j.env == nil {
 		return ""
@@ -94,7 +100,7 @@ func (w *Worker) handle(runCtx context.Context, rb *Robot, msg jetstream.Msg, c 
 	stop := w.heartbeat(msg, c, ackWait, refresh)
 	defer stop()
 	ctx := context.WithoutCancel(runCtx)
-	j := &job{rb: rb, msg: msg, rec: deadletter.Record{Robot: rb.Name, Subject: msg.Subject(), Worker: w.cfg.Name}}
+	j := w.newJob(rb, msg)
 	defer func() {
 		if p := recover(); p != nil {
 			w.recovered(ctx, j, p)

@@ -697,12 +697,8 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 	for _, robot := range stalled {
 		n, prev := pending[robot], seen[robot]
 		rs, got := states[robot]
-		st := rs.st
-		// A grant's time by this clock: at most when it was made (the read
-		// came after rs.at). Grants up to rs.at are accounted for once the
-		// read is used: a later one is in the next read.
 		if rb, ok := w.robot(robot); ok && got && !shared[rb.limitKey()] && now.Sub(prev.still) < w.rescueAgain() &&
-			st.InWindow > 0 && st.LastGrantAgo >= 0 && rs.at.Add(-st.LastGrantAgo).After(prev.grantsTo) {
+			rs.grantAfter(prev.grantsTo) {
 			// Granted since the last grant accounted for, under a key of
 			// its own: its owner (or a rescue lane already) is posting
 			// to it. A standstill starts afresh. For rescueAgain at most
@@ -714,7 +710,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			w.log.Debug("robot of another worker was granted a slot since the last scan; its backlog is served", "robot", robot, "messages", n)
 			continue
 		}
-		if d := limitWait(st); got && prev.until.IsZero() && d > 0 {
+		if d := limitWait(rs.st); got && prev.until.IsZero() && d > 0 {
 			// Its limit explains it: nobody may post to it for d. One
 			// ScanInterval more for its owner's lane to wake and post; a
 			// scan after that which sees no progress rescues it, whatever
@@ -729,7 +725,7 @@ func (w *Worker) scan(ctx context.Context, seen map[string]seenBacklog) {
 			continue
 		}
 		w.log.Info("robot of another worker made no progress since the last scan; pulling it too", "robot", robot, "messages", n)
-		grantsTo := now
+		grantsTo := now // a robot not read
 		if got {
 			grantsTo = rs.at
 		}
@@ -769,6 +765,15 @@ func limitWait(st limiter.State) time.Duration {
 type limitRead struct {
 	st limiter.State
 	at time.Time // just before the read
+}
+
+// grantAfter reports whether the read saw a grant made after t. A grant's
+// time by this clock is at most when it was made (the read came after
+// at); grants up to at are accounted for once the read is used, a later
+// one is in the next read. A grant dated ahead of Redis's clock is no
+// evidence.
+func (r limitRead) grantAfter(t time.Time) bool {
+	return r.st.InWindow > 0 && r.st.LastGrantAgo >= 0 && r.at.Add(-r.st.LastGrantAgo).After(t)
 }
 
 // limitStates reads the limiter state of robots, for [Worker.scan]. A

@@ -276,8 +276,7 @@ func (w *Worker) sweepRobot(ctx context.Context, robot string, until time.Time) 
 }
 
 func (w *Worker) deadLetterUnknown(ctx context.Context, robot string, msg jetstream.Msg) {
-	j := &job{rb: &Robot{Robot: delivery.Robot{Name: robot}}, msg: msg,
-		rec: deadletter.Record{Robot: robot, Subject: msg.Subject(), Worker: w.cfg.Name}}
+	j := w.newJob(&Robot{Robot: delivery.Robot{Name: robot}}, msg)
 	defer func() {
 		if p := recover(); p != nil {
 			w.recovered(ctx, j, p)
